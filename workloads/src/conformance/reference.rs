@@ -1,0 +1,93 @@
+//! An in-process answer to any case, straight from the shared rules with no framework in
+//! between. It checks the corpus against itself (every expectation must hold here) and
+//! produces the golden 200 bodies. It simulates SSE timing by spacing chunks
+//! `token_delay_ms` apart, as a streaming server would.
+
+use std::time::Duration;
+
+use super::{Case, Observed};
+use crate::contract::{self, BODY_LIMIT};
+use crate::error::ApiError;
+use crate::tokens::TokenEvents;
+
+/// The routes of the contract: path, then allowed method.
+pub const ROUTES: &[(&str, &str)] =
+    &[("/health", "GET"), ("/v1/predict", "POST"), ("/v1/generate", "POST"), ("/v1/infer", "POST")];
+
+fn json(status: u16, body: Vec<u8>) -> Observed {
+    Observed {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        chunks: vec![(Duration::ZERO, body.len())],
+        body,
+    }
+}
+
+fn error(e: ApiError) -> Observed {
+    json(e.status(), e.body())
+}
+
+pub fn answer(case: &Case) -> Observed {
+    let Some((_, method)) = ROUTES.iter().find(|(p, _)| *p == case.path) else {
+        return json(404, br#"{"detail":"Not Found"}"#.to_vec());
+    };
+    if !case.method.eq_ignore_ascii_case(method) {
+        return json(405, br#"{"detail":"Method Not Allowed"}"#.to_vec());
+    }
+    if case.path == "/health" {
+        return json(200, contract::HEALTH_BODY.to_vec());
+    }
+    let header = |name: &str| {
+        case.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_bytes())
+    };
+    let body = case.body.bytes();
+    let length = (!case.chunked).then(|| body.len().to_string());
+    if let Err(e) = crate::http::check_post_headers(header("content-type"), length.as_deref().map(str::as_bytes)) {
+        return error(e);
+    }
+    if body.len() > BODY_LIMIT {
+        return error(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
+    }
+    match case.path.as_str() {
+        "/v1/predict" => match contract::decode_predict(&body) {
+            Ok(req) => json(200, contract::to_json(&contract::predict(&req))),
+            Err(e) => error(e),
+        },
+        "/v1/infer" => match contract::decode_infer(&body) {
+            Ok(req) => {
+                let score = match req.mode {
+                    contract::InferMode::Io => contract::infer_io_score(&req),
+                    contract::InferMode::Cpu => contract::infer_cpu_score(&req),
+                };
+                json(200, contract::to_json(&contract::infer_response(&req, score)))
+            }
+            Err(e) => error(e),
+        },
+        "/v1/generate" => match contract::decode_generate(&body) {
+            Ok(req) => {
+                let mut out = Observed {
+                    status: 200,
+                    headers: vec![
+                        ("content-type".into(), "text/event-stream".into()),
+                        ("cache-control".into(), "no-cache".into()),
+                    ],
+                    ..Observed::default()
+                };
+                let mut t = Duration::ZERO;
+                let mut events = TokenEvents::new(req.seed, req.max_tokens);
+                while let Some(ev) = {
+                    if events.next_is_token() {
+                        t += Duration::from_millis(req.token_delay_ms);
+                    }
+                    events.next()
+                } {
+                    out.body.extend_from_slice(&ev);
+                    out.chunks.push((t, out.body.len()));
+                }
+                out
+            }
+            Err(e) => error(e),
+        },
+        _ => unreachable!("ROUTES lists only these paths"),
+    }
+}
