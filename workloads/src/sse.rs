@@ -108,7 +108,11 @@ mod tests {
 
     #[test]
     fn all_line_endings_are_equal() {
-        for body in ["data: a\n\ndata: b\n\n", "data: a\r\n\r\ndata: b\r\n\r\n", "data: a\r\rdata: b\r\r"] {
+        for body in [
+            "data: a\n\ndata: b\n\n",
+            "data: a\r\n\r\ndata: b\r\n\r\n",
+            "data: a\r\rdata: b\r\r",
+        ] {
             assert_eq!(data(&parse_all(body.as_bytes())), ["a", "b"], "{body:?}");
         }
     }
@@ -116,7 +120,13 @@ mod tests {
     #[test]
     fn comments_multiline_and_unterminated() {
         let evs = parse_all(b": hi\ndata: x\ndata:y\nevent: t\n\ndata: tail");
-        assert_eq!(evs, vec![SseEvent { event: "t".into(), data: "x\ny".into() }]);
+        assert_eq!(
+            evs,
+            vec![SseEvent {
+                event: "t".into(),
+                data: "x\ny".into()
+            }]
+        );
     }
 
     proptest! {

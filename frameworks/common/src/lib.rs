@@ -1,0 +1,155 @@
+//! What the four Rust servers share besides the contract: one command line, one logging
+//! setup, one way to bind and announce, one signal handler, and the token stream's timer.
+//! Sharing these is how "identical setup" stays true; each framework keeps only what is
+//! genuinely its own (routing, extraction, response building, its server loop).
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use workloads::contract::GenerateRequest;
+use workloads::tokens::TokenEvents;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// How long in-flight requests may run after SIGTERM/SIGINT before the server exits.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// `fw-<name> --port <N> [--bind 127.0.0.1] [--workers <N>]`, identical for every target.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(about = "An mlapi-bench target server (see docs/contract.md)")]
+pub struct Args {
+    /// TCP port; 0 picks a free one (the `listening on` line says which).
+    #[arg(long)]
+    pub port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Request-processing threads (tokio workers; actix-web's HttpServer::workers).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+}
+
+impl Args {
+    pub fn parse_or_exit() -> Self {
+        <Self as clap::Parser>::parse()
+    }
+}
+
+/// Logs at `warn` unless `RUST_LOG` says otherwise; never access logs (no target adds any).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .init();
+}
+
+/// Binds the listening socket (non-blocking, ready for any runtime).
+pub fn bind(args: &Args) -> anyhow::Result<TcpListener> {
+    let addr = SocketAddr::new(args.bind, args.port);
+    let listener =
+        TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot bind {addr}: {e}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Prints the one `listening on <ip>:<port>` line that launchers wait for.
+pub fn announce(addr: SocketAddr) {
+    let mut out = io::stdout().lock();
+    // A launcher that closed our stdout is not a reason to refuse traffic.
+    let _ = writeln!(out, "listening on {addr}");
+    let _ = out.flush();
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// The tokio runtime of the axum, poem and hyper servers: `workers` worker threads.
+pub fn runtime(workers: u16) -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(workers))
+        .enable_all()
+        .build()
+}
+
+/// `main` of a tokio-based target: parse, log, bind, announce, serve until a signal.
+/// `serve` gets the listener and a future that resolves on SIGTERM/SIGINT.
+pub fn run_tokio_server<F, Fut>(serve: F) -> anyhow::Result<()>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: Future<Output = io::Result<()>>,
+{
+    let args = Args::parse_or_exit();
+    init_logging();
+    let listener = bind(&args)?;
+    runtime(args.workers)?.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        announce(listener.local_addr()?);
+        serve(listener).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Resolves when the server should begin its graceful shutdown.
+pub type ShutdownSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs `server` until it finishes after a shutdown signal, but no longer than
+/// [`GRACE_PERIOD`] after that signal: connections still open then are cut.
+/// `server` must itself stop accepting when the [`ShutdownSignal`] it is given resolves.
+pub async fn with_grace<Fut>(server: impl FnOnce(ShutdownSignal) -> Fut) -> io::Result<()>
+where
+    Fut: Future<Output = io::Result<()>>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let run = server(Box::pin(async move {
+        let _ = rx.await;
+    }));
+    tokio::pin!(run);
+    tokio::select! {
+        r = &mut run => return r,
+        _ = shutdown_signal() => { let _ = tx.send(()); }
+    }
+    match tokio::time::timeout(GRACE_PERIOD, run).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!("grace period of {GRACE_PERIOD:?} over; closing remaining connections");
+            Ok(())
+        }
+    }
+}
+
+/// The SSE body of `/v1/generate`: wait `token_delay_ms` on the runtime's timer (never
+/// blocking a worker), then yield the next event. Dropping the stream, which every
+/// framework does when the client goes away, stops generation.
+pub fn token_stream(
+    req: &GenerateRequest,
+) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+    let delay = Duration::from_millis(req.token_delay_ms);
+    let events = TokenEvents::new(req.seed, req.max_tokens);
+    futures_util::stream::unfold(events, move |mut events| async move {
+        if events.next_is_token() && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        events.next().map(|ev| (Ok(Bytes::from(ev)), events))
+    })
+}
+
+/// The io-mode "remote model call": a timer, not a sleeping thread.
+pub async fn simulated_remote_call(latency_ms: u64) {
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
+}

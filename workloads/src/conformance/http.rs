@@ -1,0 +1,169 @@
+//! Sends corpus cases over HTTP/1.1 to any base URL, one fresh connection per case, so a
+//! server that closes after a 413 cannot spoil the next case.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::{Case, CorpusReport, Observed, check};
+
+/// How long one case may take, SSE streams and 100,000-pass cpu inference included.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Size of the pieces of a chunked body.
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("base URL {0:?} is not of the form http://host:port")]
+    BadUrl(String),
+    #[error("case {case}: cannot connect to {authority}: {source}")]
+    Connect {
+        case: String,
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("case {case}: HTTP exchange with {authority} failed: {source}")]
+    Http {
+        case: String,
+        authority: String,
+        source: hyper::Error,
+    },
+    #[error("case {case}: request could not be built: {source}")]
+    Build {
+        case: String,
+        source: hyper::http::Error,
+    },
+    #[error("case {case}: no complete answer from {authority} within {CASE_TIMEOUT:?}")]
+    Timeout { case: String, authority: String },
+}
+
+/// Where the cases go: `http://host:port` (a trailing slash is allowed).
+#[derive(Debug, Clone)]
+pub struct Target {
+    authority: String,
+}
+
+impl Target {
+    pub fn parse(base_url: &str) -> Result<Self, RunError> {
+        let rest = base_url
+            .strip_prefix("http://")
+            .ok_or_else(|| RunError::BadUrl(base_url.into()))?;
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') || !authority.contains(':') {
+            return Err(RunError::BadUrl(base_url.into()));
+        }
+        Ok(Self {
+            authority: authority.into(),
+        })
+    }
+
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+}
+
+fn request_body(case: &Case) -> BoxBody<Bytes, Infallible> {
+    let bytes = Bytes::from(case.body.bytes());
+    if case.chunked {
+        // A body without a known length goes out as Transfer-Encoding: chunked.
+        let pieces: Vec<Result<Frame<Bytes>, Infallible>> = (0..bytes.len())
+            .step_by(CHUNK)
+            .map(|i| Ok(Frame::data(bytes.slice(i..(i + CHUNK).min(bytes.len())))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(pieces)).boxed()
+    } else {
+        Full::new(bytes).boxed()
+    }
+}
+
+/// Sends one case and records the answer, with the arrival time of every body chunk.
+pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
+    let exchange = async {
+        let err = |source| RunError::Http {
+            case: case.name.clone(),
+            authority: target.authority.clone(),
+            source,
+        };
+        let stream = TcpStream::connect(&target.authority)
+            .await
+            .map_err(|source| RunError::Connect {
+                case: case.name.clone(),
+                authority: target.authority.clone(),
+                source,
+            })?;
+        stream.set_nodelay(true).ok();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(err)?;
+        // The connection task may end in an error when a server answers early and closes
+        // (413 while the body is still being sent); the answer is what we judge.
+        let driver = tokio::spawn(conn);
+        let mut builder = hyper::Request::builder()
+            .method(case.method.as_str())
+            .uri(case.path.as_str());
+        builder = builder.header("host", target.authority.as_str());
+        for (k, v) in &case.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let req = builder
+            .body(request_body(case))
+            .map_err(|source| RunError::Build {
+                case: case.name.clone(),
+                source,
+            })?;
+        let sent = Instant::now();
+        let resp = sender.send_request(req).await.map_err(err)?;
+        let mut got = Observed {
+            status: resp.status().as_u16(),
+            headers: resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            ..Observed::default()
+        };
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(err)?.into_data() {
+                got.body.extend_from_slice(&data);
+                got.chunks.push((sent.elapsed(), got.body.len()));
+            }
+        }
+        driver.abort();
+        Ok(got)
+    };
+    tokio::time::timeout(CASE_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RunError::Timeout {
+                case: case.name.clone(),
+                authority: target.authority.clone(),
+            })
+        })
+}
+
+/// Runs every case against `base_url` and judges each answer. Transport failures count
+/// as failed cases (with the reason), so one crash does not hide the rest of the report.
+pub async fn run_corpus(base_url: &str, cases: &[Case]) -> Result<CorpusReport, RunError> {
+    let target = Target::parse(base_url)?;
+    let mut report = CorpusReport::default();
+    for case in cases {
+        let result = match send(&target, case).await {
+            Ok(got) => check(case, &got),
+            Err(e) => Err(vec![e.to_string()]),
+        };
+        report.record(case, result);
+    }
+    Ok(report)
+}
