@@ -85,16 +85,22 @@ pub fn runtime(workers: u16) -> io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// `main` of a tokio-based target: parse, log, bind, announce, serve until a signal.
-/// `serve` gets the listener and a future that resolves on SIGTERM/SIGINT.
+/// The start of every target's `main`: parse the command line, set up logging, bind.
+pub fn startup() -> anyhow::Result<(Args, TcpListener)> {
+    let args = Args::parse_or_exit();
+    init_logging();
+    let listener = bind(&args)?;
+    Ok((args, listener))
+}
+
+/// `main` of a tokio-based target (axum, poem, hyper): start up, build the runtime with
+/// `--workers` threads, announce, and serve until a signal.
 pub fn run_tokio_server<F, Fut>(serve: F) -> anyhow::Result<()>
 where
     F: FnOnce(tokio::net::TcpListener) -> Fut,
     Fut: Future<Output = io::Result<()>>,
 {
-    let args = Args::parse_or_exit();
-    init_logging();
-    let listener = bind(&args)?;
+    let (args, listener) = startup()?;
     runtime(args.workers)?.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         announce(listener.local_addr()?);

@@ -1,0 +1,42 @@
+//! The contract served by actix-web, written the way an actix-web user would: resources in
+//! a `ServiceConfig`, a `FromRequest` extractor for the body, `ResponseError` for errors.
+//! `configure` is separate from `serve` so tests and benches can build the `App` in-process.
+
+mod error;
+mod extract;
+pub mod routes;
+
+use actix_web::{App, HttpServer, web};
+
+pub use error::AppError;
+
+/// The four endpoints and the contract's 1 MiB body limit (actix's default PayloadConfig is
+/// 256 KiB). Wrong methods on a known resource get actix's default 405.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(workloads::BODY_LIMIT))
+        .service(web::resource("/health").route(web::get().to(routes::health::health)))
+        .service(web::resource("/v1/predict").route(web::post().to(routes::predict::predict)))
+        .service(web::resource("/v1/generate").route(web::post().to(routes::generate::generate)))
+        .service(web::resource("/v1/infer").route(web::post().to(routes::infer::infer)));
+}
+
+/// Serves until SIGTERM/SIGINT, then drains for up to the grace period.
+pub async fn serve(listener: std::net::TcpListener, workers: u16) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(|| App::new().configure(configure))
+        .workers(usize::from(workers))
+        .tcp_nodelay(true)
+        // actix's own handler treats SIGINT as a *forced* stop; the contract wants both
+        // signals graceful, so we disable it and stop gracefully on either ourselves.
+        .disable_signals()
+        .shutdown_timeout(fw_common::GRACE_PERIOD.as_secs())
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        fw_common::shutdown_signal().await;
+        handle.stop(true).await;
+    });
+    fw_common::announce(addr);
+    server.await
+}

@@ -1,0 +1,9 @@
+use actix_web::HttpResponse;
+
+use crate::AppError;
+use crate::extract::JsonBody;
+
+pub async fn predict(JsonBody(body): JsonBody) -> Result<HttpResponse, AppError> {
+    let req = workloads::decode_predict(&body)?;
+    Ok(super::json(workloads::to_json(&workloads::predict(&req))))
+}
