@@ -84,6 +84,10 @@ fn request_body(case: &Case) -> BoxBody<Bytes, Infallible> {
 
 /// Sends one case and records the answer, with the arrival time of every body chunk.
 pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
+    let body_len = case.body.bytes().len();
+    if body_len > crate::contract::BODY_LIMIT {
+        return send_oversized(target, case).await;
+    }
     let exchange = async {
         let err = |source| RunError::Http {
             case: case.name.clone(),
@@ -142,6 +146,100 @@ pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
         }
         driver.abort();
         Ok(got)
+    };
+    tokio::time::timeout(CASE_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RunError::Timeout {
+                case: case.name.clone(),
+                authority: target.authority.clone(),
+            })
+        })
+}
+
+/// Bodies over the limit go out on a raw socket that keeps reading while it writes, as curl
+/// does. A server may answer 413 and close before the body is sent; hyper's client then
+/// reports the failed write and drops the answer that is already in the socket buffer.
+async fn send_oversized(target: &Target, case: &Case) -> Result<Observed, RunError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io_err = |source| RunError::Connect {
+        case: case.name.clone(),
+        authority: target.authority.clone(),
+        source,
+    };
+    let exchange = async {
+        let stream = TcpStream::connect(&target.authority)
+            .await
+            .map_err(io_err)?;
+        let (mut rd, mut wr) = stream.into_split();
+        let body = case.body.bytes();
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nhost: {}\r\n",
+            case.method, case.path, target.authority
+        );
+        for (k, v) in &case.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&if case.chunked {
+            "transfer-encoding: chunked\r\n\r\n".to_owned()
+        } else {
+            format!("content-length: {}\r\n\r\n", body.len())
+        });
+        let chunked = case.chunked;
+        // Write errors are expected (the server may close early) and ignored: the answer is
+        // what we judge.
+        let writer = tokio::spawn(async move {
+            wr.write_all(head.as_bytes()).await?;
+            if chunked {
+                for piece in body.chunks(CHUNK) {
+                    wr.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                        .await?;
+                    wr.write_all(piece).await?;
+                    wr.write_all(b"\r\n").await?;
+                }
+                wr.write_all(b"0\r\n\r\n").await?;
+            } else {
+                wr.write_all(&body).await?;
+            }
+            std::io::Result::Ok(())
+        });
+        let mut buf = Vec::new();
+        let mut piece = [0u8; 16 * 1024];
+        let status = loop {
+            match rd.read(&mut piece).await {
+                Ok(0) | Err(_) => break None,
+                Ok(n) => buf.extend_from_slice(&piece[..n]),
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut headers);
+            if let Ok(httparse::Status::Complete(len)) = resp.parse(&buf) {
+                let hs = resp
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                break Some((resp.code.unwrap_or(0), hs, len));
+            }
+        };
+        writer.abort();
+        let Some((status, headers, head_len)) = status else {
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before a response head arrived",
+            )));
+        };
+        // Only the status and headers of an over-limit answer are judged; keep what body came.
+        Ok(Observed {
+            status,
+            headers,
+            body: buf[head_len..].to_vec(),
+            chunks: Vec::new(),
+        })
     };
     tokio::time::timeout(CASE_TIMEOUT, exchange)
         .await

@@ -1,0 +1,69 @@
+//! The contract served by poem with poem-openapi: routing and the OpenAPI document come
+//! from `#[OpenApi]`, as a poem-openapi user would write them.
+//!
+//! Validation does *not* use poem-openapi's `Object` validators: they stop at the first
+//! error, report no field path, accept numbers sent as strings, and the `pattern` validator
+//! compiles its regex on every call. The contract cannot be met with them, so request
+//! bodies arrive through a custom payload type ([`extract::JsonBody`]) that enforces the
+//! 1 MiB limit (poem has none by default) and decodes through the shared `workloads` rules,
+//! like every other target. See docs/contract.md, "poem".
+
+mod error;
+mod extract;
+pub mod routes;
+
+use poem::listener::{Acceptor, TcpAcceptor};
+use poem::{Endpoint, EndpointExt, Route, Server};
+use poem_openapi::OpenApiService;
+
+pub use error::AppError;
+
+/// The endpoints plus `GET /openapi.json`.
+pub fn app() -> impl Endpoint + 'static {
+    let api = OpenApiService::new(routes::Api, "mlapi-bench (poem)", env!("CARGO_PKG_VERSION"));
+    let spec = api.spec_endpoint();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .map_to_response()
+}
+
+/// Serves `app()` until SIGTERM/SIGINT, then drains for up to the grace period (poem's own
+/// graceful-shutdown timeout).
+pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let acceptor = NodelayAcceptor(TcpAcceptor::from_tokio(listener)?);
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            app(),
+            fw_common::shutdown_signal(),
+            Some(fw_common::GRACE_PERIOD),
+        )
+        .await
+}
+
+/// poem's `TcpAcceptor` does not set TCP_NODELAY; every target sets it
+/// (docs/methodology.md), so this wrapper does.
+struct NodelayAcceptor(TcpAcceptor);
+
+impl Acceptor for NodelayAcceptor {
+    type Io = <TcpAcceptor as Acceptor>::Io;
+
+    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
+        self.0.local_addr()
+    }
+
+    async fn accept(
+        &mut self,
+    ) -> std::io::Result<(
+        Self::Io,
+        poem::web::LocalAddr,
+        poem::web::RemoteAddr,
+        poem::http::uri::Scheme,
+    )> {
+        let accepted = self.0.accept().await?;
+        if let Err(e) = accepted.0.set_nodelay(true) {
+            tracing::warn!("set_nodelay failed: {e}");
+        }
+        Ok(accepted)
+    }
+}

@@ -1,0 +1,5 @@
+use crate::extract::RawJson;
+
+pub fn health() -> RawJson {
+    RawJson::new(workloads::contract::HEALTH_BODY)
+}
