@@ -1,0 +1,5 @@
+//! `fw-hyper --port <N> [--bind 127.0.0.1] [--workers <N>]`
+
+fn main() -> anyhow::Result<()> {
+    fw_common::run_tokio_server(fw_hyper::serve)
+}

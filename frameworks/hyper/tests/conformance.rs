@@ -1,0 +1,3 @@
+//! The shared conformance corpus and shutdown checks against the real `fw-hyper` binary.
+
+fw_common::conformance_tests!("fw-hyper");
