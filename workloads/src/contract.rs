@@ -164,11 +164,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Self {
-            threshold: 0.5,
-            top_k: 3,
-            explain: false,
-        }
+        Self { threshold: 0.5, top_k: 3, explain: false }
     }
 }
 
@@ -208,11 +204,7 @@ pub enum Label {
 
 impl Label {
     pub fn of(score: f64, threshold: f64) -> Self {
-        if score >= threshold {
-            Label::Positive
-        } else {
-            Label::Negative
-        }
+        if score >= threshold { Label::Positive } else { Label::Negative }
     }
 }
 
@@ -262,40 +254,28 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// The cold path: only rejected bodies pay for a syntax re-check and path tracking.
 fn classify<T: DeserializeOwned>(body: &[u8], err: serde_json::Error) -> ApiError {
     if !err.is_data() {
-        return ApiError::InvalidJson {
-            msg: err.to_string(),
-        };
+        return ApiError::InvalidJson { msg: err.to_string() };
     }
     // serde stops at the first type error, before it has read the rest of the text, so an
     // ill-typed body may also be malformed further on. Malformed wins: that is a 400.
     if let Err(syntax) = serde_json::from_slice::<IgnoredAny>(body) {
-        return ApiError::InvalidJson {
-            msg: syntax.to_string(),
-        };
+        return ApiError::InvalidJson { msg: syntax.to_string() };
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, Obj<T>>(de) {
-        Ok(_) => ApiError::InvalidJson {
-            msg: err.to_string(),
-        },
+        Ok(_) => ApiError::InvalidJson { msg: err.to_string() },
         Err(e) => {
             let mut loc = vec![LocSeg::from("body")];
             for seg in e.path().iter() {
                 match seg {
                     serde_path_to_error::Segment::Seq { index } => loc.push(LocSeg::Index(*index)),
                     serde_path_to_error::Segment::Map { key } => loc.push(LocSeg::Key(key.clone())),
-                    serde_path_to_error::Segment::Enum { variant } => {
-                        loc.push(LocSeg::Key(variant.clone()))
-                    }
+                    serde_path_to_error::Segment::Enum { variant } => loc.push(LocSeg::Key(variant.clone())),
                     serde_path_to_error::Segment::Unknown => {}
                 }
             }
             let msg = e.inner().to_string();
-            let kind = if msg.starts_with("unknown variant") {
-                "enum"
-            } else {
-                "type_error"
-            };
+            let kind = if msg.starts_with("unknown variant") { "enum" } else { "type_error" };
             ApiError::Validation(vec![Violation::new(loc, kind, msg)])
         }
     }
@@ -335,37 +315,19 @@ impl Rules {
 
     fn required<T>(&mut self, v: Option<T>, base: Loc, field: &str) -> Option<T> {
         if v.is_none() {
-            self.fail(
-                at(base, field),
-                "missing",
-                format!("field `{field}` is required"),
-            );
+            self.fail(at(base, field), "missing", format!("field `{field}` is required"));
         }
         v
     }
 
-    fn str_len(
-        &mut self,
-        s: &str,
-        min: usize,
-        max: usize,
-        loc: impl FnOnce() -> Vec<LocSeg>,
-    ) -> bool {
+    fn str_len(&mut self, s: &str, min: usize, max: usize, loc: impl FnOnce() -> Vec<LocSeg>) -> bool {
         // Lengths are in Unicode scalar values, as Python's len() counts them.
         let n = s.chars().count();
         if n < min {
-            self.fail(
-                loc(),
-                "string_too_short",
-                format!("length {n} is below the minimum {min}"),
-            );
+            self.fail(loc(), "string_too_short", format!("length {n} is below the minimum {min}"));
             false
         } else if n > max {
-            self.fail(
-                loc(),
-                "string_too_long",
-                format!("length {n} is above the maximum {max}"),
-            );
+            self.fail(loc(), "string_too_long", format!("length {n} is above the maximum {max}"));
             false
         } else {
             true
@@ -374,33 +336,21 @@ impl Rules {
 
     fn int_range(&mut self, v: u64, min: u64, max: u64, loc: impl FnOnce() -> Vec<LocSeg>) {
         if !(min..=max).contains(&v) {
-            self.fail(
-                loc(),
-                "out_of_range",
-                format!("{v} is outside [{min}, {max}]"),
-            );
+            self.fail(loc(), "out_of_range", format!("{v} is outside [{min}, {max}]"));
         }
     }
 
     fn features(&mut self, f: Vec<f64>, loc: Loc) -> [f64; FEATURES] {
         let mut out = [0.0; FEATURES];
         if f.len() != FEATURES {
-            let kind = if f.len() < FEATURES {
-                "too_short"
-            } else {
-                "too_long"
-            };
+            let kind = if f.len() < FEATURES { "too_short" } else { "too_long" };
             let msg = format!("expected exactly {FEATURES} features, got {}", f.len());
             self.fail(loc.to_vec(), kind, msg);
             return out;
         }
         for (i, &x) in f.iter().enumerate() {
             if !(x.is_finite() && (-1000.0..=1000.0).contains(&x)) {
-                self.fail(
-                    at(loc, i),
-                    "out_of_range",
-                    format!("{x} is outside [-1000, 1000]"),
-                );
+                self.fail(at(loc, i), "out_of_range", format!("{x} is outside [-1000, 1000]"));
             }
             out[i] = x;
         }
@@ -408,11 +358,7 @@ impl Rules {
     }
 
     fn finish<T>(self, v: T) -> Result<T, ApiError> {
-        if self.found.is_empty() {
-            Ok(v)
-        } else {
-            Err(ApiError::Validation(self.found))
-        }
+        if self.found.is_empty() { Ok(v) } else { Err(ApiError::Validation(self.found)) }
     }
 }
 
@@ -451,30 +397,18 @@ impl PredictWire {
         let inputs = r.required(self.inputs, base, "inputs").map(|inputs| {
             let loc = at(base, "inputs");
             if inputs.is_empty() {
-                r.fail(
-                    loc.clone(),
-                    "too_short",
-                    "inputs needs at least 1 row".into(),
-                );
+                r.fail(loc.clone(), "too_short", "inputs needs at least 1 row".into());
             } else if inputs.len() > 256 {
                 let msg = format!("{} rows is above the maximum 256", inputs.len());
                 r.fail(loc.clone(), "too_long", msg);
             }
-            let rows: Vec<Row> = inputs
-                .into_iter()
-                .enumerate()
-                .map(|(i, Obj(row))| row.validate(&mut r, &at(&loc, i)))
-                .collect();
+            let rows: Vec<Row> =
+                inputs.into_iter().enumerate().map(|(i, Obj(row))| row.validate(&mut r, &at(&loc, i))).collect();
             rows
         });
         match (request_id, model, inputs) {
             (Some(request_id), Some(model), Some(inputs)) if r.found.is_empty() => {
-                Ok(PredictRequest {
-                    request_id,
-                    model,
-                    inputs,
-                    params,
-                })
+                Ok(PredictRequest { request_id, model, inputs, params })
             }
             _ => Err(ApiError::Validation(r.found)),
         }
@@ -500,11 +434,7 @@ impl RowWire {
             let key_ok = !k.is_empty() && k.chars().count() <= 32 && k.chars().all(is_tag_key_char);
             let loc = || at(&at(base, "tags"), k.as_str());
             if !key_ok {
-                r.fail(
-                    loc(),
-                    "key_invalid",
-                    "tag keys are 1-32 characters of [a-z0-9_]".into(),
-                );
+                r.fail(loc(), "key_invalid", "tag keys are 1-32 characters of [a-z0-9_]".into());
             } else {
                 r.str_len(v, 1, 64, loc);
             }
@@ -516,12 +446,7 @@ impl RowWire {
                 r.fail(at(base, "timestamp"), "datetime_invalid", msg);
             }
         }
-        Row {
-            id: id.unwrap_or_default(),
-            features,
-            tags,
-            timestamp: timestamp.unwrap_or_default(),
-        }
+        Row { id: id.unwrap_or_default(), features, tags, timestamp: timestamp.unwrap_or_default() }
     }
 }
 
@@ -530,19 +455,11 @@ impl ParamsWire {
         let d = Params::default();
         let threshold = self.threshold.unwrap_or(d.threshold);
         if !(0.0..=1.0).contains(&threshold) {
-            r.fail(
-                at(base, "threshold"),
-                "out_of_range",
-                format!("{threshold} is outside [0, 1]"),
-            );
+            r.fail(at(base, "threshold"), "out_of_range", format!("{threshold} is outside [0, 1]"));
         }
         let top_k = self.top_k.unwrap_or(d.top_k as u64);
         r.int_range(top_k, 1, 32, || at(base, "top_k"));
-        Params {
-            threshold,
-            top_k: top_k as usize,
-            explain: self.explain.unwrap_or(d.explain),
-        }
+        Params { threshold, top_k: top_k as usize, explain: self.explain.unwrap_or(d.explain) }
     }
 }
 
@@ -589,12 +506,7 @@ impl InferWire {
         r.int_range(latency_ms, 0, 60_000, || at(base, "latency_ms"));
         let work = self.work.unwrap_or(1000);
         r.int_range(work, 1, 100_000, || at(base, "work"));
-        r.finish(InferRequest {
-            features,
-            mode: mode.unwrap_or(InferMode::Io),
-            latency_ms,
-            work,
-        })
+        r.finish(InferRequest { features, mode: mode.unwrap_or(InferMode::Io), latency_ms, work })
     }
 }
 
@@ -614,27 +526,17 @@ pub fn predict(req: &PredictRequest) -> PredictResponse<'_> {
                 id: &row.id,
                 score,
                 label: Label::of(score, p.threshold),
-                top_features: p
-                    .explain
-                    .then(|| LINEAR.top_features(&row.features, p.top_k)),
+                top_features: p.explain.then(|| LINEAR.top_features(&row.features, p.top_k)),
             }
         })
         .collect();
-    PredictResponse {
-        request_id: &req.request_id,
-        model: req.model,
-        predictions,
-    }
+    PredictResponse { request_id: &req.request_id, model: req.model, predictions }
 }
 
 /// The response for an infer request once its score is known (after the timer in io mode,
 /// after the blocking pool in cpu mode).
 pub fn infer_response(mode: InferMode, score: f64) -> InferResponse {
-    InferResponse {
-        score,
-        label: Label::of(score, 0.5),
-        mode,
-    }
+    InferResponse { score, label: Label::of(score, 0.5), mode }
 }
 
 /// Score for io mode, computed after the simulated remote call.

@@ -35,11 +35,7 @@ pub struct Violation {
 
 impl Violation {
     pub fn new(loc: Vec<LocSeg>, kind: &'static str, msg: impl Into<String>) -> Self {
-        Self {
-            loc,
-            msg: msg.into(),
-            kind,
-        }
+        Self { loc, msg: msg.into(), kind }
     }
 }
 
@@ -85,11 +81,7 @@ impl ApiError {
                 format!("request body exceeds {limit} bytes"),
             )],
             ApiError::InvalidJson { msg } => {
-                vec![Violation::new(
-                    vec!["body".into()],
-                    "json_invalid",
-                    msg.clone(),
-                )]
+                vec![Violation::new(vec!["body".into()], "json_invalid", msg.clone())]
             }
             ApiError::Validation(v) => v.clone(),
         }
@@ -101,10 +93,7 @@ impl ApiError {
             ApiError::Validation(v) => std::borrow::Cow::Borrowed(v.as_slice()),
             other => std::borrow::Cow::Owned(other.violations()),
         };
-        serde_json::to_vec(&Detail {
-            detail: &violations,
-        })
-        .expect("detail always serialises")
+        serde_json::to_vec(&Detail { detail: &violations }).expect("detail always serialises")
     }
 }
 
@@ -124,20 +113,11 @@ mod tests {
     #[test]
     fn loc_mixes_keys_and_indices() {
         let e = ApiError::Validation(vec![Violation::new(
-            vec![
-                "body".into(),
-                "inputs".into(),
-                3.into(),
-                "features".into(),
-                7.into(),
-            ],
+            vec!["body".into(), "inputs".into(), 3.into(), "features".into(), 7.into()],
             "range",
             "x",
         )]);
         let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
-        assert_eq!(
-            v["detail"][0]["loc"],
-            serde_json::json!(["body", "inputs", 3, "features", 7])
-        );
+        assert_eq!(v["detail"][0]["loc"], serde_json::json!(["body", "inputs", 3, "features", 7]));
     }
 }

@@ -198,12 +198,7 @@ mod tests {
     fn zero_features_give_sigmoid_of_bias() {
         let x = [0.0; FEATURES];
         assert_eq!(LINEAR.score(&x), sigmoid(LINEAR.b));
-        let expected = sigmoid(
-            MLP.b2
-                + (0..HIDDEN)
-                    .map(|j| MLP.w2[j] * MLP.b1[j].tanh())
-                    .sum::<f64>(),
-        );
+        let expected = sigmoid(MLP.b2 + (0..HIDDEN).map(|j| MLP.w2[j] * MLP.b1[j].tanh()).sum::<f64>());
         assert!((MLP.score(&x) - expected).abs() < 1e-15);
     }
 

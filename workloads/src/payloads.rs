@@ -82,20 +82,10 @@ mod tests {
     fn generated_bodies_are_valid() {
         for rows in [1, 16, 256] {
             let b = serde_json::to_vec(&predict(rows, "mlp", 3)).unwrap();
-            assert_eq!(
-                crate::contract::decode_predict(&b).unwrap().inputs.len(),
-                rows
-            );
+            assert_eq!(crate::contract::decode_predict(&b).unwrap().inputs.len(), rows);
         }
-        assert!(
-            crate::contract::decode_generate(&serde_json::to_vec(&generate(64, 20, 1)).unwrap())
-                .is_ok()
-        );
-        assert!(
-            crate::contract::decode_infer(&serde_json::to_vec(&infer_io(0, 1)).unwrap()).is_ok()
-        );
-        assert!(
-            crate::contract::decode_infer(&serde_json::to_vec(&infer_cpu(10, 1)).unwrap()).is_ok()
-        );
+        assert!(crate::contract::decode_generate(&serde_json::to_vec(&generate(64, 20, 1)).unwrap()).is_ok());
+        assert!(crate::contract::decode_infer(&serde_json::to_vec(&infer_io(0, 1)).unwrap()).is_ok());
+        assert!(crate::contract::decode_infer(&serde_json::to_vec(&infer_cpu(10, 1)).unwrap()).is_ok());
     }
 }

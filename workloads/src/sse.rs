@@ -55,10 +55,7 @@ impl SseParser {
         self.after_cr = false;
         if self.line.is_empty() {
             if self.has_data {
-                out.push(SseEvent {
-                    event: std::mem::take(&mut self.event),
-                    data: std::mem::take(&mut self.data),
-                });
+                out.push(SseEvent { event: std::mem::take(&mut self.event), data: std::mem::take(&mut self.data) });
             }
             self.event.clear();
             self.has_data = false;
@@ -108,11 +105,7 @@ mod tests {
 
     #[test]
     fn all_line_endings_are_equal() {
-        for body in [
-            "data: a\n\ndata: b\n\n",
-            "data: a\r\n\r\ndata: b\r\n\r\n",
-            "data: a\r\rdata: b\r\r",
-        ] {
+        for body in ["data: a\n\ndata: b\n\n", "data: a\r\n\r\ndata: b\r\n\r\n", "data: a\r\rdata: b\r\r"] {
             assert_eq!(data(&parse_all(body.as_bytes())), ["a", "b"], "{body:?}");
         }
     }
@@ -120,13 +113,7 @@ mod tests {
     #[test]
     fn comments_multiline_and_unterminated() {
         let evs = parse_all(b": hi\ndata: x\ndata:y\nevent: t\n\ndata: tail");
-        assert_eq!(
-            evs,
-            vec![SseEvent {
-                event: "t".into(),
-                data: "x\ny".into()
-            }]
-        );
+        assert_eq!(evs, vec![SseEvent { event: "t".into(), data: "x\ny".into() }]);
     }
 
     proptest! {

@@ -29,12 +29,7 @@ pub struct TokenEvents {
 
 impl TokenEvents {
     pub fn new(seed: u64, max_tokens: u64) -> Self {
-        Self {
-            rng: SplitMix64::new(seed),
-            index: 0,
-            max_tokens,
-            done_sent: false,
-        }
+        Self { rng: SplitMix64::new(seed), index: 0, max_tokens, done_sent: false }
     }
 
     /// True while the next event is a token (the caller waits `token_delay_ms` first).
@@ -46,9 +41,7 @@ impl TokenEvents {
 /// The token at position `i` of the stream seeded with `seed` (for checkers).
 pub fn token_words(seed: u64, max_tokens: u64) -> Vec<&'static str> {
     let mut rng = SplitMix64::new(seed);
-    (0..max_tokens)
-        .map(|_| vocab()[(rng.next_u64() % 64) as usize])
-        .collect()
+    (0..max_tokens).map(|_| vocab()[(rng.next_u64() % 64) as usize]).collect()
 }
 
 impl Iterator for TokenEvents {
@@ -58,10 +51,7 @@ impl Iterator for TokenEvents {
         if self.index < self.max_tokens {
             let word = vocab()[(self.rng.next_u64() % 64) as usize];
             // Words are [a-z]+ (checked by a test), so no JSON escaping is needed.
-            let ev = format!(
-                "data: {{\"index\":{},\"token\":\"{}\"}}\n\n",
-                self.index, word
-            );
+            let ev = format!("data: {{\"index\":{},\"token\":\"{}\"}}\n\n", self.index, word);
             self.index += 1;
             Some(ev.into_bytes())
         } else if !self.done_sent {
@@ -82,10 +72,7 @@ mod tests {
         let v = vocab();
         let set: std::collections::BTreeSet<_> = v.iter().collect();
         assert_eq!(set.len(), 64);
-        assert!(
-            v.iter()
-                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
-        );
+        assert!(v.iter().all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase())));
     }
 
     #[test]
@@ -93,10 +80,7 @@ mod tests {
         let evs: Vec<_> = TokenEvents::new(7, 3).collect();
         assert_eq!(evs.len(), 4);
         let words = token_words(7, 3);
-        assert_eq!(
-            evs[0],
-            format!("data: {{\"index\":0,\"token\":\"{}\"}}\n\n", words[0]).into_bytes()
-        );
+        assert_eq!(evs[0], format!("data: {{\"index\":0,\"token\":\"{}\"}}\n\n", words[0]).into_bytes());
         assert_eq!(evs[3], DONE_EVENT);
     }
 

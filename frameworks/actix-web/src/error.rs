@@ -26,8 +26,6 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type("application/json")
-            .body(self.0.body())
+        HttpResponse::build(self.status_code()).content_type("application/json").body(self.0.body())
     }
 }

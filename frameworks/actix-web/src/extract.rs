@@ -33,10 +33,7 @@ impl FromRequest for JsonBody {
                 Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
                     Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into())
                 }
-                Err(e) => Err(ApiError::InvalidJson {
-                    msg: format!("could not read the body: {e}"),
-                }
-                .into()),
+                Err(e) => Err(ApiError::InvalidJson { msg: format!("could not read the body: {e}") }.into()),
             }
         })
     }

@@ -17,11 +17,6 @@ impl From<ApiError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status()).expect("contract statuses are valid");
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            self.0.body(),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "application/json")], self.0.body()).into_response()
     }
 }

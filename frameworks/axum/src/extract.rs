@@ -26,10 +26,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into())
             }
-            Err(r) => Err(ApiError::InvalidJson {
-                msg: format!("could not read the body: {}", r.body_text()),
-            }
-            .into()),
+            Err(r) => Err(ApiError::InvalidJson { msg: format!("could not read the body: {}", r.body_text()) }.into()),
         }
     }
 }

@@ -31,10 +31,6 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
             tracing::warn!("set_nodelay failed: {e}");
         }
     });
-    fw_common::with_grace(|signal| async move {
-        axum::serve(listener, app())
-            .with_graceful_shutdown(signal)
-            .await
-    })
-    .await
+    fw_common::with_grace(|signal| async move { axum::serve(listener, app()).with_graceful_shutdown(signal).await })
+        .await
 }

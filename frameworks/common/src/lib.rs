@@ -43,17 +43,13 @@ impl Args {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
 }
 
 /// Binds the listening socket (non-blocking, ready for any runtime).
 pub fn bind(args: &Args) -> anyhow::Result<TcpListener> {
     let addr = SocketAddr::new(args.bind, args.port);
-    let listener =
-        TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot bind {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot bind {addr}: {e}"))?;
     listener.set_nonblocking(true)?;
     Ok(listener)
 }
@@ -79,10 +75,7 @@ pub async fn shutdown_signal() {
 
 /// The tokio runtime of the axum, poem and hyper servers: `workers` worker threads.
 pub fn runtime(workers: u16) -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(usize::from(workers))
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(usize::from(workers)).enable_all().build()
 }
 
 /// The start of every target's `main`: parse the command line, set up logging, bind.
@@ -140,9 +133,7 @@ where
 /// The SSE body of `/v1/generate`: wait `token_delay_ms` on the runtime's timer (never
 /// blocking a worker), then yield the next event. Dropping the stream, which every
 /// framework does when the client goes away, stops generation.
-pub fn token_stream(
-    req: &GenerateRequest,
-) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+pub fn token_stream(req: &GenerateRequest) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
     let delay = Duration::from_millis(req.token_delay_ms);
     let events = TokenEvents::new(req.seed, req.max_tokens);
     futures_util::stream::unfold(events, move |mut events| async move {

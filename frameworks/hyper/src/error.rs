@@ -21,15 +21,10 @@ impl From<ApiError> for AppError {
 impl AppError {
     pub fn into_response(self) -> Response<ResBody> {
         let status = StatusCode::from_u16(self.0.status()).expect("contract statuses are valid");
-        let body = Full::new(Bytes::from(self.0.body()))
-            .map_err(|never| match never {})
-            .boxed_unsync();
+        let body = Full::new(Bytes::from(self.0.body())).map_err(|never| match never {}).boxed_unsync();
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
-        resp.headers_mut().insert(
-            CONTENT_TYPE,
-            "application/json".parse().expect("static header"),
-        );
+        resp.headers_mut().insert(CONTENT_TYPE, "application/json".parse().expect("static header"));
         resp
     }
 }

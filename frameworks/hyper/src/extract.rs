@@ -20,16 +20,10 @@ where
         h.get(CONTENT_LENGTH).map(|v| v.as_bytes()),
     )?;
     // Limited needs a std error; map the body's error to text first.
-    let body = req
-        .into_body()
-        .map_err(|e| std::io::Error::other(e.to_string()));
+    let body = req.into_body().map_err(|e| std::io::Error::other(e.to_string()));
     match Limited::new(body, BODY_LIMIT).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => {
-            Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT })
-        }
-        Err(e) => Err(ApiError::InvalidJson {
-            msg: format!("could not read the body: {e}"),
-        }),
+        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT }),
+        Err(e) => Err(ApiError::InvalidJson { msg: format!("could not read the body: {e}") }),
     }
 }

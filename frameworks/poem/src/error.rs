@@ -29,9 +29,6 @@ impl ResponseError for AppError {
     }
 
     fn as_response(&self) -> Response {
-        Response::builder()
-            .status(self.status())
-            .content_type("application/json")
-            .body(self.0.body())
+        Response::builder().status(self.status()).content_type("application/json").body(self.0.body())
     }
 }

@@ -7,9 +7,7 @@ use poem::{Body, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::registry::{
     MetaMediaType, MetaRequest, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
 };
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, payload::Payload,
-};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, payload::Payload};
 use workloads::{ApiError, BODY_LIMIT};
 
 use crate::AppError;
@@ -45,10 +43,7 @@ impl<'a> ApiExtractor<'a> for JsonBody {
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: None,
-            content: vec![MetaMediaType {
-                content_type: Self::CONTENT_TYPE,
-                schema: Self::schema_ref(),
-            }],
+            content: vec![MetaMediaType { content_type: Self::CONTENT_TYPE, schema: Self::schema_ref() }],
             required: true,
         })
     }
@@ -70,10 +65,7 @@ impl<'a> ApiExtractor<'a> for JsonBody {
             Err(poem::error::ReadBodyError::PayloadTooLarge) => {
                 Err(AppError(ApiError::PayloadTooLarge { limit: BODY_LIMIT }).into())
             }
-            Err(e) => Err(AppError(ApiError::InvalidJson {
-                msg: format!("could not read the body: {e}"),
-            })
-            .into()),
+            Err(e) => Err(AppError(ApiError::InvalidJson { msg: format!("could not read the body: {e}") }).into()),
         }
     }
 }
@@ -95,29 +87,17 @@ impl<const SSE: bool> Encoded<SSE> {
 }
 
 impl<const SSE: bool> Payload for Encoded<SSE> {
-    const CONTENT_TYPE: &'static str = if SSE {
-        "text/event-stream"
-    } else {
-        "application/json"
-    };
+    const CONTENT_TYPE: &'static str = if SSE { "text/event-stream" } else { "application/json" };
 
     fn schema_ref() -> MetaSchemaRef {
-        if SSE {
-            MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")))
-        } else {
-            object_schema()
-        }
+        if SSE { MetaSchemaRef::Inline(Box::new(MetaSchema::new("string"))) } else { object_schema() }
     }
 }
 
 impl<const SSE: bool> IntoResponse for Encoded<SSE> {
     fn into_response(self) -> Response {
         let r = Response::builder().content_type(Self::CONTENT_TYPE);
-        let r = if SSE {
-            r.header(header::CACHE_CONTROL, "no-cache")
-        } else {
-            r
-        };
+        let r = if SSE { r.header(header::CACHE_CONTROL, "no-cache") } else { r };
         r.body(self.0)
     }
 }
@@ -129,10 +109,7 @@ impl<const SSE: bool> ApiResponse for Encoded<SSE> {
                 description: "",
                 status: Some(200),
                 status_range: None,
-                content: vec![MetaMediaType {
-                    content_type: Self::CONTENT_TYPE,
-                    schema: Self::schema_ref(),
-                }],
+                content: vec![MetaMediaType { content_type: Self::CONTENT_TYPE, schema: Self::schema_ref() }],
                 headers: vec![],
             }],
         }

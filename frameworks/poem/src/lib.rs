@@ -22,10 +22,7 @@ pub use error::AppError;
 pub fn app() -> impl Endpoint + 'static {
     let api = OpenApiService::new(routes::Api, "mlapi-bench (poem)", env!("CARGO_PKG_VERSION"));
     let spec = api.spec_endpoint();
-    Route::new()
-        .at("/openapi.json", spec)
-        .nest("/", api)
-        .map_to_response()
+    Route::new().at("/openapi.json", spec).nest("/", api).map_to_response()
 }
 
 /// Serves `app()` until SIGTERM/SIGINT, then drains for up to the grace period (poem's own
@@ -33,11 +30,7 @@ pub fn app() -> impl Endpoint + 'static {
 pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let acceptor = NodelayAcceptor(TcpAcceptor::from_tokio(listener)?);
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            app(),
-            fw_common::shutdown_signal(),
-            Some(fw_common::GRACE_PERIOD),
-        )
+        .run_with_graceful_shutdown(app(), fw_common::shutdown_signal(), Some(fw_common::GRACE_PERIOD))
         .await
 }
 
@@ -54,12 +47,7 @@ impl Acceptor for NodelayAcceptor {
 
     async fn accept(
         &mut self,
-    ) -> std::io::Result<(
-        Self::Io,
-        poem::web::LocalAddr,
-        poem::web::RemoteAddr,
-        poem::http::uri::Scheme,
-    )> {
+    ) -> std::io::Result<(Self::Io, poem::web::LocalAddr, poem::web::RemoteAddr, poem::http::uri::Scheme)> {
         let accepted = self.0.accept().await?;
         if let Err(e) = accepted.0.set_nodelay(true) {
             tracing::warn!("set_nodelay failed: {e}");

@@ -5,10 +5,6 @@ fn main() -> std::io::Result<()> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/cases.jsonl");
     let text = workloads::conformance::define::render_corpus();
     std::fs::write(&path, &text)?;
-    println!(
-        "wrote {} cases to {}",
-        text.lines().filter(|l| l.starts_with('{')).count(),
-        path.display()
-    );
+    println!("wrote {} cases to {}", text.lines().filter(|l| l.starts_with('{')).count(), path.display());
     Ok(())
 }

@@ -23,22 +23,11 @@ pub enum RunError {
     #[error("base URL {0:?} is not of the form http://host:port")]
     BadUrl(String),
     #[error("case {case}: cannot connect to {authority}: {source}")]
-    Connect {
-        case: String,
-        authority: String,
-        source: std::io::Error,
-    },
+    Connect { case: String, authority: String, source: std::io::Error },
     #[error("case {case}: HTTP exchange with {authority} failed: {source}")]
-    Http {
-        case: String,
-        authority: String,
-        source: hyper::Error,
-    },
+    Http { case: String, authority: String, source: hyper::Error },
     #[error("case {case}: request could not be built: {source}")]
-    Build {
-        case: String,
-        source: hyper::http::Error,
-    },
+    Build { case: String, source: hyper::http::Error },
     #[error("case {case}: no complete answer from {authority} within {CASE_TIMEOUT:?}")]
     Timeout { case: String, authority: String },
 }
@@ -51,16 +40,12 @@ pub struct Target {
 
 impl Target {
     pub fn parse(base_url: &str) -> Result<Self, RunError> {
-        let rest = base_url
-            .strip_prefix("http://")
-            .ok_or_else(|| RunError::BadUrl(base_url.into()))?;
+        let rest = base_url.strip_prefix("http://").ok_or_else(|| RunError::BadUrl(base_url.into()))?;
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') || !authority.contains(':') {
             return Err(RunError::BadUrl(base_url.into()));
         }
-        Ok(Self {
-            authority: authority.into(),
-        })
+        Ok(Self { authority: authority.into() })
     }
 
     pub fn authority(&self) -> &str {
@@ -82,6 +67,55 @@ fn request_body(case: &Case) -> BoxBody<Bytes, Infallible> {
     }
 }
 
+fn build_request(target: &Target, case: &Case) -> Result<hyper::Request<BoxBody<Bytes, Infallible>>, RunError> {
+    let mut builder = hyper::Request::builder().method(case.method.as_str()).uri(case.path.as_str());
+    builder = builder.header("host", target.authority.as_str());
+    for (k, v) in &case.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder.body(request_body(case)).map_err(|source| RunError::Build { case: case.name.clone(), source })
+}
+
+/// One keep-alive HTTP/1.1 connection that sends cases back to back, for load-style checks
+/// (many requests, statuses only). A server may close the connection after an error
+/// answer; the next `send` then reconnects.
+#[derive(Debug)]
+pub struct KeepAlive {
+    target: Target,
+    sender: Option<hyper::client::conn::http1::SendRequest<BoxBody<Bytes, Infallible>>>,
+    /// How many connections were opened, the first included.
+    pub connects: usize,
+}
+
+impl KeepAlive {
+    pub fn new(target: Target) -> Self {
+        Self { target, sender: None, connects: 0 }
+    }
+
+    /// Sends `case` and returns the status and the whole body.
+    pub async fn send(&mut self, case: &Case) -> Result<(u16, Bytes), RunError> {
+        let err = |source| RunError::Http { case: case.name.clone(), authority: self.target.authority.clone(), source };
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let stream = TcpStream::connect(&self.target.authority).await.map_err(|source| RunError::Connect {
+                case: case.name.clone(),
+                authority: self.target.authority.clone(),
+                source,
+            })?;
+            stream.set_nodelay(true).ok();
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(err)?;
+            tokio::spawn(conn);
+            self.sender = Some(sender);
+            self.connects += 1;
+        }
+        let sender = self.sender.as_mut().expect("connected above");
+        sender.ready().await.map_err(err)?;
+        let resp = sender.send_request(build_request(&self.target, case)?).await.map_err(err)?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.map_err(err)?.to_bytes();
+        Ok((status, body))
+    }
+}
+
 /// Sends one case and records the answer, with the arrival time of every body chunk.
 pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
     let body_len = case.body.bytes().len();
@@ -89,38 +123,18 @@ pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
         return send_oversized(target, case).await;
     }
     let exchange = async {
-        let err = |source| RunError::Http {
+        let err = |source| RunError::Http { case: case.name.clone(), authority: target.authority.clone(), source };
+        let stream = TcpStream::connect(&target.authority).await.map_err(|source| RunError::Connect {
             case: case.name.clone(),
             authority: target.authority.clone(),
             source,
-        };
-        let stream = TcpStream::connect(&target.authority)
-            .await
-            .map_err(|source| RunError::Connect {
-                case: case.name.clone(),
-                authority: target.authority.clone(),
-                source,
-            })?;
+        })?;
         stream.set_nodelay(true).ok();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(err)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(err)?;
         // The connection task may end in an error when a server answers early and closes
         // (413 while the body is still being sent); the answer is what we judge.
         let driver = tokio::spawn(conn);
-        let mut builder = hyper::Request::builder()
-            .method(case.method.as_str())
-            .uri(case.path.as_str());
-        builder = builder.header("host", target.authority.as_str());
-        for (k, v) in &case.headers {
-            builder = builder.header(k.as_str(), v.as_str());
-        }
-        let req = builder
-            .body(request_body(case))
-            .map_err(|source| RunError::Build {
-                case: case.name.clone(),
-                source,
-            })?;
+        let req = build_request(target, case)?;
         let sent = Instant::now();
         let resp = sender.send_request(req).await.map_err(err)?;
         let mut got = Observed {
@@ -128,12 +142,7 @@ pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
             headers: resp
                 .headers()
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
             ..Observed::default()
         };
@@ -149,12 +158,7 @@ pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
     };
     tokio::time::timeout(CASE_TIMEOUT, exchange)
         .await
-        .unwrap_or_else(|_| {
-            Err(RunError::Timeout {
-                case: case.name.clone(),
-                authority: target.authority.clone(),
-            })
-        })
+        .unwrap_or_else(|_| Err(RunError::Timeout { case: case.name.clone(), authority: target.authority.clone() }))
 }
 
 /// Bodies over the limit go out on a raw socket that keeps reading while it writes, as curl
@@ -162,21 +166,12 @@ pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
 /// reports the failed write and drops the answer that is already in the socket buffer.
 async fn send_oversized(target: &Target, case: &Case) -> Result<Observed, RunError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let io_err = |source| RunError::Connect {
-        case: case.name.clone(),
-        authority: target.authority.clone(),
-        source,
-    };
+    let io_err = |source| RunError::Connect { case: case.name.clone(), authority: target.authority.clone(), source };
     let exchange = async {
-        let stream = TcpStream::connect(&target.authority)
-            .await
-            .map_err(io_err)?;
+        let stream = TcpStream::connect(&target.authority).await.map_err(io_err)?;
         let (mut rd, mut wr) = stream.into_split();
         let body = case.body.bytes();
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nhost: {}\r\n",
-            case.method, case.path, target.authority
-        );
+        let mut head = format!("{} {} HTTP/1.1\r\nhost: {}\r\n", case.method, case.path, target.authority);
         for (k, v) in &case.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -192,8 +187,7 @@ async fn send_oversized(target: &Target, case: &Case) -> Result<Observed, RunErr
             wr.write_all(head.as_bytes()).await?;
             if chunked {
                 for piece in body.chunks(CHUNK) {
-                    wr.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
-                        .await?;
+                    wr.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).await?;
                     wr.write_all(piece).await?;
                     wr.write_all(b"\r\n").await?;
                 }
@@ -216,12 +210,7 @@ async fn send_oversized(target: &Target, case: &Case) -> Result<Observed, RunErr
                 let hs = resp
                     .headers
                     .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_ascii_lowercase(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
+                    .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
                     .collect();
                 break Some((resp.code.unwrap_or(0), hs, len));
             }
@@ -234,21 +223,11 @@ async fn send_oversized(target: &Target, case: &Case) -> Result<Observed, RunErr
             )));
         };
         // Only the status and headers of an over-limit answer are judged; keep what body came.
-        Ok(Observed {
-            status,
-            headers,
-            body: buf[head_len..].to_vec(),
-            chunks: Vec::new(),
-        })
+        Ok(Observed { status, headers, body: buf[head_len..].to_vec(), chunks: Vec::new() })
     };
     tokio::time::timeout(CASE_TIMEOUT, exchange)
         .await
-        .unwrap_or_else(|_| {
-            Err(RunError::Timeout {
-                case: case.name.clone(),
-                authority: target.authority.clone(),
-            })
-        })
+        .unwrap_or_else(|_| Err(RunError::Timeout { case: case.name.clone(), authority: target.authority.clone() }))
 }
 
 /// Runs every case against `base_url` and judges each answer. Transport failures count

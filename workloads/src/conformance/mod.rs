@@ -113,10 +113,7 @@ pub struct Observed {
 
 impl Observed {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -125,9 +122,7 @@ pub fn parse_corpus(text: &str) -> Result<Vec<Case>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| format!("cases.jsonl line {}: {e}", i + 1))
-        })
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("cases.jsonl line {}: {e}", i + 1)))
         .collect()
 }
 
@@ -162,10 +157,7 @@ fn check_json(exp: &Expect, got: &Observed, bad: &mut Vec<String>) {
     let body: Value = match serde_json::from_slice(&got.body) {
         Ok(v) => v,
         Err(e) => {
-            bad.push(format!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&got.body)
-            ));
+            bad.push(format!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&got.body)));
             return;
         }
     };
@@ -180,47 +172,30 @@ fn check_json(exp: &Expect, got: &Observed, bad: &mut Vec<String>) {
 }
 
 fn check_detail(exp: &Expect, body: &Value, bad: &mut Vec<String>) {
-    let Some(detail) = body
-        .get("detail")
-        .and_then(Value::as_array)
-        .filter(|d| !d.is_empty())
-    else {
+    let Some(detail) = body.get("detail").and_then(Value::as_array).filter(|d| !d.is_empty()) else {
         bad.push(format!("body has no non-empty `detail` array: {body}"));
         return;
     };
     for (i, d) in detail.iter().enumerate() {
-        let loc_ok = d
-            .get("loc")
-            .and_then(Value::as_array)
-            .is_some_and(|l| l.first() == Some(&Value::from("body")));
+        let loc_ok = d.get("loc").and_then(Value::as_array).is_some_and(|l| l.first() == Some(&Value::from("body")));
         if !loc_ok {
             bad.push(format!("detail[{i}].loc does not start with \"body\": {d}"));
         }
         for key in ["msg", "type"] {
-            if !d
-                .get(key)
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
-            {
+            if !d.get(key).and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
                 bad.push(format!("detail[{i}].{key} is not a non-empty string: {d}"));
             }
         }
     }
     if exp.status == 400 {
         if detail[0]["type"] != "json_invalid" || detail[0]["loc"] != serde_json::json!(["body"]) {
-            bad.push(format!(
-                "400 detail[0] must have loc [\"body\"] and type json_invalid: {}",
-                detail[0]
-            ));
+            bad.push(format!("400 detail[0] must have loc [\"body\"] and type json_invalid: {}", detail[0]));
         }
     }
     if let Some(want) = &exp.loc {
         let got = detail[0].get("loc").cloned().unwrap_or(Value::Null);
         if got != Value::Array(want.clone()) {
-            bad.push(format!(
-                "detail[0].loc {got} (expected {})",
-                Value::Array(want.clone())
-            ));
+            bad.push(format!("detail[0].loc {got} (expected {})", Value::Array(want.clone())));
         }
     }
 }
@@ -239,28 +214,18 @@ fn check_sse(exp: &SseExpect, got: &Observed, bad: &mut Vec<String>) {
     let mut events = Vec::new();
     let mut times = Vec::new();
     let mut start = 0;
-    let chunks: Vec<(Duration, usize)> = if got.chunks.is_empty() {
-        vec![(Duration::ZERO, got.body.len())]
-    } else {
-        got.chunks.clone()
-    };
+    let chunks: Vec<(Duration, usize)> =
+        if got.chunks.is_empty() { vec![(Duration::ZERO, got.body.len())] } else { got.chunks.clone() };
     for (t, end) in chunks {
         parser.feed(&got.body[start..end], &mut events);
         times.resize(events.len(), t);
         start = end;
     }
     if events.len() != exp.events.len() {
-        bad.push(format!(
-            "{} events (expected {})",
-            events.len(),
-            exp.events.len()
-        ));
+        bad.push(format!("{} events (expected {})", events.len(), exp.events.len()));
     }
     for (i, (ev, want)) in events.iter().zip(&exp.events).enumerate() {
-        let same = match (
-            serde_json::from_str::<Value>(&ev.data),
-            serde_json::from_str::<Value>(want),
-        ) {
+        let same = match (serde_json::from_str::<Value>(&ev.data), serde_json::from_str::<Value>(want)) {
             (Ok(a), Ok(b)) => a == b,
             _ => ev.data == *want,
         };
@@ -287,10 +252,7 @@ fn check_sse(exp: &SseExpect, got: &Observed, bad: &mut Vec<String>) {
 pub fn json_diff(want: &Value, got: &Value, path: &str, out: &mut Vec<String>) {
     match (want, got) {
         (Value::Number(a), Value::Number(b)) if a.is_f64() || b.is_f64() => {
-            let (a, b) = (
-                a.as_f64().unwrap_or(f64::NAN),
-                b.as_f64().unwrap_or(f64::NAN),
-            );
+            let (a, b) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
             if !((a - b).abs() <= FLOAT_TOLERANCE) {
                 out.push(format!("{path}: {b} (expected {a} ± {FLOAT_TOLERANCE})"));
             }
@@ -337,11 +299,7 @@ impl CorpusReport {
 
     /// A readable list of failures, for assertion messages.
     pub fn failures(&self) -> String {
-        self.failed
-            .iter()
-            .map(|(n, why)| format!("  {n}:\n    {}", why.join("\n    ")))
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.failed.iter().map(|(n, why)| format!("  {n}:\n    {}", why.join("\n    "))).collect::<Vec<_>>().join("\n")
     }
 }
 
@@ -365,19 +323,10 @@ mod tests {
         let cases = corpus();
         assert!(cases.len() >= 80, "only {} cases", cases.len());
         for status in [200, 400, 404, 405, 413, 415, 422] {
-            assert!(
-                cases.iter().any(|c| c.expect.status == status),
-                "no case expects {status}"
-            );
+            assert!(cases.iter().any(|c| c.expect.status == status), "no case expects {status}");
         }
-        assert!(
-            cases.iter().any(|c| c.expect.status == 413 && c.chunked),
-            "no chunked 413"
-        );
-        assert!(
-            cases.iter().any(|c| c.expect.status == 413 && !c.chunked),
-            "no Content-Length 413"
-        );
+        assert!(cases.iter().any(|c| c.expect.status == 413 && c.chunked), "no chunked 413");
+        assert!(cases.iter().any(|c| c.expect.status == 413 && !c.chunked), "no Content-Length 413");
         let names: std::collections::BTreeSet<_> = cases.iter().map(|c| &c.name).collect();
         assert_eq!(names.len(), cases.len(), "case names must be unique");
     }
@@ -389,26 +338,15 @@ mod tests {
             let got = reference::answer(&case);
             report.record(&case, check(&case, &got));
         }
-        assert!(
-            report.failed.is_empty(),
-            "reference failed:\n{}",
-            report.failures()
-        );
+        assert!(report.failed.is_empty(), "reference failed:\n{}", report.failures());
     }
 
     #[test]
     fn checker_rejects_wrong_answers() {
-        let case = corpus()
-            .into_iter()
-            .find(|c| c.name == "predict/ok/linear-1row")
-            .unwrap();
+        let case = corpus().into_iter().find(|c| c.name == "predict/ok/linear-1row").unwrap();
         let mut got = reference::answer(&case);
         assert!(check(&case, &got).is_ok());
-        let text = String::from_utf8(got.body.clone()).unwrap().replacen(
-            "\"score\":0.",
-            "\"score\":0.1",
-            1,
-        );
+        let text = String::from_utf8(got.body.clone()).unwrap().replacen("\"score\":0.", "\"score\":0.1", 1);
         got.body = text.into_bytes();
         assert!(check(&case, &got).is_err(), "a changed score must fail");
         got.status = 201;
@@ -417,16 +355,10 @@ mod tests {
 
     #[test]
     fn checker_detects_buffered_stream() {
-        let case = corpus()
-            .into_iter()
-            .find(|c| c.name == "generate/ok/5-tokens-20ms")
-            .unwrap();
+        let case = corpus().into_iter().find(|c| c.name == "generate/ok/5-tokens-20ms").unwrap();
         let mut got = reference::answer(&case);
         assert!(check(&case, &got).is_ok());
         got.chunks = vec![(Duration::from_millis(100), got.body.len())];
-        assert!(
-            check(&case, &got).is_err(),
-            "one late chunk is a buffered stream"
-        );
+        assert!(check(&case, &got).is_err(), "one late chunk is a buffered stream");
     }
 }

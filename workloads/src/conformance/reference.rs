@@ -11,12 +11,8 @@ use crate::error::ApiError;
 use crate::tokens::TokenEvents;
 
 /// The routes of the contract: path, then allowed method.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("/health", "GET"),
-    ("/v1/predict", "POST"),
-    ("/v1/generate", "POST"),
-    ("/v1/infer", "POST"),
-];
+pub const ROUTES: &[(&str, &str)] =
+    &[("/health", "GET"), ("/v1/predict", "POST"), ("/v1/generate", "POST"), ("/v1/infer", "POST")];
 
 fn json(status: u16, body: Vec<u8>) -> Observed {
     Observed {
@@ -41,18 +37,11 @@ pub fn answer(case: &Case) -> Observed {
     if case.path == "/health" {
         return json(200, contract::HEALTH_BODY.to_vec());
     }
-    let header = |name: &str| {
-        case.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_bytes())
-    };
+    let header =
+        |name: &str| case.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_bytes());
     let body = case.body.bytes();
     let length = (!case.chunked).then(|| body.len().to_string());
-    if let Err(e) = crate::http::check_post_headers(
-        header("content-type"),
-        length.as_deref().map(str::as_bytes),
-    ) {
+    if let Err(e) = crate::http::check_post_headers(header("content-type"), length.as_deref().map(str::as_bytes)) {
         return error(e);
     }
     if body.len() > BODY_LIMIT {
@@ -69,10 +58,7 @@ pub fn answer(case: &Case) -> Observed {
                     contract::InferMode::Io => contract::infer_io_score(&req),
                     contract::InferMode::Cpu => contract::infer_cpu_score(&req),
                 };
-                json(
-                    200,
-                    contract::to_json(&contract::infer_response(req.mode, score)),
-                )
+                json(200, contract::to_json(&contract::infer_response(req.mode, score)))
             }
             Err(e) => error(e),
         },

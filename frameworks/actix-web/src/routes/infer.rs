@@ -13,11 +13,7 @@ pub async fn infer(JsonBody(body): JsonBody) -> Result<HttpResponse, AppError> {
             infer_io_score(&req)
         }
         // CPU-bound work goes to actix's blocking pool (web::block), never onto a worker.
-        InferMode::Cpu => web::block(move || infer_cpu_score(&req))
-            .await
-            .expect("cpu inference panicked"),
+        InferMode::Cpu => web::block(move || infer_cpu_score(&req)).await.expect("cpu inference panicked"),
     };
-    Ok(super::json(workloads::to_json(&infer_response(
-        mode, score,
-    ))))
+    Ok(super::json(workloads::to_json(&infer_response(mode, score))))
 }

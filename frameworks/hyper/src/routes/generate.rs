@@ -19,10 +19,7 @@ where
     let frames = fw_common::token_stream(&req).map_ok(Frame::data);
     let mut resp = Response::new(StreamBody::new(frames).boxed_unsync());
     let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        "text/event-stream".parse().expect("static header"),
-    );
+    h.insert(CONTENT_TYPE, "text/event-stream".parse().expect("static header"));
     h.insert(CACHE_CONTROL, "no-cache".parse().expect("static header"));
     Ok(resp)
 }

@@ -20,11 +20,9 @@ where
             infer_io_score(&req)
         }
         // CPU-bound work goes to tokio's blocking pool, never onto an async worker.
-        InferMode::Cpu => tokio::task::spawn_blocking(move || infer_cpu_score(&req))
-            .await
-            .expect("cpu inference panicked"),
+        InferMode::Cpu => {
+            tokio::task::spawn_blocking(move || infer_cpu_score(&req)).await.expect("cpu inference panicked")
+        }
     };
-    Ok(super::json(workloads::to_json(&infer_response(
-        mode, score,
-    ))))
+    Ok(super::json(workloads::to_json(&infer_response(mode, score))))
 }

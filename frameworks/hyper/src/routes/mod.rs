@@ -14,15 +14,8 @@ use crate::ResBody;
 
 /// A pre-encoded JSON body (encoded by `workloads::to_json`, the same for every target).
 pub(crate) fn json(body: impl Into<Bytes>) -> Response<ResBody> {
-    let mut resp = Response::new(
-        Full::new(body.into())
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        "application/json".parse().expect("static header"),
-    );
+    let mut resp = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed_unsync());
+    resp.headers_mut().insert(CONTENT_TYPE, "application/json".parse().expect("static header"));
     resp
 }
 

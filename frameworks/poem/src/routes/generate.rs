@@ -6,7 +6,5 @@ use crate::extract::{EventStream, JsonBody};
 pub fn generate(JsonBody(body): JsonBody) -> poem::Result<EventStream> {
     // Validation happens before the stream starts, so a bad request is a JSON 4xx.
     let req = workloads::decode_generate(&body).map_err(AppError)?;
-    Ok(EventStream::new(Body::from_bytes_stream(
-        fw_common::token_stream(&req),
-    )))
+    Ok(EventStream::new(Body::from_bytes_stream(fw_common::token_stream(&req))))
 }

@@ -12,11 +12,9 @@ pub async fn infer(JsonBody(body): JsonBody) -> poem::Result<RawJson> {
             infer_io_score(&req)
         }
         // CPU-bound work goes to tokio's blocking pool, never onto an async worker.
-        InferMode::Cpu => tokio::task::spawn_blocking(move || infer_cpu_score(&req))
-            .await
-            .expect("cpu inference panicked"),
+        InferMode::Cpu => {
+            tokio::task::spawn_blocking(move || infer_cpu_score(&req)).await.expect("cpu inference panicked")
+        }
     };
-    Ok(RawJson::new(workloads::to_json(&infer_response(
-        mode, score,
-    ))))
+    Ok(RawJson::new(workloads::to_json(&infer_response(mode, score))))
 }
