@@ -440,11 +440,11 @@ impl RowWire {
             }
         }
         let timestamp = r.required(self.timestamp, base, "timestamp");
-        if let Some(ts) = &timestamp {
-            if !is_rfc3339_with_offset(ts) {
-                let msg = "timestamp must be an RFC 3339 date-time with a UTC offset".to_owned();
-                r.fail(at(base, "timestamp"), "datetime_invalid", msg);
-            }
+        if let Some(ts) = &timestamp
+            && !is_rfc3339_with_offset(ts)
+        {
+            let msg = "timestamp must be an RFC 3339 date-time with a UTC offset".to_owned();
+            r.fail(at(base, "timestamp"), "datetime_invalid", msg);
         }
         Row { id: id.unwrap_or_default(), features, tags, timestamp: timestamp.unwrap_or_default() }
     }

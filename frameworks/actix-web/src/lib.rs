@@ -40,3 +40,28 @@ pub async fn serve(listener: std::net::TcpListener, workers: u16) -> std::io::Re
     fw_common::announce(addr);
     server.await
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test};
+
+    /// The app answers the contract with no socket (the path the benches take).
+    #[actix_web::test]
+    async fn in_process_answers_match_the_reference() {
+        let app = test::init_service(App::new().configure(super::configure)).await;
+        for case in fw_common::testing::in_process_cases() {
+            let method = actix_web::http::Method::from_bytes(case.method.as_bytes()).unwrap();
+            let mut req = test::TestRequest::default().method(method).uri(&case.path);
+            for (k, v) in &case.headers {
+                req = req.insert_header((k.as_str(), v.as_str()));
+            }
+            let body = case.body.bytes();
+            let req = req.insert_header(("content-length", body.len())).set_payload(body).to_request();
+            let resp = test::call_service(&app, req).await;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();
+            let body = test::read_body(resp).await.to_vec();
+            fw_common::testing::judge_in_process(&case, status, headers, body);
+        }
+    }
+}

@@ -224,3 +224,34 @@ macro_rules! conformance_tests {
         }
     };
 }
+
+/// Cases that each framework's in-process test (no socket) sends through its app entry
+/// point: one of each status a handler produces, the SSE stream with no delay included.
+pub fn in_process_cases() -> Vec<Case> {
+    const NAMES: &[&str] = &[
+        "health/ok",
+        "predict/ok/linear-1row",
+        "predict/ok/explain-top-k-32-mlp",
+        "predict/model/unknown-enum",
+        "predict/json/truncated",
+        "predict/content-type/missing",
+        "predict/limit/over-by-1-content-length",
+        "generate/ok/64-tokens-no-delay",
+        "infer/ok/io-0ms",
+        "infer/ok/cpu-work-1",
+        "routing/404-get-unknown",
+        "routing/405-get-predict",
+    ];
+    let cases: Vec<Case> =
+        workloads::conformance::corpus().into_iter().filter(|c| NAMES.contains(&c.name.as_str())).collect();
+    assert_eq!(cases.len(), NAMES.len(), "an in-process case is missing from the corpus");
+    cases
+}
+
+/// Judges an in-process answer like the HTTP test does (checker plus byte identity).
+pub fn judge_in_process(case: &Case, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) {
+    let got = Observed { status, headers, chunks: vec![(Duration::ZERO, body.len())], body };
+    if let Err(why) = check(case, &got).and_then(|()| same_bytes_as_reference(case, &got)) {
+        panic!("in-process {}: {}", case.name, why.join("; "));
+    }
+}

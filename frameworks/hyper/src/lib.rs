@@ -79,3 +79,29 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::Request;
+
+    /// The handler answers the contract on `Request<Full<Bytes>>` with no socket (the path
+    /// the benches take).
+    #[tokio::test]
+    async fn in_process_answers_match_the_reference() {
+        for case in fw_common::testing::in_process_cases() {
+            let mut req = Request::builder().method(case.method.as_str()).uri(case.path.as_str());
+            for (k, v) in &case.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let body = case.body.bytes();
+            let req = req.header("content-length", body.len()).body(Full::new(Bytes::from(body))).unwrap();
+            let resp = super::app(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();
+            let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+            fw_common::testing::judge_in_process(&case, status, headers, body);
+        }
+    }
+}

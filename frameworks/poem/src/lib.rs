@@ -55,3 +55,38 @@ impl Acceptor for NodelayAcceptor {
         Ok(accepted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::{Endpoint, Request};
+
+    /// The endpoint answers the contract with no socket (the path the benches take).
+    #[tokio::test]
+    async fn in_process_answers_match_the_reference() {
+        let app = super::app();
+        for case in fw_common::testing::in_process_cases() {
+            let method = poem::http::Method::from_bytes(case.method.as_bytes()).unwrap();
+            let mut req = Request::builder().method(method).uri(case.path.parse().unwrap());
+            for (k, v) in &case.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let body = case.body.bytes();
+            let req = req.header("content-length", body.len().to_string()).body(body);
+            let resp = app.get_response(req).await;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();
+            let body = resp.into_body().into_vec().await.unwrap();
+            fw_common::testing::judge_in_process(&case, status, headers, body);
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_an_openapi_document_listing_the_operations() {
+        let resp = super::app().get_response(Request::builder().uri("/openapi.json".parse().unwrap()).finish()).await;
+        assert_eq!(resp.status().as_u16(), 200);
+        let doc: serde_json::Value = serde_json::from_slice(&resp.into_body().into_vec().await.unwrap()).unwrap();
+        for path in ["/health", "/v1/predict", "/v1/generate", "/v1/infer"] {
+            assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+        }
+    }
+}

@@ -182,15 +182,13 @@ fn check_detail(exp: &Expect, body: &Value, bad: &mut Vec<String>) {
             bad.push(format!("detail[{i}].loc does not start with \"body\": {d}"));
         }
         for key in ["msg", "type"] {
-            if !d.get(key).and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+            if d.get(key).and_then(Value::as_str).is_none_or(str::is_empty) {
                 bad.push(format!("detail[{i}].{key} is not a non-empty string: {d}"));
             }
         }
     }
-    if exp.status == 400 {
-        if detail[0]["type"] != "json_invalid" || detail[0]["loc"] != serde_json::json!(["body"]) {
-            bad.push(format!("400 detail[0] must have loc [\"body\"] and type json_invalid: {}", detail[0]));
-        }
+    if exp.status == 400 && (detail[0]["type"] != "json_invalid" || detail[0]["loc"] != serde_json::json!(["body"])) {
+        bad.push(format!("400 detail[0] must have loc [\"body\"] and type json_invalid: {}", detail[0]));
     }
     if let Some(want) = &exp.loc {
         let got = detail[0].get("loc").cloned().unwrap_or(Value::Null);
@@ -253,7 +251,8 @@ pub fn json_diff(want: &Value, got: &Value, path: &str, out: &mut Vec<String>) {
     match (want, got) {
         (Value::Number(a), Value::Number(b)) if a.is_f64() || b.is_f64() => {
             let (a, b) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
-            if !((a - b).abs() <= FLOAT_TOLERANCE) {
+            // NaN on either side fails too.
+            if (a - b).abs().is_nan() || (a - b).abs() > FLOAT_TOLERANCE {
                 out.push(format!("{path}: {b} (expected {a} ± {FLOAT_TOLERANCE})"));
             }
         }
