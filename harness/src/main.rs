@@ -1,10 +1,16 @@
-//! Placeholder until the harness lands (issue "Harness core"): it says so and exits 2, so no
-//! one mistakes an empty run for a measurement.
+//! `harness`: see `harness --help` and the README.
 
-fn main() {
-    eprintln!(
-        "harness: not built yet. The targets and the conformance suite exist; run `cargo test --workspace`.\n\
-         The measuring harness arrives with the harness-core issue."
-    );
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = harness::cli::Cli::parse();
+    match harness::main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("harness: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,0 +1,187 @@
+//! The command line. `run` is the default when no subcommand is given.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::manifest;
+use crate::profile::{Profile, ProfileName};
+use crate::run::{RunConfig, TargetSource, Workload};
+
+#[derive(Debug, Parser)]
+#[command(name = "harness", about = "Build, verify and measure mlapi-bench targets", args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build, verify and measure (the default).
+    Run(RunArgs),
+    /// Run the conformance corpus against targets, without measuring.
+    Verify(VerifyArgs),
+    /// List the targets (every manifest under frameworks/).
+    List,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// `all`, or target names separated by commas (a target's name is its directory name).
+    #[arg(long, default_value = "all")]
+    pub framework: String,
+    /// Measure an already-running service at this base URL instead (verified first).
+    #[arg(long, conflicts_with = "framework")]
+    pub url: Option<String>,
+    /// Label for the --url target in results.
+    #[arg(long, requires = "url", default_value = "url")]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// `all`, or workloads separated by commas.
+    #[arg(long, default_value = "all")]
+    pub workload: String,
+    #[arg(long, value_enum, default_value_t = ProfileName::Standard)]
+    pub profile: ProfileName,
+    /// Output directory (default: results/<UTC timestamp>-<git short sha>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// CPUs for the server, e.g. `0` or `0,2` or `0-3`.
+    #[arg(long, default_value = "0")]
+    pub server_cpus: String,
+    /// CPUs for the load driver.
+    #[arg(long, default_value = "1")]
+    pub client_cpus: String,
+    /// Server workers (default: the number of server CPUs).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Override the profile's repeats per point.
+    #[arg(long)]
+    pub repeats: Option<usize>,
+    /// Override the profile's measured window, in seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Do not run the targets' build commands.
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[arg(long)]
+    pub no_build: bool,
+}
+
+/// `0`, `0,2`, `0-3`.
+pub fn parse_cpus(spec: &str) -> anyhow::Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse()?, b.parse()?);
+                anyhow::ensure!(a <= b, "bad CPU range {part:?}");
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().with_context(|| format!("bad CPU {part:?}"))?),
+        }
+    }
+    anyhow::ensure!(!out.is_empty(), "empty CPU list {spec:?}");
+    Ok(out)
+}
+
+fn parse_workloads(spec: &str) -> anyhow::Result<Vec<Workload>> {
+    if spec == "all" {
+        return Ok(vec![Workload::Health, Workload::Predict]);
+    }
+    spec.split(',')
+        .map(|w| match w.trim() {
+            "health" => Ok(Workload::Health),
+            "predict" => Ok(Workload::Predict),
+            other => anyhow::bail!("unknown workload {other:?} (this build knows: health, predict)"),
+        })
+        .collect()
+}
+
+pub fn workspace_root() -> PathBuf {
+    // The harness always runs from its workspace (cargo run), whose root holds frameworks/.
+    let here = std::env::current_dir().unwrap_or_default();
+    here.ancestors().find(|d| d.join("frameworks").is_dir() && d.join("Cargo.toml").is_file()).unwrap_or(&here).to_path_buf()
+}
+
+pub fn target_sources(root: &std::path::Path, t: &TargetArgs) -> anyhow::Result<Vec<TargetSource>> {
+    if let Some(url) = &t.url {
+        return Ok(vec![TargetSource::Url { name: t.name.clone(), base_url: url.clone() }]);
+    }
+    let all = manifest::discover(root)?;
+    Ok(manifest::select(&all, &t.framework)?.into_iter().map(TargetSource::Manifest).collect())
+}
+
+impl RunArgs {
+    pub fn to_config(&self, root: PathBuf) -> anyhow::Result<RunConfig> {
+        let mut profile = Profile::get(self.profile);
+        if let Some(r) = self.repeats {
+            anyhow::ensure!(r >= 1, "--repeats must be at least 1");
+            profile.repeats = r;
+        }
+        if let Some(d) = self.duration {
+            anyhow::ensure!(d > 0.0, "--duration must be positive");
+            profile.duration = Duration::from_secs_f64(d);
+        }
+        let out_dir = match &self.out {
+            Some(o) => o.clone(),
+            None => root.join("results").join(crate::env::run_id(&root)),
+        };
+        let server_cpus = parse_cpus(&self.server_cpus)?;
+        let client_cpus = parse_cpus(&self.client_cpus)?;
+        anyhow::ensure!(
+            server_cpus.iter().all(|c| !client_cpus.contains(c)),
+            "server CPUs {server_cpus:?} and client CPUs {client_cpus:?} overlap"
+        );
+        Ok(RunConfig {
+            targets: target_sources(&root, &self.targets)?,
+            workloads: parse_workloads(&self.workload)?,
+            profile,
+            out_dir,
+            server_cpus,
+            client_cpus,
+            workers: self.workers,
+            build: !self.no_build,
+            ready_timeout: crate::target::READY_TIMEOUT,
+            progress: true,
+            root,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpus("0").unwrap(), [0]);
+        assert_eq!(parse_cpus("0,2").unwrap(), [0, 2]);
+        assert_eq!(parse_cpus("1-3").unwrap(), [1, 2, 3]);
+        assert!(parse_cpus("").is_err() && parse_cpus("3-1").is_err() && parse_cpus("x").is_err());
+    }
+
+    #[test]
+    fn run_is_the_default_subcommand() {
+        let cli = Cli::try_parse_from(["harness", "--framework", "hyper", "--profile", "quick"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.targets.framework, "hyper");
+        assert_eq!(cli.run.profile, ProfileName::Quick);
+        let cli = Cli::try_parse_from(["harness", "verify", "--url", "http://127.0.0.1:1"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Verify(_))));
+    }
+}

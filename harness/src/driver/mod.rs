@@ -1,0 +1,451 @@
+//! The one load driver. Rate control (closed loop, or open loop at a constant or Poisson
+//! rate) and the stop condition (duration or count) are independent options of one
+//! [`LoadSpec`], not copies of a loop.
+//!
+//! - **Closed loop:** C connections, each sending its next request as soon as the previous
+//!   answer is read. Latency runs from the send to the last body byte. Measures capacity;
+//!   it hides coordinated omission, so its latencies are not the headline.
+//! - **Open loop:** request k is *scheduled* at t_k (k/R, or Poisson arrivals). Latency runs
+//!   from t_k, so time spent waiting for a free connection counts (the wrk2 correction).
+//!   The pool grows up to a bound; a request that cannot get a connection within the request
+//!   timeout of its scheduled time is not sent and counts as `dropped` (k6's dropped
+//!   iterations).
+//!
+//! Latencies go into hdrhistograms (µs, 1 µs to 60 s, 3 significant digits), one per
+//! connection, merged at the end, so the hot path takes no lock.
+
+pub mod conn;
+pub mod payloads;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use self::conn::{Conn, Outcome};
+pub use self::payloads::PayloadSet;
+
+/// Largest latency the histograms hold (60 s, in µs).
+pub const MAX_LATENCY_US: u64 = 60_000_000;
+/// One response in this many has its body fully checked against the expected answer.
+pub const CHECK_EVERY: u64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Arrival {
+    Constant,
+    Poisson { seed: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Closed { connections: usize },
+    Open { rate_rps: f64, arrival: Arrival, max_connections: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    /// Measure for this long after the warm-up.
+    Duration(Duration),
+    /// Measure until this many responses were recorded (closed loop), or this many requests
+    /// were scheduled (open loop).
+    Count(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub mode: Mode,
+    pub warmup: Duration,
+    pub stop: Stop,
+    /// A request not answered within this is an error of kind `timeout`.
+    pub request_timeout: Duration,
+}
+
+/// Errors by kind (docs/metrics.md, "errors").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ErrorCounts {
+    pub connect: u64,
+    pub timeout: u64,
+    pub reset: u64,
+    pub unexpected_status: u64,
+    pub body_mismatch: u64,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u64 {
+        self.connect + self.timeout + self.reset + self.unexpected_status + self.body_mismatch
+    }
+
+    fn add(&mut self, o: &ErrorCounts) {
+        self.connect += o.connect;
+        self.timeout += o.timeout;
+        self.reset += o.reset;
+        self.unexpected_status += o.unexpected_status;
+        self.body_mismatch += o.body_mismatch;
+    }
+}
+
+/// What one connection (or the whole run, once merged) recorded.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub latency_us: Histogram<u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub errors: ErrorCounts,
+    pub bytes_received: u64,
+    pub bodies_checked: u64,
+    /// First few body-check failures, for the report.
+    pub mismatches: Vec<String>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds"),
+            statuses: BTreeMap::new(),
+            errors: ErrorCounts::default(),
+            bytes_received: 0,
+            bodies_checked: 0,
+            mismatches: Vec::new(),
+        }
+    }
+}
+
+impl Recorder {
+    /// Completed responses (any status).
+    pub fn responses(&self) -> u64 {
+        self.statuses.values().sum()
+    }
+
+    fn record(&mut self, outcome: Outcome, latency: Duration) {
+        match outcome {
+            Outcome::Response { status, bytes, mismatch } => {
+                self.latency_us.saturating_record((latency.as_micros() as u64).clamp(1, MAX_LATENCY_US));
+                *self.statuses.entry(status).or_default() += 1;
+                self.bytes_received += bytes;
+                match mismatch {
+                    conn::Check::NotChecked => {}
+                    conn::Check::Passed => self.bodies_checked += 1,
+                    conn::Check::WrongStatus => self.errors.unexpected_status += 1,
+                    conn::Check::WrongBody(why) => {
+                        self.bodies_checked += 1;
+                        self.errors.body_mismatch += 1;
+                        if self.mismatches.len() < 5 {
+                            self.mismatches.push(why);
+                        }
+                    }
+                }
+            }
+            Outcome::Connect => self.errors.connect += 1,
+            Outcome::Timeout => self.errors.timeout += 1,
+            Outcome::Reset => self.errors.reset += 1,
+        }
+    }
+
+    fn merge(&mut self, other: &Recorder) {
+        self.latency_us.add(&other.latency_us).expect("same histogram bounds");
+        for (s, n) in &other.statuses {
+            *self.statuses.entry(*s).or_default() += n;
+        }
+        self.errors.add(&other.errors);
+        self.bytes_received += other.bytes_received;
+        self.bodies_checked += other.bodies_checked;
+        for m in &other.mismatches {
+            if self.mismatches.len() < 5 {
+                self.mismatches.push(m.clone());
+            }
+        }
+    }
+}
+
+/// The result of one measured window.
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    pub recorded: Recorder,
+    /// Start and end of the measured window (warm-up excluded).
+    pub window_start: Instant,
+    pub window_end: Instant,
+    /// Open loop: scheduled requests that never started before the window ended.
+    pub dropped: u64,
+    /// Open loop: requests scheduled in the window.
+    pub scheduled: u64,
+    /// Connections opened during the whole run, warm-up included.
+    pub connections_opened: u64,
+}
+
+impl LoadResult {
+    pub fn window(&self) -> Duration {
+        self.window_end - self.window_start
+    }
+
+    /// Responses recorded per second of window.
+    pub fn throughput_rps(&self) -> f64 {
+        self.recorded.responses() as f64 / self.window().as_secs_f64().max(1e-9)
+    }
+}
+
+const WARMUP: u8 = 0;
+const MEASURE: u8 = 1;
+const STOPPED: u8 = 2;
+
+/// Shared by every task of one run.
+#[derive(Debug)]
+struct Shared {
+    phase: AtomicU8,
+    next: AtomicU64,
+    recorded: AtomicU64,
+    opened: AtomicU64,
+    target: workloads::conformance::http::Target,
+    payloads: PayloadSet,
+    spec: LoadSpec,
+}
+
+/// Runs one measured window (after its warm-up) against `base_url`.
+pub async fn run(base_url: &str, payloads: PayloadSet, spec: LoadSpec) -> anyhow::Result<LoadResult> {
+    let target = workloads::conformance::http::Target::parse(base_url)?;
+    let shared = Arc::new(Shared {
+        phase: AtomicU8::new(if spec.warmup.is_zero() { MEASURE } else { WARMUP }),
+        next: AtomicU64::new(0),
+        recorded: AtomicU64::new(0),
+        opened: AtomicU64::new(0),
+        target,
+        payloads,
+        spec: spec.clone(),
+    });
+    match spec.mode {
+        Mode::Closed { connections } => closed(shared, connections).await,
+        Mode::Open { rate_rps, arrival, max_connections } => open(shared, rate_rps, arrival, max_connections).await,
+    }
+}
+
+/// Waits out the warm-up, then the window; returns the window's edges.
+async fn window(shared: &Shared) -> (Instant, Instant) {
+    tokio::time::sleep(shared.spec.warmup).await;
+    shared.phase.store(MEASURE, Ordering::SeqCst);
+    let start = Instant::now();
+    match shared.spec.stop {
+        Stop::Duration(d) => tokio::time::sleep(d).await,
+        Stop::Count(n) => {
+            while shared.recorded.load(Ordering::Relaxed) < n {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    shared.phase.store(STOPPED, Ordering::SeqCst);
+    (start, Instant::now())
+}
+
+async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadResult> {
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut rec = Recorder::default();
+                let mut conn: Option<Conn> = None;
+                loop {
+                    let phase = shared.phase.load(Ordering::Relaxed);
+                    if phase == STOPPED {
+                        break;
+                    }
+                    let c = match conn.take() {
+                        Some(c) => c,
+                        None => match Conn::open(&shared.target).await {
+                            Ok(c) => {
+                                shared.opened.fetch_add(1, Ordering::Relaxed);
+                                c
+                            }
+                            Err(_) => {
+                                if phase == MEASURE {
+                                    rec.record(Outcome::Connect, Duration::ZERO);
+                                }
+                                // Do not spin on a refusing server.
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                                continue;
+                            }
+                        },
+                    };
+                    let k = shared.next.fetch_add(1, Ordering::Relaxed);
+                    let req = shared.payloads.get(k);
+                    let sent = Instant::now();
+                    let (outcome, c) = c.send(req, k % CHECK_EVERY == 0, shared.spec.request_timeout).await;
+                    let took = sent.elapsed();
+                    conn = c;
+                    // Count only exchanges that both began and ended inside the window.
+                    if phase == MEASURE && shared.phase.load(Ordering::Relaxed) == MEASURE {
+                        rec.record(outcome, took);
+                        shared.recorded.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                rec
+            })
+        })
+        .collect();
+    let (window_start, window_end) = window(&shared).await;
+    let mut recorded = Recorder::default();
+    for w in workers {
+        recorded.merge(&w.await?);
+    }
+    Ok(LoadResult {
+        recorded,
+        window_start,
+        window_end,
+        dropped: 0,
+        scheduled: 0,
+        connections_opened: shared.opened.load(Ordering::Relaxed),
+    })
+}
+
+/// The open-loop pool: idle connections, each with its own recorder, bounded by a semaphore.
+#[derive(Debug)]
+struct Pool {
+    idle: Mutex<Vec<(Option<Conn>, Recorder)>>,
+    permits: tokio::sync::Semaphore,
+    done: Mutex<Vec<Recorder>>,
+    dropped: AtomicU64,
+    scheduled: AtomicU64,
+}
+
+async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections: usize) -> anyhow::Result<LoadResult> {
+    anyhow::ensure!(rate > 0.0 && rate.is_finite(), "open-loop rate must be positive, got {rate}");
+    let pool = Arc::new(Pool {
+        idle: Mutex::new(Vec::new()),
+        permits: tokio::sync::Semaphore::new(max_connections),
+        done: Mutex::new(Vec::new()),
+        dropped: AtomicU64::new(0),
+        scheduled: AtomicU64::new(0),
+    });
+    let start = Instant::now();
+    let total = shared.spec.warmup + if let Stop::Duration(d) = shared.spec.stop { d } else { Duration::ZERO };
+    let warmup_end = start + shared.spec.warmup;
+    let count_limit = if let Stop::Count(n) = shared.spec.stop { Some(n) } else { None };
+    let end = start + total;
+
+    // The schedule runs on its own thread: tokio's timer has 1 ms granularity, a thread's
+    // sleep is within tens of µs. Lateness of the scheduler itself counts as latency.
+    let handle = tokio::runtime::Handle::current();
+    let sched_shared = shared.clone();
+    let sched_pool = pool.clone();
+    let scheduler = std::thread::Builder::new().name("open-loop-scheduler".into()).spawn(move || {
+        let mut rng = workloads::model::SplitMix64::new(match arrival {
+            Arrival::Poisson { seed } => seed,
+            Arrival::Constant => 0,
+        });
+        let mut t = 0.0f64; // seconds since start
+        let mut in_window = 0u64;
+        let mut tasks = Vec::new();
+        loop {
+            let gap = match arrival {
+                Arrival::Constant => 1.0 / rate,
+                Arrival::Poisson { .. } => {
+                    let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                    -(1.0 - u).ln() / rate
+                }
+            };
+            t += gap;
+            let at = start + Duration::from_secs_f64(t);
+            let measured = at >= warmup_end;
+            if count_limit.is_some_and(|n| measured && in_window >= n) || (count_limit.is_none() && at >= end) {
+                break;
+            }
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            if measured {
+                in_window += 1;
+                sched_pool.scheduled.fetch_add(1, Ordering::Relaxed);
+            }
+            let k = sched_shared.next.fetch_add(1, Ordering::Relaxed);
+            tasks.push(handle.spawn(one_open_request(sched_shared.clone(), sched_pool.clone(), k, at, measured)));
+            if tasks.len() >= 4096 {
+                tasks.retain(|t| !t.is_finished());
+            }
+        }
+        tasks
+    })?;
+    let tasks = tokio::task::spawn_blocking(move || scheduler.join()).await?.map_err(|_| anyhow::anyhow!("scheduler panicked"))?;
+    let window_end = if count_limit.is_none() { end } else { Instant::now() };
+    shared.phase.store(STOPPED, Ordering::SeqCst);
+    for t in tasks {
+        t.await?;
+    }
+    let mut recorded = Recorder::default();
+    for (_, rec) in pool.idle.lock().expect("pool lock").drain(..) {
+        recorded.merge(&rec);
+    }
+    for rec in pool.done.lock().expect("pool lock").drain(..) {
+        recorded.merge(&rec);
+    }
+    Ok(LoadResult {
+        recorded,
+        window_start: warmup_end,
+        window_end,
+        dropped: pool.dropped.load(Ordering::Relaxed),
+        scheduled: pool.scheduled.load(Ordering::Relaxed),
+        connections_opened: shared.opened.load(Ordering::Relaxed),
+    })
+}
+
+async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, scheduled: Instant, measured: bool) {
+    // Wait for a connection slot no later than the end of the window; a request that cannot
+    // start by then is dropped, not silently left out.
+    let deadline = tokio::time::Instant::from_std(scheduled.max(Instant::now()) + shared.spec.request_timeout);
+    let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, pool.permits.acquire()).await else {
+        if measured {
+            pool.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        return;
+    };
+    let (conn, mut rec) = pool.idle.lock().expect("pool lock").pop().unwrap_or_default();
+    let conn = match conn {
+        Some(c) => Some(c),
+        None => match Conn::open(&shared.target).await {
+            Ok(c) => {
+                shared.opened.fetch_add(1, Ordering::Relaxed);
+                Some(c)
+            }
+            Err(_) => {
+                if measured {
+                    rec.record(Outcome::Connect, Duration::ZERO);
+                }
+                None
+            }
+        },
+    };
+    let conn = match conn {
+        Some(c) => {
+            let req = shared.payloads.get(k);
+            let (outcome, c) = c.send(req, k % CHECK_EVERY == 0, shared.spec.request_timeout).await;
+            if measured {
+                // From the *scheduled* time: waiting for a connection is part of the latency.
+                rec.record(outcome, scheduled.elapsed());
+            }
+            c
+        }
+        None => None,
+    };
+    pool.idle.lock().expect("pool lock").push((conn, rec));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorder_counts_and_merges() {
+        let mut a = Recorder::default();
+        a.record(Outcome::Response { status: 200, bytes: 10, mismatch: conn::Check::Passed }, Duration::from_micros(500));
+        a.record(Outcome::Timeout, Duration::ZERO);
+        let mut b = Recorder::default();
+        b.record(Outcome::Response { status: 422, bytes: 5, mismatch: conn::Check::NotChecked }, Duration::from_millis(2));
+        a.merge(&b);
+        assert_eq!(a.responses(), 2);
+        assert_eq!(a.errors.timeout, 1);
+        assert_eq!(a.bytes_received, 15);
+        assert_eq!(a.latency_us.len(), 2);
+        assert!(a.latency_us.value_at_quantile(1.0) >= 1990);
+    }
+}

@@ -1,0 +1,165 @@
+//! Deterministic request sets. Each entry is a conformance [`Case`] (so its expectation is
+//! the corpus's own kind: status, exact body, `loc`) plus its request bytes, prepared once
+//! before a run so that the timed loop only clones a `Bytes`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::json;
+use workloads::conformance::{Body, Case, Expect, reference};
+use workloads::payloads;
+
+/// One prepared request.
+#[derive(Debug)]
+pub struct Prepared {
+    pub case: Case,
+    pub method: hyper::Method,
+    pub path: hyper::Uri,
+    pub content_type: Option<hyper::header::HeaderValue>,
+    pub body: Bytes,
+}
+
+/// The requests a workload cycles through, in a fixed order.
+#[derive(Debug, Clone)]
+pub struct PayloadSet {
+    pub name: String,
+    pub entries: Arc<Vec<Prepared>>,
+}
+
+impl PayloadSet {
+    fn new(name: &str, cases: Vec<Case>) -> Self {
+        let entries = cases
+            .into_iter()
+            .map(|mut case| {
+                // Fill the exact expected body from the in-process reference, as the corpus does.
+                if case.expect.status == 200 && case.expect.json.is_none() {
+                    case.expect.json = serde_json::from_slice(&reference::answer(&case).body).ok();
+                }
+                Prepared {
+                    method: case.method.parse().expect("valid method"),
+                    path: case.path.parse().expect("valid path"),
+                    content_type: case
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                        .map(|(_, v)| v.parse().expect("valid header")),
+                    body: Bytes::from(case.body.bytes()),
+                    case,
+                }
+            })
+            .collect();
+        Self { name: name.into(), entries: Arc::new(entries) }
+    }
+
+    /// Request `i` of the cycle.
+    pub fn get(&self, i: u64) -> &Prepared {
+        &self.entries[(i % self.entries.len() as u64) as usize]
+    }
+
+    /// `GET /health`.
+    pub fn health() -> Self {
+        Self::new("health", vec![case("health", "GET", "/health", Body::None, 200, None)])
+    }
+
+    /// The predict mix (docs/metrics.md, "Workloads"): per 100 requests, 60 of 1 row, 30 of
+    /// 16 rows, 10 of 128 rows by size; 10 of the 100 are invalid, each expecting its 422
+    /// with the exact `loc`. Models alternate. The order is a fixed interleaving.
+    pub fn predict(seed: u64) -> Self {
+        let mut cases = Vec::with_capacity(100);
+        for i in 0..100u64 {
+            let rows = match i % 10 {
+                0..=5 => 1,
+                6..=8 => 16,
+                _ => 128,
+            };
+            let model = if i % 2 == 0 { "linear" } else { "mlp" };
+            let mut body = payloads::predict(rows, model, seed.wrapping_add(i));
+            let name = format!("predict-{rows}rows-{model}-{i}");
+            // Every tenth request (offset so that sizes vary) breaks one rule.
+            if i % 10 == 3 {
+                let (ptr, value, loc) = INVALID[(i / 10) as usize % INVALID.len()];
+                set_pointer(&mut body, ptr, value());
+                cases.push(case(&name, "POST", "/v1/predict", Body::Json(body), 422, Some(loc())));
+            } else {
+                if i % 7 == 0 {
+                    body["params"] = json!({"explain": true, "top_k": 5});
+                }
+                cases.push(case(&name, "POST", "/v1/predict", Body::Json(body), 200, None));
+            }
+        }
+        Self::new("predict", cases)
+    }
+
+    /// Number of invalid entries (for docs and tests).
+    pub fn invalid_share(&self) -> f64 {
+        let bad = self.entries.iter().filter(|e| e.case.expect.status != 200).count();
+        bad as f64 / self.entries.len() as f64
+    }
+}
+
+type Make = fn() -> serde_json::Value;
+
+/// Invalid variants: JSON pointer, the bad value, and the `loc` the contract demands.
+const INVALID: &[(&str, Make, Make)] = &[
+    ("/inputs/0/features/7", || json!(1000.5), || json!(["body", "inputs", 0, "features", 7])),
+    ("/request_id", || json!("short"), || json!(["body", "request_id"])),
+    ("/inputs/0/timestamp", || json!("2026-11-21T10:00:00"), || json!(["body", "inputs", 0, "timestamp"])),
+    ("/model", || json!("forest"), || json!(["body", "model"])),
+    ("/params", || json!({"top_k": 0}), || json!(["body", "params", "top_k"])),
+];
+
+fn set_pointer(v: &mut serde_json::Value, ptr: &str, new: serde_json::Value) {
+    let (parent, key) = ptr.rsplit_once('/').expect("pointer");
+    match v.pointer_mut(parent).expect("pointer target exists") {
+        serde_json::Value::Object(m) => {
+            m.insert(key.into(), new);
+        }
+        serde_json::Value::Array(a) => a[key.parse::<usize>().expect("index")] = new,
+        _ => unreachable!("pointers name containers"),
+    }
+}
+
+fn case(name: &str, method: &str, path: &str, body: Body, status: u16, loc: Option<serde_json::Value>) -> Case {
+    let headers = if method == "POST" { vec![("content-type".into(), "application/json".into())] } else { vec![] };
+    Case {
+        name: name.into(),
+        method: method.into(),
+        path: path.into(),
+        headers,
+        body,
+        chunked: false,
+        expect: Expect {
+            status,
+            loc: loc.map(|l| l.as_array().expect("loc is an array").clone()),
+            ..Expect::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predict_mix_matches_its_documentation() {
+        let set = PayloadSet::predict(1);
+        assert_eq!(set.entries.len(), 100);
+        assert!((set.invalid_share() - 0.10).abs() < 1e-9);
+        let rows = |n: usize| {
+            set.entries.iter().filter(|e| e.case.name.starts_with(&format!("predict-{n}rows"))).count()
+        };
+        assert_eq!((rows(1), rows(16), rows(128)), (60, 30, 10));
+    }
+
+    /// Every prepared expectation holds against the shared rules, so a failed check under
+    /// load is the target's fault.
+    #[test]
+    fn every_entry_is_consistent_with_the_reference() {
+        for set in [PayloadSet::health(), PayloadSet::predict(7)] {
+            for e in set.entries.iter() {
+                let got = reference::answer(&e.case);
+                assert!(workloads::conformance::check(&e.case, &got).is_ok(), "{}", e.case.name);
+            }
+        }
+    }
+}

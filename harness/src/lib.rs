@@ -1,0 +1,99 @@
+//! mlapi-bench's harness: builds, verifies and measures every target over HTTP only (it
+//! never links a framework crate), then writes versioned results.
+//!
+//! Layers: `cli` → `run` (the plan) → `target` (build, spawn, readiness, shutdown) →
+//! `verify` → `driver` (load) + `sampler` (server and client resources) → `stats` →
+//! `results`.
+
+pub mod driver;
+pub mod env;
+pub mod manifest;
+pub mod profile;
+pub mod results;
+pub mod run;
+pub mod sampler;
+pub mod stats;
+pub mod target;
+pub mod cli;
+pub mod table;
+
+use std::process::ExitCode;
+
+/// The binary's logic, callable in-process.
+pub fn main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    let root = cli::workspace_root();
+    match cli.command {
+        Some(cli::Command::List) => {
+            for m in manifest::discover(&root)? {
+                println!("{:<14} {:<7} {:<24} {}", m.name, m.language, m.display_name, m.server_setup);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(cli::Command::Verify(v)) => verify(&root, &v),
+        Some(cli::Command::Run(args)) => measure(root, &args),
+        None => measure(root, &cli.run),
+    }
+}
+
+fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        return rerun_in_release();
+    }
+    let cfg = args.to_config(root)?;
+    eprintln!("harness: results go to {}", cfg.out_dir.display());
+    let results = run::execute(&cfg)?;
+    print!("{}", table::render(&results));
+    println!("results: {}", cfg.out_dir.join("results.json").display());
+    let skipped = results.targets.iter().filter(|t| t.status != "measured").count();
+    Ok(if skipped == 0 { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
+
+/// A debug driver would measure itself, so `run` never measures from a debug build: under
+/// cargo it re-runs itself with `--release` (same arguments), otherwise it refuses.
+fn rerun_in_release() -> anyhow::Result<ExitCode> {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        anyhow::bail!(
+            "this is a debug build of the harness, whose load driver would measure itself; \
+             run `cargo run --release -p harness -- …` instead"
+        );
+    };
+    eprintln!("harness: debug build detected; re-running as `cargo run --release -p harness` so the driver is optimised");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let status = std::process::Command::new(cargo)
+        .args(["run", "--release", "-p", "harness", "--"])
+        .args(&args)
+        .status()?;
+    Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
+}
+
+fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCode> {
+    let sources = cli::target_sources(root, &v.targets)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let logs = std::env::temp_dir().join(format!("mlapi-bench-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&logs)?;
+    let mut all_ok = true;
+    let cases = workloads::conformance::corpus();
+    for source in sources {
+        let (name, _running, url) = match &source {
+            run::TargetSource::Url { name, base_url } => (name.clone(), None, base_url.clone()),
+            run::TargetSource::Manifest(m) => {
+                if !v.no_build {
+                    target::build(m, root, &logs.join(format!("{}.build.log", m.name)))?;
+                }
+                // No pinning for a verification: keep whatever CPUs we have.
+                let cpus = target::affinity(0);
+                let r = target::spawn(m, root, 1, &cpus, &cpus, &logs, target::READY_TIMEOUT)?;
+                let url = r.base_url.clone();
+                (m.name.clone(), Some(r), url)
+            }
+        };
+        let report = rt.block_on(workloads::conformance::http::run_corpus(&url, &cases))?;
+        if report.failed.is_empty() {
+            println!("{name}: all {} cases passed", cases.len());
+        } else {
+            all_ok = false;
+            println!("{name}: {} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures());
+        }
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

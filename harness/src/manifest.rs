@@ -1,0 +1,116 @@
+//! Target manifests (`framework.toml`): the one place that says what a target is and how to
+//! build and start it. A target's name is its directory name.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid manifest: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{path}: `name` is {name:?} but the directory is {dir:?}; a target's name is its directory name")]
+    NameMismatch { path: PathBuf, name: String, dir: String },
+    #[error("no target named {0:?}; `harness list` shows the targets")]
+    Unknown(String),
+}
+
+/// One `framework.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub name: String,
+    pub language: String,
+    pub display_name: String,
+    pub framework_crate: String,
+    pub framework_version: String,
+    /// Shell command, run from the workspace root.
+    pub build: String,
+    /// Shell command with `{port}` and `{workers}` placeholders, run from the workspace root.
+    pub start: String,
+    pub readiness_path: String,
+    pub server_setup: String,
+    /// Directory holding the manifest.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.into(), source })?;
+        let mut m: Manifest =
+            toml::from_str(&text).map_err(|source| ManifestError::Parse { path: path.into(), source })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let dir_name = dir.file_name().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+        if m.name != dir_name {
+            return Err(ManifestError::NameMismatch { path: path.into(), name: m.name, dir: dir_name });
+        }
+        m.dir = dir.to_path_buf();
+        Ok(m)
+    }
+
+    /// The start command with its placeholders filled.
+    pub fn start_command(&self, port: u16, workers: usize) -> String {
+        self.start.replace("{port}", &port.to_string()).replace("{workers}", &workers.to_string())
+    }
+}
+
+/// Every manifest under `frameworks/` (one level, and `frameworks/python/` one level below),
+/// sorted by name.
+pub fn discover(root: &Path) -> Result<Vec<Manifest>, ManifestError> {
+    let mut found = Vec::new();
+    for base in [root.join("frameworks"), root.join("frameworks/python")] {
+        let Ok(entries) = std::fs::read_dir(&base) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path().join("framework.toml");
+            if path.is_file() {
+                found.push(Manifest::load(&path)?);
+            }
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// `all` or a comma-separated list of names, in the order given.
+pub fn select(all: &[Manifest], spec: &str) -> Result<Vec<Manifest>, ManifestError> {
+    if spec == "all" {
+        return Ok(all.to_vec());
+    }
+    spec.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| all.iter().find(|m| m.name == name).cloned().ok_or_else(|| ManifestError::Unknown(name.into())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    }
+
+    #[test]
+    fn discovers_the_four_rust_targets_by_directory_name() {
+        let all = discover(&root()).unwrap();
+        let names: Vec<_> = all.iter().map(|m| m.name.as_str()).collect();
+        for n in ["actix-web", "axum", "hyper", "poem"] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        for m in &all {
+            assert!(m.start.contains("{port}") && m.start.contains("{workers}"), "{}", m.name);
+            assert_eq!(m.readiness_path, "/health");
+        }
+    }
+
+    #[test]
+    fn select_keeps_order_and_rejects_unknown_names() {
+        let all = discover(&root()).unwrap();
+        let picked = select(&all, "poem,axum").unwrap();
+        assert_eq!(picked.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["poem", "axum"]);
+        assert!(matches!(select(&all, "nope"), Err(ManifestError::Unknown(_))));
+    }
+}

@@ -1,0 +1,106 @@
+//! Profiles: whole, documented presets of durations, warm-ups, repeats and load points
+//! (docs/methodology.md, "Profiles"). Command-line flags may override single fields.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileName {
+    /// CI smoke: every Rust target and workload in under 5 minutes, excluding build.
+    Quick,
+    /// The default.
+    Standard,
+    /// Long publication runs.
+    Full,
+}
+
+/// Everything a profile fixes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub name: ProfileName,
+    /// Load before each measured window, not recorded.
+    #[serde(with = "secs")]
+    pub warmup: Duration,
+    /// Length of each measured window.
+    #[serde(with = "secs")]
+    pub duration: Duration,
+    /// Measured windows per point.
+    pub repeats: usize,
+    /// Closed-loop connection counts for `health`.
+    pub health_connections: Vec<usize>,
+    /// Closed-loop connection counts for `predict`.
+    pub predict_connections: Vec<usize>,
+    /// Open-loop rates as fractions of the target's own closed-loop maximum for `predict`.
+    pub open_fractions: Vec<f64>,
+    /// Open-loop rates (req/s) common to every target, so latencies compare directly.
+    pub open_absolute_rps: Vec<f64>,
+    /// Upper bound of the open-loop connection pool.
+    pub open_max_connections: usize,
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+impl Profile {
+    pub fn get(name: ProfileName) -> Self {
+        match name {
+            ProfileName::Quick => Profile {
+                name,
+                warmup: Duration::from_millis(500),
+                duration: Duration::from_secs(2),
+                repeats: 2,
+                health_connections: vec![64],
+                predict_connections: vec![64],
+                open_fractions: vec![0.5],
+                open_absolute_rps: vec![2_000.0],
+                open_max_connections: 256,
+            },
+            ProfileName::Standard => Profile {
+                name,
+                warmup: Duration::from_secs(2),
+                duration: Duration::from_secs(10),
+                repeats: 3,
+                health_connections: vec![64],
+                predict_connections: vec![16, 64, 256],
+                open_fractions: vec![0.25, 0.5, 0.75],
+                open_absolute_rps: vec![10_000.0],
+                open_max_connections: 512,
+            },
+            ProfileName::Full => Profile {
+                name,
+                warmup: Duration::from_secs(5),
+                duration: Duration::from_secs(30),
+                repeats: 5,
+                health_connections: vec![16, 64, 256],
+                predict_connections: vec![1, 16, 64, 256, 1024],
+                open_fractions: vec![0.1, 0.25, 0.5, 0.75, 0.9],
+                open_absolute_rps: vec![2_000.0, 10_000.0],
+                open_max_connections: 2048,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// quick must stay under 5 minutes for 4 targets: points × repeats × (warm-up + window).
+    #[test]
+    fn quick_fits_in_five_minutes_for_four_targets() {
+        let p = Profile::get(ProfileName::Quick);
+        let points = p.health_connections.len()
+            + p.predict_connections.len()
+            + p.open_fractions.len()
+            + p.open_absolute_rps.len();
+        let per_point = (p.warmup + p.duration).as_secs_f64() * p.repeats as f64;
+        // 10 s per target for start-up, verification and shutdown.
+        let total = 4.0 * (points as f64 * per_point + 10.0);
+        assert!(total < 300.0, "quick would take {total} s");
+    }
+}

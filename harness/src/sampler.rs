@@ -1,0 +1,195 @@
+//! Samples the server's process tree (RSS and CPU time of all its processes and threads,
+//! dead threads included) and the harness's own CPU time, every 100 ms, from /proc and
+//! getrusage. The figures per point are derived from the samples inside its window.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Sampling period.
+pub const PERIOD: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub at: Instant,
+    /// utime + stime of the server's processes, in seconds (None when there is no server
+    /// process to watch, e.g. with `--url`).
+    pub server_cpu_s: Option<f64>,
+    pub server_rss_bytes: Option<u64>,
+    /// utime + stime of the harness process, in seconds.
+    pub client_cpu_s: f64,
+}
+
+/// Figures over one measured window.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct WindowStats {
+    /// Server CPU seconds per wall second.
+    pub server_cpu_rate: Option<f64>,
+    pub rss_peak_bytes: Option<u64>,
+    pub rss_mean_bytes: Option<u64>,
+    /// Harness CPU seconds per wall second, divided by the client CPUs it may use.
+    pub client_cpu_share: f64,
+}
+
+#[derive(Debug)]
+pub struct Sampler {
+    server_pid: Option<i32>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    /// Starts sampling `server_pid`'s tree (if any) on a background thread.
+    pub fn start(server_pid: Option<i32>) -> Self {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (samples, stop) = (samples.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("sampler".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let s = take_sample(server_pid);
+                        samples.lock().expect("sampler lock").push(s);
+                        std::thread::sleep(PERIOD);
+                    }
+                })
+                .expect("spawn sampler thread")
+        };
+        Self { server_pid, samples, stop, thread: Some(thread) }
+    }
+
+    /// Takes one extra sample now (window edges get exact readings, not the nearest tick).
+    pub fn mark(&self) {
+        let s = take_sample(self.server_pid);
+        self.samples.lock().expect("sampler lock").push(s);
+    }
+
+    /// Figures for the samples between `start` and `end` (inclusive).
+    pub fn window(&self, start: Instant, end: Instant, client_cpus: usize) -> WindowStats {
+        let mut inside: Vec<Sample> =
+            self.samples.lock().expect("sampler lock").iter().filter(|s| s.at >= start && s.at <= end).copied().collect();
+        inside.sort_by_key(|s| s.at);
+        let (Some(first), Some(last)) = (inside.first(), inside.last()) else {
+            return WindowStats::default();
+        };
+        let wall = (last.at - first.at).as_secs_f64();
+        let rate = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if wall > 0.0 => Some((b - a) / wall),
+            _ => None,
+        };
+        let rss: Vec<u64> = inside.iter().filter_map(|s| s.server_rss_bytes).collect();
+        WindowStats {
+            server_cpu_rate: rate(first.server_cpu_s, last.server_cpu_s),
+            rss_peak_bytes: rss.iter().max().copied(),
+            rss_mean_bytes: (!rss.is_empty()).then(|| rss.iter().sum::<u64>() / rss.len() as u64),
+            client_cpu_share: rate(Some(first.client_cpu_s), Some(last.client_cpu_s)).unwrap_or(0.0)
+                / client_cpus.max(1) as f64,
+        }
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn take_sample(server_pid: Option<i32>) -> Sample {
+    let tree = server_pid.map(process_tree);
+    Sample {
+        at: Instant::now(),
+        server_cpu_s: tree.as_ref().map(|pids| pids.iter().filter_map(|&p| cpu_seconds(p)).sum()),
+        server_rss_bytes: tree.as_ref().map(|pids| pids.iter().filter_map(|&p| rss_bytes(p)).sum()),
+        client_cpu_s: own_cpu_seconds(),
+    }
+}
+
+/// `pid` and all its descendants (multi-process servers such as gunicorn are one target).
+pub fn process_tree(pid: i32) -> Vec<i32> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+                    out.extend(children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+                }
+            }
+        }
+        i += 1;
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn clock_ticks_per_second() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64
+}
+
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64
+}
+
+/// utime + stime of a process (all its threads, living and dead), in seconds.
+pub fn cpu_seconds(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may itself contain spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks_per_second())
+}
+
+/// Resident set size of a process, in bytes.
+pub fn rss_bytes(pid: i32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * page_size())
+}
+
+fn own_cpu_seconds() -> f64 {
+    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+            tv(u.user_time()) + tv(u.system_time())
+        }
+        Err(_) => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() {
+        let me = std::process::id() as i32;
+        assert!(rss_bytes(me).unwrap() > 1 << 20);
+        assert!(cpu_seconds(me).is_some());
+        assert!(process_tree(me).contains(&me));
+    }
+
+    #[test]
+    fn busy_client_shows_in_its_share() {
+        let sampler = Sampler::start(Some(std::process::id() as i32));
+        let start = Instant::now();
+        sampler.mark();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(400) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        sampler.mark();
+        let w = sampler.window(start, Instant::now(), 1);
+        assert!(w.client_cpu_share > 0.5, "{w:?}");
+    }
+}

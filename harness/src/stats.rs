@@ -1,0 +1,124 @@
+//! The one module that turns repeated measurements into summaries: median, min, max, a 95%
+//! confidence interval of the mean (Student's t), and the coefficient of variation.
+//! Latency percentiles come from hdrhistogram, never from code here.
+
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// A point's repeats flagged `noisy` above this coefficient of variation.
+pub const NOISY_CV: f64 = 0.10;
+
+/// Summary of one figure over a point's repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Summary {
+    pub n: usize,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    /// 95% CI of the mean; equal to the mean when n < 2 (no spread can be estimated).
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+    /// Sample standard deviation ÷ mean; 0 when n < 2 or the mean is 0.
+    pub cv: f64,
+}
+
+/// Summarises finite values. Returns `None` for an empty slice or any non-finite value.
+///
+/// Invariants (property-tested): `min <= median <= max`, `min <= mean <= max`,
+/// `ci95_low <= mean <= ci95_high`, `cv >= 0`, and the result does not depend on input order.
+pub fn summarize(values: &[f64]) -> Option<Summary> {
+    if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+    let mean = sorted.iter().sum::<f64>() / n as f64;
+    // Keep the mean inside [min, max] despite rounding.
+    let mean = mean.clamp(sorted[0], sorted[n - 1]);
+    let (ci95_low, ci95_high, cv) = if n < 2 {
+        (mean, mean, 0.0)
+    } else {
+        let var = sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let sd = var.sqrt();
+        let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("n >= 2 gives valid freedom").inverse_cdf(0.975);
+        let half = t * sd / (n as f64).sqrt();
+        let cv = if mean.abs() > 0.0 { sd / mean.abs() } else { 0.0 };
+        (mean - half, mean + half, cv)
+    };
+    Some(Summary { n, median, min: sorted[0], max: sorted[n - 1], mean, ci95_low, ci95_high, cv })
+}
+
+impl Summary {
+    pub fn is_noisy(&self) -> bool {
+        self.cv > NOISY_CV
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_values() {
+        let s = summarize(&[10.0, 12.0, 14.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.mean), (12.0, 10.0, 14.0, 12.0));
+        // sd = 2, t(0.975, 2) = 4.302653, half = 4.302653 * 2 / sqrt(3) = 4.968275
+        assert!((s.ci95_high - 16.968275).abs() < 1e-5, "{s:?}");
+        assert!((s.cv - 2.0 / 12.0).abs() < 1e-12);
+        assert!(s.is_noisy());
+    }
+
+    #[test]
+    fn single_value_has_no_spread() {
+        let s = summarize(&[5.0]).unwrap();
+        assert_eq!((s.ci95_low, s.ci95_high, s.cv), (5.0, 5.0, 0.0));
+    }
+
+    #[test]
+    fn rejects_empty_and_non_finite() {
+        assert!(summarize(&[]).is_none());
+        assert!(summarize(&[1.0, f64::NAN]).is_none());
+        assert!(summarize(&[f64::INFINITY]).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn order_invariants(values in proptest::collection::vec(-1e9f64..1e9, 1..50)) {
+            let s = summarize(&values).unwrap();
+            prop_assert!(s.min <= s.median && s.median <= s.max);
+            prop_assert!(s.min <= s.mean && s.mean <= s.max);
+            prop_assert!(s.ci95_low <= s.mean && s.mean <= s.ci95_high);
+            prop_assert!(s.cv >= 0.0);
+            prop_assert_eq!(s.n, values.len());
+        }
+
+        #[test]
+        fn order_of_input_does_not_matter(mut values in proptest::collection::vec(0f64..1e6, 1..30)) {
+            let a = summarize(&values).unwrap();
+            values.reverse();
+            let b = summarize(&values).unwrap();
+            prop_assert_eq!(a.median, b.median);
+            prop_assert!((a.mean - b.mean).abs() <= 1e-9 * a.mean.abs().max(1.0));
+        }
+
+        #[test]
+        fn identical_values_have_zero_spread(v in 1f64..1e6, n in 2usize..20) {
+            let s = summarize(&vec![v; n]).unwrap();
+            prop_assert_eq!(s.cv, 0.0);
+            prop_assert!((s.ci95_high - s.ci95_low).abs() < 1e-9 * v);
+        }
+
+        #[test]
+        fn scaling_scales_everything_but_cv(values in proptest::collection::vec(1f64..1e4, 2..20), k in 1f64..100.0) {
+            let a = summarize(&values).unwrap();
+            let scaled: Vec<f64> = values.iter().map(|v| v * k).collect();
+            let b = summarize(&scaled).unwrap();
+            prop_assert!((b.median - a.median * k).abs() <= 1e-9 * b.median);
+            prop_assert!((b.cv - a.cv).abs() <= 1e-9);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! A target's lifecycle: build, spawn pinned, wait for readiness, shut down. Children die
+//! with the harness: PR_SET_PDEATHSIG covers a killed harness, the `Drop` guard covers
+//! errors and panics.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::manifest::Manifest;
+
+/// How long a target may take to answer its readiness path.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a target may take to exit after SIGTERM before it is killed (its own grace
+/// period is 10 s).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(12);
+/// Descriptors later workloads need (thousands of open streams and connections).
+pub const WANT_NOFILE: u64 = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("build of {name} failed ({status}): `{command}`; see {log}")]
+    Build { name: String, command: String, status: String, log: PathBuf },
+    #[error("cannot start {name} with `{command}`: {source}")]
+    Spawn { name: String, command: String, source: std::io::Error },
+    #[error("{name} exited ({status}) before answering {path}; see {stderr}")]
+    Exited { name: String, path: String, status: String, stderr: PathBuf },
+    #[error("{name} did not answer {path} with 200 within {timeout:?} (port {port}); see {stderr}")]
+    NotReady { name: String, path: String, timeout: Duration, port: u16, stderr: PathBuf },
+    #[error("cannot pin to CPUs {cpus:?}: {source}")]
+    Pin { cpus: Vec<usize>, source: nix::Error },
+}
+
+/// Runs a manifest's build command from the workspace root, logging to `log`.
+pub fn build(m: &Manifest, root: &Path, log: &Path) -> Result<(), TargetError> {
+    let err = |status: String| TargetError::Build {
+        name: m.name.clone(),
+        command: m.build.clone(),
+        status,
+        log: log.to_path_buf(),
+    };
+    let out = File::create(log).map_err(|e| err(e.to_string()))?;
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&m.build)
+        .current_dir(root)
+        .stdout(out.try_clone().map_err(|e| err(e.to_string()))?)
+        .stderr(out)
+        .status()
+        .map_err(|e| err(e.to_string()))?;
+    if status.success() { Ok(()) } else { Err(err(status.to_string())) }
+}
+
+fn cpuset(cpus: &[usize]) -> Result<CpuSet, TargetError> {
+    let mut set = CpuSet::new();
+    for &c in cpus {
+        set.set(c).map_err(|source| TargetError::Pin { cpus: cpus.to_vec(), source })?;
+    }
+    Ok(set)
+}
+
+/// Pins the calling thread (and what it spawns afterwards) to `cpus`.
+pub fn pin_current_thread(cpus: &[usize]) -> Result<(), TargetError> {
+    sched_setaffinity(Pid::from_raw(0), &cpuset(cpus)?).map_err(|source| TargetError::Pin { cpus: cpus.to_vec(), source })
+}
+
+/// The CPUs the kernel actually lets `pid` (0: the calling thread) run on.
+pub fn affinity(pid: i32) -> Vec<usize> {
+    match sched_getaffinity(Pid::from_raw(pid)) {
+        Ok(set) => (0..CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Raises the soft RLIMIT_NOFILE (inherited by targets) towards [`WANT_NOFILE`]. Returns the
+/// limit now in force and a warning when it is below what later workloads need.
+pub fn raise_nofile() -> (u64, Option<String>) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return (0, Some("cannot read RLIMIT_NOFILE".into()));
+    };
+    let want = WANT_NOFILE.min(hard);
+    let now = if want > soft && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() { want } else { soft };
+    let warning = (now < 20_000).then(|| format!("RLIMIT_NOFILE is {now} (hard limit {hard}); 20,000 are needed for the largest workloads"));
+    (now, warning)
+}
+
+/// A free loopback port (bound and released; the target binds it right after).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A running target. Dropping it stops it (SIGTERM, then SIGKILL).
+#[derive(Debug)]
+pub struct Running {
+    pub name: String,
+    child: Option<Child>,
+    pub pid: i32,
+    pub port: u16,
+    pub base_url: String,
+    pub startup: Duration,
+    /// CPUs the kernel gave the server process.
+    pub server_affinity: Vec<usize>,
+    pub stderr_log: PathBuf,
+}
+
+/// Spawns `m` on `port`, pinned to `server_cpus`, and waits until its readiness path answers
+/// 200. The calling thread must be the harness's main thread (PR_SET_PDEATHSIG fires when
+/// the *thread* that forked exits), and it returns pinned to `client_cpus`.
+pub fn spawn(
+    m: &Manifest,
+    root: &Path,
+    workers: usize,
+    server_cpus: &[usize],
+    client_cpus: &[usize],
+    logs: &Path,
+    ready_timeout: Duration,
+) -> Result<Running, TargetError> {
+    let port = free_port().map_err(|source| TargetError::Spawn {
+        name: m.name.clone(),
+        command: m.start.clone(),
+        source,
+    })?;
+    let command = m.start_command(port, workers);
+    let spawn_err = |source| TargetError::Spawn { name: m.name.clone(), command: command.clone(), source };
+    let stdout_log = logs.join(format!("{}.stdout.log", m.name));
+    let stderr_log = logs.join(format!("{}.stderr.log", m.name));
+    let stdout = File::create(&stdout_log).map_err(spawn_err)?;
+    let stderr = File::create(&stderr_log).map_err(spawn_err)?;
+
+    // The child inherits the affinity of the thread that forks it.
+    pin_current_thread(server_cpus)?;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!("exec {command}")).current_dir(root).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    // Servers log at warn during runs unless the user asked for more.
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "warn");
+    }
+    set_parent_death_signal(&mut cmd);
+    let started = Instant::now();
+    let spawned = cmd.spawn();
+    pin_current_thread(client_cpus)?;
+    let child = spawned.map_err(spawn_err)?;
+    let pid = child.id() as i32;
+    let mut running = Running {
+        name: m.name.clone(),
+        child: Some(child),
+        pid,
+        port,
+        base_url: format!("http://127.0.0.1:{port}"),
+        startup: Duration::ZERO,
+        server_affinity: affinity(pid),
+        stderr_log: stderr_log.clone(),
+    };
+    running.startup = wait_ready(&mut running, &m.readiness_path, started, ready_timeout)?;
+    Ok(running)
+}
+
+#[allow(unsafe_code)]
+fn set_parent_death_signal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2),
+    // which is async-signal-safe; it touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+}
+
+/// Polls `GET path` until 200, the child exits, or the timeout passes.
+fn wait_ready(r: &mut Running, path: &str, started: Instant, timeout: Duration) -> Result<Duration, TargetError> {
+    let deadline = started + timeout;
+    loop {
+        if let Some(status) = r.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            return Err(TargetError::Exited {
+                name: r.name.clone(),
+                path: path.into(),
+                status: status.to_string(),
+                stderr: r.stderr_log.clone(),
+            });
+        }
+        if http_get_status(r.port, path) == Some(200) {
+            return Ok(started.elapsed());
+        }
+        if Instant::now() >= deadline {
+            return Err(TargetError::NotReady {
+                name: r.name.clone(),
+                path: path.into(),
+                timeout,
+                port: r.port,
+                stderr: r.stderr_log.clone(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A blocking `GET` on loopback with a short timeout; the status, if any answer came.
+pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head[..12]).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+impl Running {
+    /// SIGTERM, wait up to [`STOP_TIMEOUT`], then SIGKILL. Returns how it ended.
+    pub fn stop(&mut self) -> String {
+        let Some(mut child) = self.child.take() else { return "already stopped".into() };
+        let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.to_string();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        format!("killed after {STOP_TIMEOUT:?} without exiting on SIGTERM")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
