@@ -11,7 +11,11 @@ use crate::profile::{Profile, ProfileName};
 use crate::run::{RunConfig, TargetSource, Workload};
 
 #[derive(Debug, Parser)]
-#[command(name = "harness", about = "Build, verify and measure mlapi-bench targets", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "harness",
+    about = "Build, verify and measure mlapi-bench targets",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -115,7 +119,10 @@ fn parse_workloads(spec: &str) -> anyhow::Result<Vec<Workload>> {
 pub fn workspace_root() -> PathBuf {
     // The harness always runs from its workspace (cargo run), whose root holds frameworks/.
     let here = std::env::current_dir().unwrap_or_default();
-    here.ancestors().find(|d| d.join("frameworks").is_dir() && d.join("Cargo.toml").is_file()).unwrap_or(&here).to_path_buf()
+    here.ancestors()
+        .find(|d| d.join("frameworks").is_dir() && d.join("Cargo.toml").is_file())
+        .unwrap_or(&here)
+        .to_path_buf()
 }
 
 pub fn target_sources(root: &std::path::Path, t: &TargetArgs) -> anyhow::Result<Vec<TargetSource>> {

@@ -37,7 +37,9 @@ pub fn capture(root: &Path) -> Environment {
         .unwrap_or_else(|_| "unknown".into());
     Environment {
         cpu_model,
-        logical_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()).max(cpuinfo.matches("processor\t").count()),
+        logical_cpus: std::thread::available_parallelism()
+            .map_or(0, |n| n.get())
+            .max(cpuinfo.matches("processor\t").count()),
         memory_bytes,
         kernel,
         rustc: first_line_of("rustc", &["-V"], root),

@@ -5,6 +5,7 @@
 //! `verify` → `driver` (load) + `sampler` (server and client resources) → `stats` →
 //! `results`.
 
+pub mod cli;
 pub mod driver;
 pub mod env;
 pub mod manifest;
@@ -13,9 +14,8 @@ pub mod results;
 pub mod run;
 pub mod sampler;
 pub mod stats;
-pub mod target;
-pub mod cli;
 pub mod table;
+pub mod target;
 
 use std::process::ExitCode;
 
@@ -57,12 +57,12 @@ fn rerun_in_release() -> anyhow::Result<ExitCode> {
              run `cargo run --release -p harness -- …` instead"
         );
     };
-    eprintln!("harness: debug build detected; re-running as `cargo run --release -p harness` so the driver is optimised");
+    eprintln!(
+        "harness: debug build detected; re-running as `cargo run --release -p harness` so the driver is optimised"
+    );
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let status = std::process::Command::new(cargo)
-        .args(["run", "--release", "-p", "harness", "--"])
-        .args(&args)
-        .status()?;
+    let status =
+        std::process::Command::new(cargo).args(["run", "--release", "-p", "harness", "--"]).args(&args).status()?;
     Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
 }
 

@@ -39,7 +39,10 @@ impl Workload {
 pub enum TargetSource {
     Manifest(Manifest),
     /// An already-running service: verified, then measured; never built or spawned.
-    Url { name: String, base_url: String },
+    Url {
+        name: String,
+        base_url: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -185,7 +188,8 @@ fn run_target(
             tr.server_affinity = r.server_affinity.clone();
             // Idle: after readiness, before any load.
             std::thread::sleep(Duration::from_millis(200));
-            tr.idle_rss_bytes = Some(crate::sampler::process_tree(r.pid).iter().filter_map(|&p| crate::sampler::rss_bytes(p)).sum());
+            tr.idle_rss_bytes =
+                Some(crate::sampler::process_tree(r.pid).iter().filter_map(|&p| crate::sampler::rss_bytes(p)).sum());
         }
     }
 
@@ -195,7 +199,11 @@ fn run_target(
     let verification = Verification {
         passed: report.failed.is_empty(),
         cases: cases.len(),
-        failures: report.failed.iter().map(|(case, reasons)| Failure { case: case.clone(), reasons: reasons.clone() }).collect(),
+        failures: report
+            .failed
+            .iter()
+            .map(|(case, reasons)| Failure { case: case.clone(), reasons: reasons.clone() })
+            .collect(),
     };
     let passed = verification.passed;
     let failed = verification.failures.len();
@@ -292,7 +300,8 @@ fn measure(
     let mut repeats = Vec::with_capacity(p.repeats);
     let mut merged = driver::Recorder::default().latency_us;
     for _ in 0..p.repeats {
-        let spec = LoadSpec { mode, warmup: p.warmup, stop: Stop::Duration(p.duration), request_timeout: REQUEST_TIMEOUT };
+        let spec =
+            LoadSpec { mode, warmup: p.warmup, stop: Stop::Duration(p.duration), request_timeout: REQUEST_TIMEOUT };
         let r = rt.block_on(driver::run(base_url, payloads.clone(), spec))?;
         let ws = sampler.window(r.window_start, r.window_end, cfg.client_cpus.len());
         let throughput = r.throughput_rps();

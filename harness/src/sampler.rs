@@ -70,8 +70,14 @@ impl Sampler {
 
     /// Figures for the samples between `start` and `end` (inclusive).
     pub fn window(&self, start: Instant, end: Instant, client_cpus: usize) -> WindowStats {
-        let mut inside: Vec<Sample> =
-            self.samples.lock().expect("sampler lock").iter().filter(|s| s.at >= start && s.at <= end).copied().collect();
+        let mut inside: Vec<Sample> = self
+            .samples
+            .lock()
+            .expect("sampler lock")
+            .iter()
+            .filter(|s| s.at >= start && s.at <= end)
+            .copied()
+            .collect();
         inside.sort_by_key(|s| s.at);
         let (Some(first), Some(last)) = (inside.first(), inside.last()) else {
             return WindowStats::default();

@@ -9,12 +9,7 @@ pub fn render(r: &Results) -> String {
     );
     for t in &r.targets {
         if t.status != "measured" {
-            out.push_str(&format!(
-                "{:<12} {}: {}\n",
-                t.name,
-                t.status,
-                t.skip_reason.as_deref().unwrap_or("")
-            ));
+            out.push_str(&format!("{:<12} {}: {}\n", t.name, t.status, t.skip_reason.as_deref().unwrap_or("")));
             continue;
         }
         for p in &t.points {

@@ -65,7 +65,8 @@ fn cpuset(cpus: &[usize]) -> Result<CpuSet, TargetError> {
 
 /// Pins the calling thread (and what it spawns afterwards) to `cpus`.
 pub fn pin_current_thread(cpus: &[usize]) -> Result<(), TargetError> {
-    sched_setaffinity(Pid::from_raw(0), &cpuset(cpus)?).map_err(|source| TargetError::Pin { cpus: cpus.to_vec(), source })
+    sched_setaffinity(Pid::from_raw(0), &cpuset(cpus)?)
+        .map_err(|source| TargetError::Pin { cpus: cpus.to_vec(), source })
 }
 
 /// The CPUs the kernel actually lets `pid` (0: the calling thread) run on.
@@ -85,7 +86,8 @@ pub fn raise_nofile() -> (u64, Option<String>) {
     };
     let want = WANT_NOFILE.min(hard);
     let now = if want > soft && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() { want } else { soft };
-    let warning = (now < 20_000).then(|| format!("RLIMIT_NOFILE is {now} (hard limit {hard}); 20,000 are needed for the largest workloads"));
+    let warning = (now < 20_000)
+        .then(|| format!("RLIMIT_NOFILE is {now} (hard limit {hard}); 20,000 are needed for the largest workloads"));
     (now, warning)
 }
 
@@ -120,11 +122,8 @@ pub fn spawn(
     logs: &Path,
     ready_timeout: Duration,
 ) -> Result<Running, TargetError> {
-    let port = free_port().map_err(|source| TargetError::Spawn {
-        name: m.name.clone(),
-        command: m.start.clone(),
-        source,
-    })?;
+    let port =
+        free_port().map_err(|source| TargetError::Spawn { name: m.name.clone(), command: m.start.clone(), source })?;
     let command = m.start_command(port, workers);
     let spawn_err = |source| TargetError::Spawn { name: m.name.clone(), command: command.clone(), source };
     let stdout_log = logs.join(format!("{}.stdout.log", m.name));

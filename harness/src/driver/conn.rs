@@ -24,7 +24,11 @@ pub enum Check {
 /// How one exchange ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Response { status: u16, bytes: u64, mismatch: Check },
+    Response {
+        status: u16,
+        bytes: u64,
+        mismatch: Check,
+    },
     Connect,
     Timeout,
     /// The connection failed mid-exchange (closed, reset, malformed answer).

@@ -18,7 +18,7 @@ pub mod conn;
 pub mod payloads;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -366,7 +366,9 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
         }
         tasks
     })?;
-    let tasks = tokio::task::spawn_blocking(move || scheduler.join()).await?.map_err(|_| anyhow::anyhow!("scheduler panicked"))?;
+    let tasks = tokio::task::spawn_blocking(move || scheduler.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("scheduler panicked"))?;
     let window_end = if count_limit.is_none() { end } else { Instant::now() };
     shared.phase.store(STOPPED, Ordering::SeqCst);
     for t in tasks {
@@ -437,10 +439,16 @@ mod tests {
     #[test]
     fn recorder_counts_and_merges() {
         let mut a = Recorder::default();
-        a.record(Outcome::Response { status: 200, bytes: 10, mismatch: conn::Check::Passed }, Duration::from_micros(500));
+        a.record(
+            Outcome::Response { status: 200, bytes: 10, mismatch: conn::Check::Passed },
+            Duration::from_micros(500),
+        );
         a.record(Outcome::Timeout, Duration::ZERO);
         let mut b = Recorder::default();
-        b.record(Outcome::Response { status: 422, bytes: 5, mismatch: conn::Check::NotChecked }, Duration::from_millis(2));
+        b.record(
+            Outcome::Response { status: 422, bytes: 5, mismatch: conn::Check::NotChecked },
+            Duration::from_millis(2),
+        );
         a.merge(&b);
         assert_eq!(a.responses(), 2);
         assert_eq!(a.errors.timeout, 1);

@@ -145,9 +145,8 @@ mod tests {
         let set = PayloadSet::predict(1);
         assert_eq!(set.entries.len(), 100);
         assert!((set.invalid_share() - 0.10).abs() < 1e-9);
-        let rows = |n: usize| {
-            set.entries.iter().filter(|e| e.case.name.starts_with(&format!("predict-{n}rows"))).count()
-        };
+        let rows =
+            |n: usize| set.entries.iter().filter(|e| e.case.name.starts_with(&format!("predict-{n}rows"))).count();
         assert_eq!((rows(1), rows(16), rows(128)), (60, 30, 10));
     }
 
