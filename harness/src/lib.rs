@@ -6,6 +6,12 @@
 //! `results`.
 
 pub mod cli;
+/// The load driver allocates per request inside hyper; mimalloc makes that cheaper, which
+/// keeps the client off the critical path (docs/methodology.md, "Driver versus wrk"). It is
+/// the harness's allocator only: every target keeps the system allocator.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod driver;
 pub mod env;
 pub mod manifest;

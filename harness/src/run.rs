@@ -67,11 +67,14 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     std::fs::create_dir_all(&cfg.out_dir).with_context(|| format!("cannot create {}", cfg.out_dir.display()))?;
     let (nofile, nofile_warning) = target::raise_nofile();
     target::pin_current_thread(&cfg.client_cpus)?;
-    // Runtime threads inherit the client pinning from this thread.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cfg.client_cpus.len().max(1))
-        .enable_all()
-        .build()?;
+    // Runtime threads inherit the client pinning from this thread. With one client CPU the
+    // driver runs on this (pinned) thread: a current-thread runtime skips the work-stealing
+    // machinery that a single worker cannot use.
+    let rt = if cfg.client_cpus.len() <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(cfg.client_cpus.len()).enable_all().build()?
+    };
     let workers = cfg.workers.unwrap_or(cfg.server_cpus.len().max(1));
     let mut env = crate::env::capture(&cfg.root);
     env.server_cpus = cfg.server_cpus.clone();

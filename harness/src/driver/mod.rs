@@ -30,6 +30,8 @@ pub use self::payloads::PayloadSet;
 
 /// Largest latency the histograms hold (60 s, in µs).
 pub const MAX_LATENCY_US: u64 = 60_000_000;
+/// Closed-loop request timers are re-armed when less than this is left (see `closed`).
+pub const TIMER_SLACK: Duration = Duration::from_secs(1);
 /// One response in this many has its body fully checked against the expected answer.
 pub const CHECK_EVERY: u64 = 100;
 
@@ -242,9 +244,16 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
     let workers: Vec<_> = (0..connections)
         .map(|_| {
             let shared = shared.clone();
-            tokio::spawn(async move {
+            // `unconstrained`: the closed loop yields on every I/O wait anyway, and tokio's
+            // cooperative budget would only add bookkeeping to each poll.
+            tokio::spawn(tokio::task::unconstrained(async move {
                 let mut rec = Recorder::default();
                 let mut conn: Option<Conn> = None;
+                // One timer per connection, re-armed only when less than TIMER_SLACK is left:
+                // each request's timeout is between request_timeout − TIMER_SLACK and
+                // request_timeout.
+                let timeout = shared.spec.request_timeout;
+                let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
                 loop {
                     let phase = shared.phase.load(Ordering::Relaxed);
                     if phase == STOPPED {
@@ -270,7 +279,11 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
                     let k = shared.next.fetch_add(1, Ordering::Relaxed);
                     let req = shared.payloads.get(k);
                     let sent = Instant::now();
-                    let (outcome, c) = c.send(req, k % CHECK_EVERY == 0, shared.spec.request_timeout).await;
+                    let now = tokio::time::Instant::from_std(sent);
+                    if deadline.deadline().saturating_duration_since(now) < timeout.min(TIMER_SLACK) {
+                        deadline.as_mut().reset(now + timeout);
+                    }
+                    let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
                     let took = sent.elapsed();
                     conn = c;
                     // Count only exchanges that both began and ended inside the window.
@@ -280,7 +293,7 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
                     }
                 }
                 rec
-            })
+            }))
         })
         .collect();
     let (window_start, window_end) = window(&shared).await;
@@ -420,7 +433,8 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
     let conn = match conn {
         Some(c) => {
             let req = shared.payloads.get(k);
-            let (outcome, c) = c.send(req, k % CHECK_EVERY == 0, shared.spec.request_timeout).await;
+            let deadline = std::pin::pin!(tokio::time::sleep(shared.spec.request_timeout));
+            let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline).await;
             if measured {
                 // From the *scheduled* time: waiting for a connection is part of the latency.
                 rec.record(outcome, scheduled.elapsed());
