@@ -38,7 +38,6 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
-    use axum::http::Request;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
@@ -46,12 +45,7 @@ mod tests {
     #[tokio::test]
     async fn in_process_answers_match_the_reference() {
         for case in fw_common::testing::in_process_cases() {
-            let mut req = Request::builder().method(case.method.as_str()).uri(case.path.as_str());
-            for (k, v) in &case.headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            let body = case.body.bytes();
-            let req = req.header("content-length", body.len()).body(Body::from(body)).unwrap();
+            let req = fw_common::testing::http_request(&case).map(Body::from);
             let resp = super::app().oneshot(req).await.unwrap();
             let status = resp.status().as_u16();
             let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use workloads::contract::GenerateRequest;
+use workloads::contract::{GenerateRequest, InferMode, InferRequest, infer_cpu_score, infer_io_score};
 use workloads::tokens::TokenEvents;
 
 #[cfg(feature = "testing")]
@@ -144,9 +144,29 @@ pub fn token_stream(req: &GenerateRequest) -> impl Stream<Item = Result<Bytes, i
     })
 }
 
-/// The io-mode "remote model call": a timer, not a sleeping thread.
-pub async fn simulated_remote_call(latency_ms: u64) {
-    if latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+/// A CPU-bound job for a framework's blocking pool.
+pub type BlockingJob = Box<dyn FnOnce() -> f64 + Send + 'static>;
+
+/// The score of a checked infer request. io mode awaits a timer (a simulated remote model
+/// call, never a sleeping thread); cpu mode hands the chained MLP passes to `blocking`, which
+/// runs them on the framework's own blocking pool, never on an async worker.
+pub async fn infer_score<B, Fut>(req: InferRequest, blocking: B) -> f64
+where
+    B: FnOnce(BlockingJob) -> Fut,
+    Fut: Future<Output = f64>,
+{
+    match req.mode {
+        InferMode::Io => {
+            if req.latency_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(req.latency_ms)).await;
+            }
+            infer_io_score(&req)
+        }
+        InferMode::Cpu => blocking(Box::new(move || infer_cpu_score(&req))).await,
     }
+}
+
+/// tokio's blocking pool (`spawn_blocking`): the pool of axum, poem and hyper.
+pub async fn tokio_blocking_pool(job: BlockingJob) -> f64 {
+    tokio::task::spawn_blocking(job).await.expect("cpu inference panicked")
 }

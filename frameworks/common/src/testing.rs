@@ -248,6 +248,17 @@ pub fn in_process_cases() -> Vec<Case> {
     cases
 }
 
+/// The case as an `http::Request` with an explicit Content-Length, for frameworks that
+/// take `http` types in-process (axum, hyper).
+pub fn http_request(case: &Case) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::builder().method(case.method.as_str()).uri(case.path.as_str());
+    for (k, v) in &case.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let body = case.body.bytes();
+    req.header("content-length", body.len()).body(body).expect("corpus requests are valid")
+}
+
 /// Judges an in-process answer like the HTTP test does (checker plus byte identity).
 pub fn judge_in_process(case: &Case, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) {
     let got = Observed { status, headers, chunks: vec![(Duration::ZERO, body.len())], body };

@@ -84,19 +84,13 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
 mod tests {
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
-    use hyper::Request;
 
     /// The handler answers the contract on `Request<Full<Bytes>>` with no socket (the path
     /// the benches take).
     #[tokio::test]
     async fn in_process_answers_match_the_reference() {
         for case in fw_common::testing::in_process_cases() {
-            let mut req = Request::builder().method(case.method.as_str()).uri(case.path.as_str());
-            for (k, v) in &case.headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            let body = case.body.bytes();
-            let req = req.header("content-length", body.len()).body(Full::new(Bytes::from(body))).unwrap();
+            let req = fw_common::testing::http_request(&case).map(|b| Full::new(Bytes::from(b)));
             let resp = super::app(req).await.unwrap();
             let status = resp.status().as_u16();
             let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();

@@ -120,20 +120,9 @@ fn set_pointer(v: &mut serde_json::Value, ptr: &str, new: serde_json::Value) {
 }
 
 fn case(name: &str, method: &str, path: &str, body: Body, status: u16, loc: Option<serde_json::Value>) -> Case {
-    let headers = if method == "POST" { vec![("content-type".into(), "application/json".into())] } else { vec![] };
-    Case {
-        name: name.into(),
-        method: method.into(),
-        path: path.into(),
-        headers,
-        body,
-        chunked: false,
-        expect: Expect {
-            status,
-            loc: loc.map(|l| l.as_array().expect("loc is an array").clone()),
-            ..Expect::default()
-        },
-    }
+    let mut c = Case::new(name, method, path, body);
+    c.expect = Expect { status, loc: loc.map(|l| l.as_array().expect("loc is an array").clone()), ..Expect::default() };
+    c
 }
 
 #[cfg(test)]

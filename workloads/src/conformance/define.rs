@@ -6,23 +6,12 @@
 
 use serde_json::{Value, json};
 
-use super::{Body, Case, Expect, SseExpect, reference};
+use super::{Body, Case, SseExpect, reference};
 use crate::contract::{BODY_LIMIT, MAX_SEED};
 use crate::payloads;
 
-const JSON: (&str, &str) = ("content-type", "application/json");
-
 fn case(name: &str, method: &str, path: &str, body: Body) -> Case {
-    let headers = if method == "POST" { vec![(JSON.0.into(), JSON.1.into())] } else { vec![] };
-    Case {
-        name: name.into(),
-        method: method.into(),
-        path: path.into(),
-        headers,
-        body,
-        chunked: false,
-        expect: Expect::default(),
-    }
+    Case::new(name, method, path, body)
 }
 
 fn post(name: &str, path: &str, body: Value) -> Case {

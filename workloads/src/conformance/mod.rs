@@ -43,6 +43,23 @@ pub struct Case {
     pub expect: Expect,
 }
 
+impl Case {
+    /// A case whose POST requests carry `content-type: application/json`; expects status 0
+    /// until the caller sets `expect`.
+    pub fn new(name: &str, method: &str, path: &str, body: Body) -> Self {
+        let headers = if method == "POST" { vec![("content-type".into(), "application/json".into())] } else { vec![] };
+        Case {
+            name: name.into(),
+            method: method.into(),
+            path: path.into(),
+            headers,
+            body,
+            chunked: false,
+            expect: Expect::default(),
+        }
+    }
+}
+
 /// A request body.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,5 +1,5 @@
 use actix_web::{HttpResponse, web};
-use workloads::contract::{InferMode, infer_cpu_score, infer_io_score, infer_response};
+use workloads::contract::infer_response;
 
 use crate::AppError;
 use crate::extract::JsonBody;
@@ -7,13 +7,8 @@ use crate::extract::JsonBody;
 pub async fn infer(JsonBody(body): JsonBody) -> Result<HttpResponse, AppError> {
     let req = workloads::decode_infer(&body)?;
     let mode = req.mode;
-    let score = match mode {
-        InferMode::Io => {
-            fw_common::simulated_remote_call(req.latency_ms).await;
-            infer_io_score(&req)
-        }
-        // CPU-bound work goes to actix's blocking pool (web::block), never onto a worker.
-        InferMode::Cpu => web::block(move || infer_cpu_score(&req)).await.expect("cpu inference panicked"),
-    };
+    // CPU-bound work goes to actix's blocking pool (web::block).
+    let score =
+        fw_common::infer_score(req, |job| async { web::block(job).await.expect("cpu inference panicked") }).await;
     Ok(super::json(workloads::to_json(&infer_response(mode, score))))
 }

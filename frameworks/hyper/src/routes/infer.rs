@@ -1,7 +1,7 @@
 use bytes::Bytes;
 use hyper::body::Body;
 use hyper::{Request, Response};
-use workloads::contract::{InferMode, infer_cpu_score, infer_io_score, infer_response};
+use workloads::contract::infer_response;
 
 use crate::extract::json_body;
 use crate::{AppError, ResBody};
@@ -14,15 +14,7 @@ where
     let body = json_body(req).await?;
     let req = workloads::decode_infer(&body)?;
     let mode = req.mode;
-    let score = match mode {
-        InferMode::Io => {
-            fw_common::simulated_remote_call(req.latency_ms).await;
-            infer_io_score(&req)
-        }
-        // CPU-bound work goes to tokio's blocking pool, never onto an async worker.
-        InferMode::Cpu => {
-            tokio::task::spawn_blocking(move || infer_cpu_score(&req)).await.expect("cpu inference panicked")
-        }
-    };
+    // CPU-bound work goes to tokio's blocking pool (spawn_blocking).
+    let score = fw_common::infer_score(req, fw_common::tokio_blocking_pool).await;
     Ok(super::json(workloads::to_json(&infer_response(mode, score))))
 }
