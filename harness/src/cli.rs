@@ -31,6 +31,13 @@ pub enum Command {
     Verify(VerifyArgs),
     /// List the targets (every manifest under frameworks/).
     List,
+    /// Split each framework's in-process predict cost into shared work and framework
+    /// overhead, from `cargo bench -p benches` results.
+    Decompose {
+        /// criterion's output directory (default: target/criterion).
+        #[arg(long)]
+        criterion: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -12,6 +12,7 @@ pub mod cli;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+pub mod decompose;
 pub mod driver;
 pub mod env;
 pub mod manifest;
@@ -36,6 +37,11 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(cli::Command::Verify(v)) => verify(&root, &v),
+        Some(cli::Command::Decompose { criterion }) => {
+            let dir = criterion.unwrap_or_else(|| root.join("target/criterion"));
+            print!("{}", decompose::table(&dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(cli::Command::Run(args)) => measure(root, &args),
         None => measure(root, &cli.run),
     }

@@ -74,14 +74,7 @@ impl Conn {
     ) -> (Outcome, Option<Conn>) {
         let exchange = async {
             self.sender.ready().await?;
-            let mut r = hyper::Request::new(Full::new(req.body.clone()));
-            *r.method_mut() = req.method.clone();
-            *r.uri_mut() = req.path.clone();
-            r.headers_mut().insert(HOST, self.host.clone());
-            if let Some(ct) = &req.content_type {
-                r.headers_mut().insert(CONTENT_TYPE, ct.clone());
-            }
-            let resp = self.sender.send_request(r).await?;
+            let resp = self.sender.send_request(build_request(req, &self.host)).await?;
             let status = resp.status().as_u16();
             let headers = if check_body { Some(resp.headers().clone()) } else { None };
             // Count body bytes frame by frame; keep them only for a checked response.
@@ -119,6 +112,18 @@ impl Conn {
             }
         }
     }
+}
+
+/// The request the driver sends for `req` (benched as the driver's request preparation).
+pub fn build_request(req: &Prepared, host: &HeaderValue) -> hyper::Request<Full<Bytes>> {
+    let mut r = hyper::Request::new(Full::new(req.body.clone()));
+    *r.method_mut() = req.method.clone();
+    *r.uri_mut() = req.path.clone();
+    r.headers_mut().insert(HOST, host.clone());
+    if let Some(ct) = &req.content_type {
+        r.headers_mut().insert(CONTENT_TYPE, ct.clone());
+    }
+    r
 }
 
 fn check(req: &Prepared, status: u16, headers: &hyper::HeaderMap, body: Vec<u8>) -> Check {
