@@ -162,8 +162,7 @@ fn actix(c: &mut Criterion) {
         for (k, v) in &bc.case.headers {
             req = req.insert_header((k.as_str(), v.as_str()));
         }
-        let body = bc.case.body.bytes();
-        req.insert_header(("content-length", body.len())).set_payload(body).to_request()
+        req.insert_header(("content-length", bc.body.len())).set_payload(bc.body.clone()).to_request()
     };
     for bc in cases() {
         g.bench_function(bc.name, |b| {

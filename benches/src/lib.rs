@@ -23,6 +23,9 @@ pub const BATCH: u64 = 4096;
 pub struct BenchCase {
     pub name: &'static str,
     pub case: Case,
+    /// The request body, encoded once; every request shares these bytes (a reference-counted
+    /// clone), so each iteration reads the same warm memory, as the component benches do.
+    pub body: Bytes,
     /// Read only the first body frame (the first SSE event) instead of the whole body.
     pub first_frame_only: bool,
 }
@@ -30,7 +33,11 @@ pub struct BenchCase {
 impl BenchCase {
     /// The request as `http` types (axum, poem and hyper accept these).
     pub fn http(&self) -> http::Request<Bytes> {
-        fw_common::testing::http_request(&self.case).map(Bytes::from)
+        let mut req = http::Request::builder().method(self.case.method.as_str()).uri(self.case.path.as_str());
+        for (k, v) in &self.case.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        req.header("content-length", self.body.len()).body(self.body.clone()).expect("valid request")
     }
 }
 
@@ -38,7 +45,8 @@ fn case(name: &'static str, path: &str, body: Body, status: u16) -> BenchCase {
     let method = if path == "/health" { "GET" } else { "POST" };
     let mut case = Case::new(name, method, path, body);
     case.expect = Expect { status, ..Expect::default() };
-    BenchCase { name, case, first_frame_only: false }
+    let body = Bytes::from(case.body.bytes());
+    BenchCase { name, case, body, first_frame_only: false }
 }
 
 /// The predict body with `rows` rows (linear model) used by framework and component benches.
