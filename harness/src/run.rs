@@ -100,7 +100,7 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
 
     let mut built: Vec<String> = Vec::new();
     for source in &cfg.targets {
-        let mut tr = describe(source, &cfg.root);
+        let mut tr = describe(source, &cfg.root, workers);
         tr.status = "running".into();
         results.targets.push(tr);
         let idx = results.targets.len() - 1;
@@ -124,7 +124,7 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     Ok(results)
 }
 
-fn describe(source: &TargetSource, root: &Path) -> TargetResult {
+fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetResult {
     match source {
         TargetSource::Manifest(m) => TargetResult {
             name: m.name.clone(),
@@ -135,7 +135,7 @@ fn describe(source: &TargetSource, root: &Path) -> TargetResult {
             } else {
                 m.framework_version.clone()
             },
-            server_setup: m.server_setup.clone(),
+            server_setup: m.server_setup.replace("{workers}", &workers.to_string()),
             ..TargetResult::default()
         },
         TargetSource::Url { name, base_url } => TargetResult {
