@@ -40,6 +40,20 @@ mod futures_util_shim {
     }
 }
 
+/// One criterion group: every case, each timed by `run` over requests made by `make`.
+fn group<R>(
+    c: &mut Criterion,
+    name: &str,
+    mut make: impl FnMut(&BenchCase) -> R,
+    mut run: impl FnMut(&BenchCase, Vec<R>) -> Duration,
+) {
+    let mut g = c.benchmark_group(name);
+    for bc in cases() {
+        g.bench_function(bc.name, |b| b.iter_custom(|iters| batched(iters, || make(&bc), |reqs| run(&bc, reqs))));
+    }
+    g.finish();
+}
+
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
@@ -48,106 +62,85 @@ fn axum(c: &mut Criterion) {
     use tower::ServiceExt;
     let rt = current_thread();
     let app = fw_axum::app();
-    let mut g = c.benchmark_group("axum");
-    for bc in cases() {
-        g.bench_function(bc.name, |b| {
-            b.iter_custom(|iters| {
-                batched(
-                    iters,
-                    || bc.http().map(axum::body::Body::from),
-                    |reqs| {
-                        rt.block_on(async {
-                            let start = Instant::now();
-                            for r in reqs {
-                                let resp = app.clone().oneshot(r).await.expect("infallible");
-                                assert_eq!(resp.status().as_u16(), bc.case.expect.status);
-                                if bc.first_frame_only {
-                                    std::hint::black_box(first_frame(resp.into_body()).await);
-                                } else {
-                                    std::hint::black_box(resp.into_body().collect().await.expect("body").to_bytes());
-                                }
-                            }
-                            start.elapsed()
-                        })
-                    },
-                )
+    group(
+        c,
+        "axum",
+        |bc| bc.http().map(axum::body::Body::from),
+        |bc, reqs| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for r in reqs {
+                    let resp = app.clone().oneshot(r).await.expect("infallible");
+                    assert_eq!(resp.status().as_u16(), bc.case.expect.status);
+                    if bc.first_frame_only {
+                        std::hint::black_box(first_frame(resp.into_body()).await);
+                    } else {
+                        std::hint::black_box(resp.into_body().collect().await.expect("body").to_bytes());
+                    }
+                }
+                start.elapsed()
             })
-        });
-    }
-    g.finish();
+        },
+    );
 }
 
 fn hyper(c: &mut Criterion) {
     let rt = current_thread();
-    let mut g = c.benchmark_group("hyper");
-    for bc in cases() {
-        g.bench_function(bc.name, |b| {
-            b.iter_custom(|iters| {
-                batched(
-                    iters,
-                    || bc.http().map(http_body_util::Full::new),
-                    |reqs| {
-                        rt.block_on(async {
-                            let start = Instant::now();
-                            for r in reqs {
-                                let resp = fw_hyper::app(r).await.expect("infallible");
-                                assert_eq!(resp.status().as_u16(), bc.case.expect.status);
-                                if bc.first_frame_only {
-                                    std::hint::black_box(first_frame(resp.into_body()).await);
-                                } else {
-                                    std::hint::black_box(resp.into_body().collect().await.expect("body").to_bytes());
-                                }
-                            }
-                            start.elapsed()
-                        })
-                    },
-                )
+    group(
+        c,
+        "hyper",
+        |bc| bc.http().map(http_body_util::Full::new),
+        |bc, reqs| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for r in reqs {
+                    let resp = fw_hyper::app(r).await.expect("infallible");
+                    assert_eq!(resp.status().as_u16(), bc.case.expect.status);
+                    if bc.first_frame_only {
+                        std::hint::black_box(first_frame(resp.into_body()).await);
+                    } else {
+                        std::hint::black_box(resp.into_body().collect().await.expect("body").to_bytes());
+                    }
+                }
+                start.elapsed()
             })
-        });
-    }
-    g.finish();
+        },
+    );
 }
 
 fn poem(c: &mut Criterion) {
     use poem::Endpoint;
     let rt = current_thread();
     let app = fw_poem::app();
-    let mut g = c.benchmark_group("poem");
-    for bc in cases() {
-        g.bench_function(bc.name, |b| {
-            b.iter_custom(|iters| {
-                batched(
-                    iters,
-                    || {
-                        let (parts, body) = bc.http().into_parts();
-                        let mut req = poem::Request::builder().method(parts.method).uri(parts.uri);
-                        for (k, v) in &parts.headers {
-                            req = req.header(k, v);
-                        }
-                        req.body(body)
-                    },
-                    |reqs| {
-                        rt.block_on(async {
-                            let start = Instant::now();
-                            for r in reqs {
-                                let resp = app.get_response(r).await;
-                                assert_eq!(resp.status().as_u16(), bc.case.expect.status);
-                                if bc.first_frame_only {
-                                    use futures_util::StreamExt;
-                                    let mut s = std::pin::pin!(resp.into_body().into_bytes_stream());
-                                    std::hint::black_box(s.next().await);
-                                } else {
-                                    std::hint::black_box(resp.into_body().into_bytes().await.expect("body"));
-                                }
-                            }
-                            start.elapsed()
-                        })
-                    },
-                )
+    group(
+        c,
+        "poem",
+        |bc| {
+            let (parts, body) = bc.http().into_parts();
+            let mut req = poem::Request::builder().method(parts.method).uri(parts.uri);
+            for (k, v) in &parts.headers {
+                req = req.header(k, v);
+            }
+            req.body(body)
+        },
+        |bc, reqs| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for r in reqs {
+                    let resp = app.get_response(r).await;
+                    assert_eq!(resp.status().as_u16(), bc.case.expect.status);
+                    if bc.first_frame_only {
+                        use futures_util::StreamExt;
+                        let mut s = std::pin::pin!(resp.into_body().into_bytes_stream());
+                        std::hint::black_box(s.next().await);
+                    } else {
+                        std::hint::black_box(resp.into_body().into_bytes().await.expect("body"));
+                    }
+                }
+                start.elapsed()
             })
-        });
-    }
-    g.finish();
+        },
+    );
 }
 
 fn actix(c: &mut Criterion) {
@@ -155,7 +148,6 @@ fn actix(c: &mut Criterion) {
     use actix_web::{App, test};
     let sys = actix_web::rt::System::new();
     let app = sys.block_on(test::init_service(App::new().configure(fw_actix_web::configure)));
-    let mut g = c.benchmark_group("actix-web");
     let build = |bc: &BenchCase| {
         let method = actix_web::http::Method::from_bytes(bc.case.method.as_bytes()).expect("method");
         let mut req = test::TestRequest::default().method(method).uri(&bc.case.path);
@@ -164,35 +156,23 @@ fn actix(c: &mut Criterion) {
         }
         req.insert_header(("content-length", bc.body.len())).set_payload(bc.body.clone()).to_request()
     };
-    for bc in cases() {
-        g.bench_function(bc.name, |b| {
-            b.iter_custom(|iters| {
-                batched(
-                    iters,
-                    || build(&bc),
-                    |reqs| {
-                        sys.block_on(async {
-                            let start = Instant::now();
-                            for r in reqs {
-                                let resp = test::call_service(&app, r).await;
-                                assert_eq!(resp.status().as_u16(), bc.case.expect.status);
-                                if bc.first_frame_only {
-                                    let mut body = resp.into_body();
-                                    let first =
-                                        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await;
-                                    std::hint::black_box(first);
-                                } else {
-                                    std::hint::black_box(test::read_body(resp).await);
-                                }
-                            }
-                            start.elapsed()
-                        })
-                    },
-                )
-            })
-        });
-    }
-    g.finish();
+    group(c, "actix-web", build, |bc, reqs| {
+        sys.block_on(async {
+            let start = Instant::now();
+            for r in reqs {
+                let resp = test::call_service(&app, r).await;
+                assert_eq!(resp.status().as_u16(), bc.case.expect.status);
+                if bc.first_frame_only {
+                    let mut body = resp.into_body();
+                    let first = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await;
+                    std::hint::black_box(first);
+                } else {
+                    std::hint::black_box(test::read_body(resp).await);
+                }
+            }
+            start.elapsed()
+        })
+    });
 }
 
 criterion_group!(frameworks, axum, actix, poem, hyper);
