@@ -112,13 +112,14 @@ pub fn parse_cpus(spec: &str) -> anyhow::Result<Vec<usize>> {
 
 fn parse_workloads(spec: &str) -> anyhow::Result<Vec<Workload>> {
     if spec == "all" {
-        return Ok(vec![Workload::Health, Workload::Predict]);
+        return Ok(vec![Workload::Health, Workload::Predict, Workload::Generate]);
     }
     spec.split(',')
         .map(|w| match w.trim() {
             "health" => Ok(Workload::Health),
             "predict" => Ok(Workload::Predict),
-            other => anyhow::bail!("unknown workload {other:?} (this build knows: health, predict)"),
+            "generate" => Ok(Workload::Generate),
+            other => anyhow::bail!("unknown workload {other:?} (this build knows: health, predict, generate)"),
         })
         .collect()
 }

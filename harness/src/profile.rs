@@ -38,6 +38,10 @@ pub struct Profile {
     pub open_absolute_rps: Vec<f64>,
     /// Upper bound of the open-loop connection pool.
     pub open_max_connections: usize,
+    /// Concurrent SSE streams for `generate` (closed loop: a new stream starts as one ends).
+    pub generate_streams: Vec<usize>,
+    pub generate_max_tokens: u64,
+    pub generate_token_delay_ms: u64,
 }
 
 mod secs {
@@ -59,6 +63,9 @@ impl Profile {
                 open_fractions: vec![0.5],
                 open_absolute_rps: vec![2_000.0],
                 open_max_connections: 256,
+                generate_streams: vec![50],
+                generate_max_tokens: 64,
+                generate_token_delay_ms: 20,
             },
             ProfileName::Standard => Profile {
                 name,
@@ -70,6 +77,9 @@ impl Profile {
                 open_fractions: vec![0.25, 0.5, 0.75],
                 open_absolute_rps: vec![10_000.0],
                 open_max_connections: 512,
+                generate_streams: vec![100, 1000],
+                generate_max_tokens: 64,
+                generate_token_delay_ms: 20,
             },
             ProfileName::Full => Profile {
                 name,
@@ -81,6 +91,9 @@ impl Profile {
                 open_fractions: vec![0.1, 0.25, 0.5, 0.75, 0.9],
                 open_absolute_rps: vec![2_000.0, 10_000.0],
                 open_max_connections: 2048,
+                generate_streams: vec![100, 1000, 5000],
+                generate_max_tokens: 64,
+                generate_token_delay_ms: 20,
             },
         }
     }
@@ -95,6 +108,7 @@ mod tests {
     fn quick_fits_in_five_minutes_for_four_targets() {
         let p = Profile::get(ProfileName::Quick);
         let points = p.health_connections.len()
+            + p.generate_streams.len()
             + p.predict_connections.len()
             + p.open_fractions.len()
             + p.open_absolute_rps.len();

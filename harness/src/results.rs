@@ -142,6 +142,44 @@ pub struct PointSummary {
     pub errors: u64,
     pub dropped: u64,
     pub flags: Vec<String>,
+    /// Streaming points only (docs/metrics.md, "Streaming").
+    pub streaming: Option<StreamSummary>,
+}
+
+/// Streaming figures of a point: percentiles over all repeats' streams merged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamSummary {
+    pub token_delay_ms: u64,
+    pub ttft_us: Latency,
+    pub itl_us: Latency,
+    pub tpot_us: Latency,
+    /// TTFT percentiles minus `token_delay_ms`: what the framework adds before the first token.
+    pub ttft_overhead_us: SignedPercentiles,
+    /// ITL percentiles minus `token_delay_ms`: how unsteady the later tokens are.
+    pub itl_jitter_us: SignedPercentiles,
+    /// Median over repeats of token events per second of window.
+    pub tokens_per_s: f64,
+    /// Complete, correct streams ÷ streams, over all repeats.
+    pub streams_correct_share: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SignedPercentiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+/// Streaming figures of one repeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamRepeat {
+    pub streams_complete: u64,
+    pub streams_incomplete: u64,
+    pub tokens: u64,
+    pub tokens_per_s: f64,
+    pub ttft_us: Latency,
+    pub itl_us: Latency,
+    pub tpot_us: Latency,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +199,7 @@ pub struct Repeat {
     pub bodies_checked: u64,
     pub connections_opened: u64,
     pub mismatches: Vec<String>,
+    pub streaming: Option<StreamRepeat>,
 }
 
 /// Writes `results` to `dir/results.json` atomically (temp file, then rename), so a reader

@@ -10,7 +10,10 @@ use anyhow::Context;
 use crate::driver::{self, Arrival, LoadSpec, Mode, PayloadSet, Stop};
 use crate::manifest::Manifest;
 use crate::profile::Profile;
-use crate::results::{self, Failure, Latency, Point, PointSummary, Repeat, Results, TargetResult, Verification};
+use crate::results::{
+    self, Failure, Latency, Point, PointSummary, Repeat, Results, SignedPercentiles, StreamRepeat, StreamSummary,
+    TargetResult, Verification,
+};
 use crate::sampler::Sampler;
 use crate::stats;
 use crate::target::{self, Running};
@@ -24,6 +27,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Workload {
     Health,
     Predict,
+    Generate,
 }
 
 impl Workload {
@@ -31,6 +35,7 @@ impl Workload {
         match self {
             Workload::Health => "health",
             Workload::Predict => "predict",
+            Workload::Generate => "generate",
         }
     }
 }
@@ -224,10 +229,12 @@ fn run_target(
         let payloads = match w {
             Workload::Health => PayloadSet::health(),
             Workload::Predict => PayloadSet::predict(0x5EED),
+            Workload::Generate => PayloadSet::generate(p.generate_max_tokens, p.generate_token_delay_ms),
         };
         let conns = match w {
             Workload::Health => &p.health_connections,
             Workload::Predict => &p.predict_connections,
+            Workload::Generate => &p.generate_streams,
         };
         for &c in conns {
             let point = measure(cfg, rt, &sampler, &base_url, &payloads, Mode::Closed { connections: c }, None)?;
@@ -302,9 +309,17 @@ fn measure(
     let p = &cfg.profile;
     let mut repeats = Vec::with_capacity(p.repeats);
     let mut merged = driver::Recorder::default().latency_us;
+    let mut merged_stream: Option<driver::StreamRecorder> = None;
+    // Streams last max_tokens × token_delay_ms: warm up for at least one stream and measure
+    // for at least two, so the window sees steady state.
+    let stream_len = payloads
+        .entries
+        .first()
+        .and_then(|e| e.stream.as_ref())
+        .map_or(Duration::ZERO, |s| Duration::from_millis(s.token_delay_ms * s.words.len() as u64));
+    let (warmup, duration) = (p.warmup.max(stream_len), p.duration.max(2 * stream_len));
     for _ in 0..p.repeats {
-        let spec =
-            LoadSpec { mode, warmup: p.warmup, stop: Stop::Duration(p.duration), request_timeout: REQUEST_TIMEOUT };
+        let spec = LoadSpec { mode, warmup, stop: Stop::Duration(duration), request_timeout: REQUEST_TIMEOUT };
         let r = rt.block_on(driver::run(base_url, payloads.clone(), spec))?;
         let ws = sampler.window(r.window_start, r.window_end, cfg.client_cpus.len());
         let throughput = r.throughput_rps();
@@ -325,9 +340,45 @@ fn measure(
             bodies_checked: r.recorded.bodies_checked,
             connections_opened: r.connections_opened,
             mismatches: r.recorded.mismatches.clone(),
+            streaming: r.recorded.stream.as_ref().map(|s| StreamRepeat {
+                streams_complete: s.streams_complete,
+                streams_incomplete: s.streams_incomplete,
+                tokens: s.tokens,
+                tokens_per_s: s.tokens as f64 / r.window().as_secs_f64().max(1e-9),
+                ttft_us: Latency::of(&s.ttft_us),
+                itl_us: Latency::of(&s.itl_us),
+                tpot_us: Latency::of(&s.tpot_us),
+            }),
         });
+        if let Some(s) = &r.recorded.stream {
+            merged_stream.get_or_insert_with(driver::StreamRecorder::default).merge_from(s);
+        }
     }
-    Ok(summarize(payloads, mode, rate_basis, repeats, &merged))
+    let delay = payloads.entries.first().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.token_delay_ms);
+    let mut point = summarize(payloads, mode, rate_basis, repeats, &merged);
+    point.summary.streaming = merged_stream.map(|s| stream_summary(&s, delay, &point.repeats));
+    Ok(point)
+}
+
+fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repeat]) -> StreamSummary {
+    let shift = |l: Latency| {
+        let d = delay_ms as f64 * 1e3;
+        SignedPercentiles { p50: l.p50 as f64 - d, p99: l.p99 as f64 - d, p999: l.p999 as f64 - d }
+    };
+    let ttft = Latency::of(&s.ttft_us);
+    let itl = Latency::of(&s.itl_us);
+    let streams = s.streams_complete + s.streams_incomplete;
+    let tps: Vec<f64> = repeats.iter().filter_map(|r| r.streaming.as_ref().map(|s| s.tokens_per_s)).collect();
+    StreamSummary {
+        token_delay_ms: delay_ms,
+        ttft_us: ttft,
+        itl_us: itl,
+        tpot_us: Latency::of(&s.tpot_us),
+        ttft_overhead_us: shift(ttft),
+        itl_jitter_us: shift(itl),
+        tokens_per_s: stats::summarize(&tps).map_or(0.0, |x| x.median),
+        streams_correct_share: if streams == 0 { 0.0 } else { s.streams_complete as f64 / streams as f64 },
+    }
 }
 
 fn summarize(
@@ -397,6 +448,7 @@ fn summarize(
             errors,
             dropped,
             flags,
+            streaming: None,
         },
         repeats,
     }

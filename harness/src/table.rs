@@ -29,6 +29,20 @@ pub fn render(r: &Results) -> String {
                 s.cpu_us_per_request.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into()),
                 s.flags.join(",")
             ));
+            if let Some(st) = &s.streaming {
+                out.push_str(&format!(
+                    "{:<12}   ↳ streams: TTFT p50 {} µs p99 {} µs, ITL p50 {} µs p99 {} µs (delay {} ms), TPOT p50 {} µs, {:.0} tokens/s, {:.1}% correct\n",
+                    "",
+                    st.ttft_us.p50,
+                    st.ttft_us.p99,
+                    st.itl_us.p50,
+                    st.itl_us.p99,
+                    st.token_delay_ms,
+                    st.tpot_us.p50,
+                    st.tokens_per_s,
+                    100.0 * st.streams_correct_share
+                ));
+            }
         }
     }
     out

@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,4 +52,25 @@ where
 /// A client runtime for driving load from a test.
 pub fn client_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// fw-hyper's manifest, pointed at the debug binary cargo built for this test run
+/// (target/debug next to this test) and with no build step.
+pub fn fw_hyper_debug_manifest() -> harness::manifest::Manifest {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("fw-hyper");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (it builds every server) or `cargo build -p fw-hyper` first",
+        bin.display()
+    );
+    let mut m = harness::manifest::Manifest::load(&workspace().join("frameworks/hyper/framework.toml")).unwrap();
+    m.start = format!("{} --port {{port}} --workers {{workers}}", bin.display());
+    m.build = "true".into();
+    m
 }

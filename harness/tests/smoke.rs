@@ -1,35 +1,17 @@
 //! A quick run on the real fw-hyper binary produces a results.json that validates against
 //! docs/results.schema.json.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::time::Duration;
 
-use harness::manifest::Manifest;
 use harness::profile::{Profile, ProfileName};
 use harness::run::{RunConfig, TargetSource, Workload, execute};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// The fw-hyper binary cargo built for this test run (target/debug next to this test).
-fn fw_hyper_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("fw-hyper");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` (it builds every server) or `cargo build -p fw-hyper` first",
-        bin.display()
-    );
-    bin
-}
-
 #[test]
 fn quick_run_on_fw_hyper_writes_schema_valid_results() {
-    let root = workspace();
-    let mut m = Manifest::load(&root.join("frameworks/hyper/framework.toml")).unwrap();
-    // Same manifest, but the debug binary of this test run and no build step.
-    m.start = format!("{} --port {{port}} --workers {{workers}}", fw_hyper_binary().display());
+    let root = common::workspace();
+    let m = common::fw_hyper_debug_manifest();
     let mut profile = Profile::get(ProfileName::Quick);
     profile.warmup = Duration::from_millis(100);
     profile.duration = Duration::from_millis(400);

@@ -23,6 +23,14 @@ pub enum Check {
     WrongBody(String),
 }
 
+/// When the token events of an SSE answer arrived, and whether the stream was complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamTiming {
+    pub token_events_at: Vec<std::time::Instant>,
+    /// Every expected token event arrived, then `[DONE]`, then the end of the body.
+    pub complete: bool,
+}
+
 /// How one exchange ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -30,6 +38,7 @@ pub enum Outcome {
         status: u16,
         bytes: u64,
         mismatch: Check,
+        stream: Option<StreamTiming>,
     },
     Connect,
     Timeout,
@@ -81,15 +90,20 @@ impl Conn {
             let mut body = resp.into_body();
             let mut bytes = 0u64;
             let mut kept = Vec::new();
+            // SSE answers are parsed as they arrive (a chunk is not an event), so every
+            // token event gets its own arrival time.
+            let mut sse = req.stream.as_ref().filter(|_| status == 200).map(|_| SseState::default());
             while let Some(frame) = body.frame().await {
                 if let Ok(data) = frame?.into_data() {
                     bytes += data.len() as u64;
-                    if check_body {
+                    if let Some(sse) = sse.as_mut() {
+                        sse.feed(&data, req, check_body);
+                    } else if check_body {
                         kept.extend_from_slice(&data);
                     }
                 }
             }
-            Ok::<_, hyper::Error>((status, headers, bytes, kept))
+            Ok::<_, hyper::Error>((status, headers, bytes, kept, sse))
         };
         let finished = match futures_util::future::select(std::pin::pin!(exchange), deadline).await {
             Either::Left((answer, _)) => Some(answer),
@@ -98,19 +112,74 @@ impl Conn {
         match finished {
             None => (Outcome::Timeout, None),
             Some(Err(_)) => (Outcome::Reset, None),
-            Some(Ok((status, headers, bytes, kept))) => {
+            Some(Ok((status, headers, bytes, kept, sse))) => {
+                let stream = sse.map(|s| s.finish(req));
                 let mismatch = if status != req.case.expect.status {
                     Check::WrongStatus
+                } else if let Some(s) = &stream {
+                    match (&s.1, s.0.complete) {
+                        (Some(why), _) => Check::WrongBody(format!("{}: {why}", req.case.name)),
+                        (None, false) => Check::WrongBody(format!("{}: incomplete stream", req.case.name)),
+                        (None, true) if check_body => Check::Passed,
+                        (None, true) => Check::NotChecked,
+                    }
                 } else if let Some(headers) = headers {
                     check(req, status, &headers, kept)
                 } else {
                     Check::NotChecked
                 };
-                let outcome = Outcome::Response { status, bytes, mismatch };
+                let outcome = Outcome::Response { status, bytes, mismatch, stream: stream.map(|s| s.0) };
                 let reusable = !self.sender.is_closed();
                 (outcome, reusable.then_some(self))
             }
         }
+    }
+}
+
+/// Incremental SSE state of one answer.
+#[derive(Debug, Default)]
+struct SseState {
+    parser: workloads::sse::SseParser,
+    events: Vec<workloads::sse::SseEvent>,
+    seen: usize,
+    token_events_at: Vec<std::time::Instant>,
+    done: bool,
+    after_done: bool,
+    wrong: Option<String>,
+}
+
+impl SseState {
+    fn feed(&mut self, data: &[u8], req: &Prepared, check: bool) {
+        self.parser.feed(data, &mut self.events);
+        let now = std::time::Instant::now();
+        for ev in &self.events[self.seen..] {
+            if self.done {
+                self.after_done = true;
+            } else if ev.data == "[DONE]" {
+                self.done = true;
+            } else {
+                let i = self.token_events_at.len();
+                self.token_events_at.push(now);
+                // The token sequence is checked on sampled streams only; the count on all.
+                if check && self.wrong.is_none() {
+                    let want = req.stream.as_ref().and_then(|s| s.words.get(i));
+                    let ok = serde_json::from_str::<serde_json::Value>(&ev.data)
+                        .is_ok_and(|v| v["index"].as_u64() == Some(i as u64) && want.is_some_and(|w| v["token"] == *w));
+                    if !ok {
+                        self.wrong = Some(format!("event {i} is {:?}, expected token {want:?}", ev.data));
+                    }
+                }
+            }
+        }
+        // Keep memory flat on long streams: parsed events are no longer needed.
+        self.events.clear();
+        self.seen = 0;
+    }
+
+    fn finish(self, req: &Prepared) -> (StreamTiming, Option<String>) {
+        let expected = req.stream.as_ref().map_or(0, |s| s.words.len());
+        let complete = self.done && !self.after_done && self.token_events_at.len() == expected;
+        (StreamTiming { token_events_at: self.token_events_at, complete }, self.wrong)
     }
 }
 
@@ -139,5 +208,35 @@ fn check(req: &Prepared, status: u16, headers: &hyper::HeaderMap, body: Vec<u8>)
     match workloads::conformance::check(&req.case, &observed) {
         Ok(()) => Check::Passed,
         Err(why) => Check::WrongBody(format!("{}: {}", req.case.name, why.join("; "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(i: usize, word: &str) -> String {
+        format!("data: {{\"index\":{i},\"token\":\"{word}\"}}\r\n\r\n")
+    }
+
+    #[test]
+    fn sse_state_counts_checks_and_spots_wrong_tokens() {
+        let set = crate::driver::PayloadSet::generate(2, 0);
+        let req = set.get(0);
+        let words = &req.stream.as_ref().unwrap().words;
+        // Correct stream, split mid-event and with CRLF line ends.
+        let body = format!("{}{}data: [DONE]\n\n", event(0, words[0]), event(1, words[1]));
+        let mut st = SseState::default();
+        st.feed(&body.as_bytes()[..7], req, true);
+        st.feed(&body.as_bytes()[7..], req, true);
+        let (t, wrong) = st.finish(req);
+        assert!(t.complete && wrong.is_none() && t.token_events_at.len() == 2);
+        // A wrong token is caught on a checked stream; a missing [DONE] makes it incomplete.
+        let body = format!("{}{}", event(0, words[0]), event(1, "nope"));
+        let mut st = SseState::default();
+        st.feed(body.as_bytes(), req, true);
+        let (t, wrong) = st.finish(req);
+        assert!(!t.complete);
+        assert!(wrong.unwrap().contains("event 1"));
     }
 }

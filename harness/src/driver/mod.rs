@@ -101,17 +101,90 @@ pub struct Recorder {
     pub bodies_checked: u64,
     /// First few body-check failures, for the report.
     pub mismatches: Vec<String>,
+    /// SSE figures, once a streamed answer was recorded.
+    pub stream: Option<StreamRecorder>,
+}
+
+/// Streaming figures (docs/metrics.md, "Streaming"), in µs.
+#[derive(Debug, Clone)]
+pub struct StreamRecorder {
+    /// From the send (closed loop) or scheduled (open loop) time to the first token event.
+    pub ttft_us: Histogram<u64>,
+    /// Every gap between consecutive token events, pooled across streams.
+    pub itl_us: Histogram<u64>,
+    /// (E2E − TTFT) ÷ (tokens − 1), per stream of at least 2 tokens.
+    pub tpot_us: Histogram<u64>,
+    pub tokens: u64,
+    pub streams_complete: u64,
+    pub streams_incomplete: u64,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, MAX_LATENCY_US)
+}
+
+impl Default for StreamRecorder {
+    fn default() -> Self {
+        Self {
+            ttft_us: histogram(),
+            itl_us: histogram(),
+            tpot_us: histogram(),
+            tokens: 0,
+            streams_complete: 0,
+            streams_incomplete: 0,
+        }
+    }
+}
+
+impl StreamRecorder {
+    fn record(&mut self, t: &conn::StreamTiming, start: Instant, e2e: Duration) {
+        if t.complete {
+            self.streams_complete += 1;
+        } else {
+            self.streams_incomplete += 1;
+        }
+        self.tokens += t.token_events_at.len() as u64;
+        let Some(&first) = t.token_events_at.first() else { return };
+        let ttft = first.saturating_duration_since(start);
+        self.ttft_us.saturating_record(micros(ttft));
+        for w in t.token_events_at.windows(2) {
+            self.itl_us.saturating_record(micros(w[1].saturating_duration_since(w[0])));
+        }
+        let n = t.token_events_at.len() as u32;
+        if n >= 2 {
+            self.tpot_us.saturating_record(micros(e2e.saturating_sub(ttft) / (n - 1)));
+        }
+    }
+
+    /// Adds another recorder's streams (merging repeats).
+    pub fn merge_from(&mut self, o: &StreamRecorder) {
+        self.merge(o)
+    }
+
+    fn merge(&mut self, o: &StreamRecorder) {
+        self.ttft_us.add(&o.ttft_us).expect("same bounds");
+        self.itl_us.add(&o.itl_us).expect("same bounds");
+        self.tpot_us.add(&o.tpot_us).expect("same bounds");
+        self.tokens += o.tokens;
+        self.streams_complete += o.streams_complete;
+        self.streams_incomplete += o.streams_incomplete;
+    }
 }
 
 impl Default for Recorder {
     fn default() -> Self {
         Self {
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds"),
+            latency_us: histogram(),
             statuses: BTreeMap::new(),
             errors: ErrorCounts::default(),
             bytes_received: 0,
             bodies_checked: 0,
             mismatches: Vec::new(),
+            stream: None,
         }
     }
 }
@@ -122,10 +195,14 @@ impl Recorder {
         self.statuses.values().sum()
     }
 
-    fn record(&mut self, outcome: Outcome, latency: Duration) {
+    /// Records one exchange that started (was sent, or scheduled) at `start` and took `latency`.
+    fn record(&mut self, outcome: Outcome, start: Instant, latency: Duration) {
         match outcome {
-            Outcome::Response { status, bytes, mismatch } => {
-                self.latency_us.saturating_record((latency.as_micros() as u64).clamp(1, MAX_LATENCY_US));
+            Outcome::Response { status, bytes, mismatch, stream } => {
+                self.latency_us.saturating_record(micros(latency));
+                if let Some(t) = &stream {
+                    self.stream.get_or_insert_with(StreamRecorder::default).record(t, start, latency);
+                }
                 *self.statuses.entry(status).or_default() += 1;
                 self.bytes_received += bytes;
                 match mismatch {
@@ -159,6 +236,9 @@ impl Recorder {
             if self.mismatches.len() < 5 {
                 self.mismatches.push(m.clone());
             }
+        }
+        if let Some(o) = &other.stream {
+            self.stream.get_or_insert_with(StreamRecorder::default).merge(o);
         }
     }
 }
@@ -268,7 +348,7 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
                             }
                             Err(_) => {
                                 if phase == MEASURE {
-                                    rec.record(Outcome::Connect, Duration::ZERO);
+                                    rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
                                 }
                                 // Do not spin on a refusing server.
                                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -286,9 +366,11 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
                     let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
                     let took = sent.elapsed();
                     conn = c;
-                    // Count only exchanges that both began and ended inside the window.
-                    if phase == MEASURE && shared.phase.load(Ordering::Relaxed) == MEASURE {
-                        rec.record(outcome, took);
+                    // Count the exchanges that *ended* inside the window: completions per second
+                    // of window is unbiased in steady state (which the warm-up reaches), even
+                    // for exchanges longer than the window, such as SSE streams.
+                    if shared.phase.load(Ordering::Relaxed) == MEASURE {
+                        rec.record(outcome, sent, took);
                         shared.recorded.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -424,7 +506,7 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
             }
             Err(_) => {
                 if measured {
-                    rec.record(Outcome::Connect, Duration::ZERO);
+                    rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
                 }
                 None
             }
@@ -437,7 +519,7 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
             let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline).await;
             if measured {
                 // From the *scheduled* time: waiting for a connection is part of the latency.
-                rec.record(outcome, scheduled.elapsed());
+                rec.record(outcome, scheduled, scheduled.elapsed());
             }
             c
         }
@@ -452,22 +534,37 @@ mod tests {
 
     #[test]
     fn recorder_counts_and_merges() {
+        let now = Instant::now();
+        let ok = |status, bytes, mismatch| Outcome::Response { status, bytes, mismatch, stream: None };
         let mut a = Recorder::default();
-        a.record(
-            Outcome::Response { status: 200, bytes: 10, mismatch: conn::Check::Passed },
-            Duration::from_micros(500),
-        );
-        a.record(Outcome::Timeout, Duration::ZERO);
+        a.record(ok(200, 10, conn::Check::Passed), now, Duration::from_micros(500));
+        a.record(Outcome::Timeout, now, Duration::ZERO);
         let mut b = Recorder::default();
-        b.record(
-            Outcome::Response { status: 422, bytes: 5, mismatch: conn::Check::NotChecked },
-            Duration::from_millis(2),
-        );
+        b.record(ok(422, 5, conn::Check::NotChecked), now, Duration::from_millis(2));
         a.merge(&b);
         assert_eq!(a.responses(), 2);
         assert_eq!(a.errors.timeout, 1);
         assert_eq!(a.bytes_received, 15);
         assert_eq!(a.latency_us.len(), 2);
         assert!(a.latency_us.value_at_quantile(1.0) >= 1990);
+        assert!(a.stream.is_none());
+    }
+
+    #[test]
+    fn stream_figures_follow_their_definitions() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // TTFT 30 ms, then gaps of 20, 20, 40 ms; E2E 115 ms.
+        let t = conn::StreamTiming { token_events_at: vec![at(30), at(50), at(70), at(110)], complete: true };
+        let mut r = Recorder::default();
+        let outcome = Outcome::Response { status: 200, bytes: 100, mismatch: conn::Check::NotChecked, stream: Some(t) };
+        r.record(outcome, start, Duration::from_millis(115));
+        let s = r.stream.unwrap();
+        assert_eq!((s.tokens, s.streams_complete), (4, 1));
+        assert!((29_970..=30_030).contains(&s.ttft_us.value_at_quantile(0.5)));
+        assert_eq!(s.itl_us.len(), 3);
+        assert!((39_960..=40_040).contains(&s.itl_us.max()));
+        // TPOT = (115 − 30) / 3 ≈ 28.3 ms.
+        assert!((28_300..=28_360).contains(&s.tpot_us.value_at_quantile(0.5)), "{}", s.tpot_us.value_at_quantile(0.5));
     }
 }

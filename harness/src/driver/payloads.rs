@@ -17,6 +17,16 @@ pub struct Prepared {
     pub path: hyper::Uri,
     pub content_type: Option<hyper::header::HeaderValue>,
     pub body: Bytes,
+    /// For `/v1/generate`: what the SSE stream must contain.
+    pub stream: Option<StreamExpect>,
+}
+
+/// The events a generate request must produce.
+#[derive(Debug, Clone)]
+pub struct StreamExpect {
+    pub token_delay_ms: u64,
+    /// The token words in order (`workloads::tokens::token_words`).
+    pub words: Vec<&'static str>,
 }
 
 /// The requests a workload cycles through, in a fixed order.
@@ -32,10 +42,21 @@ impl PayloadSet {
             .into_iter()
             .map(|mut case| {
                 // Fill the exact expected body from the in-process reference, as the corpus does.
-                if case.expect.status == 200 && case.expect.json.is_none() {
+                if case.expect.status == 200 && case.expect.json.is_none() && case.path != "/v1/generate" {
                     case.expect.json = serde_json::from_slice(&reference::answer(&case).body).ok();
                 }
+                let stream = match &case.body {
+                    Body::Json(v) if case.path == "/v1/generate" && case.expect.status == 200 => Some(StreamExpect {
+                        token_delay_ms: v["token_delay_ms"].as_u64().unwrap_or(20),
+                        words: workloads::tokens::token_words(
+                            v["seed"].as_u64().unwrap_or(0),
+                            v["max_tokens"].as_u64().unwrap_or(0),
+                        ),
+                    }),
+                    _ => None,
+                };
                 Prepared {
+                    stream,
                     method: case.method.parse().expect("valid method"),
                     path: case.path.parse().expect("valid path"),
                     content_type: case
@@ -88,6 +109,25 @@ impl PayloadSet {
             }
         }
         Self::new("predict", cases)
+    }
+
+    /// `POST /v1/generate`: 16 streams with different seeds, each of `max_tokens` tokens
+    /// `token_delay_ms` apart.
+    pub fn generate(max_tokens: u64, token_delay_ms: u64) -> Self {
+        let cases = (0..16u64)
+            .map(|seed| {
+                let body = payloads::generate(max_tokens, token_delay_ms, seed);
+                case(
+                    &format!("generate-{max_tokens}x{token_delay_ms}ms-seed{seed}"),
+                    "POST",
+                    "/v1/generate",
+                    Body::Json(body),
+                    200,
+                    None,
+                )
+            })
+            .collect();
+        Self::new("generate", cases)
     }
 
     /// Number of invalid entries (for docs and tests).
