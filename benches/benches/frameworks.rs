@@ -54,6 +54,21 @@ fn group<R>(
     g.finish();
 }
 
+/// Checks the status and reads the body of an `http::Response` (axum, hyper) as the case asks:
+/// its first frame, or all of it.
+async fn consume<B>(bc: &BenchCase, resp: http::Response<B>)
+where
+    B: hyper::body::Body + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    assert_eq!(resp.status().as_u16(), bc.case.expect.status);
+    if bc.first_frame_only {
+        std::hint::black_box(first_frame(resp.into_body()).await);
+    } else {
+        std::hint::black_box(resp.into_body().collect().await.expect("body").to_bytes());
+    }
+}
+
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
@@ -71,12 +86,7 @@ fn axum(c: &mut Criterion) {
                 let start = Instant::now();
                 for r in reqs {
                     let resp = app.clone().oneshot(r).await.expect("infallible");
-                    assert_eq!(resp.status().as_u16(), bc.case.expect.status);
-                    if bc.first_frame_only {
-                        std::hint::black_box(first_frame(resp.into_body()).await);
-                    } else {
-                        std::hint::black_box(resp.into_body().collect().await.expect("body").to_bytes());
-                    }
+                    consume(bc, resp).await;
                 }
                 start.elapsed()
             })
@@ -95,12 +105,7 @@ fn hyper(c: &mut Criterion) {
                 let start = Instant::now();
                 for r in reqs {
                     let resp = fw_hyper::app(r).await.expect("infallible");
-                    assert_eq!(resp.status().as_u16(), bc.case.expect.status);
-                    if bc.first_frame_only {
-                        std::hint::black_box(first_frame(resp.into_body()).await);
-                    } else {
-                        std::hint::black_box(resp.into_body().collect().await.expect("body").to_bytes());
-                    }
+                    consume(bc, resp).await;
                 }
                 start.elapsed()
             })

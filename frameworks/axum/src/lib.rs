@@ -38,7 +38,6 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
-    use http_body_util::BodyExt;
     use tower::ServiceExt;
 
     /// The router answers the contract with no socket (the path the benches take).
@@ -47,10 +46,7 @@ mod tests {
         for case in fw_common::testing::in_process_cases() {
             let req = fw_common::testing::http_request(&case).map(Body::from);
             let resp = super::app().oneshot(req).await.unwrap();
-            let status = resp.status().as_u16();
-            let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();
-            let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-            fw_common::testing::judge_in_process(&case, status, headers, body);
+            fw_common::testing::judge_http_response(&case, resp).await;
         }
     }
 }

@@ -259,6 +259,19 @@ pub fn http_request(case: &Case) -> http::Request<Vec<u8>> {
     req.header("content-length", body.len()).body(body).expect("corpus requests are valid")
 }
 
+/// Reads an in-process `http::Response` (axum, hyper) and judges it with [`judge_in_process`].
+pub async fn judge_http_response<B>(case: &Case, resp: http::Response<B>)
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned())).collect();
+    let body = resp.into_body().collect().await.expect("body").to_bytes().to_vec();
+    judge_in_process(case, status, headers, body);
+}
+
 /// Judges an in-process answer like the HTTP test does (checker plus byte identity).
 pub fn judge_in_process(case: &Case, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) {
     let got = Observed { status, headers, chunks: vec![(Duration::ZERO, body.len())], body };

@@ -83,7 +83,7 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::Full;
 
     /// The handler answers the contract on `Request<Full<Bytes>>` with no socket (the path
     /// the benches take).
@@ -92,10 +92,7 @@ mod tests {
         for case in fw_common::testing::in_process_cases() {
             let req = fw_common::testing::http_request(&case).map(|b| Full::new(Bytes::from(b)));
             let resp = super::app(req).await.unwrap();
-            let status = resp.status().as_u16();
-            let headers = resp.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned())).collect();
-            let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-            fw_common::testing::judge_in_process(&case, status, headers, body);
+            fw_common::testing::judge_http_response(&case, resp).await;
         }
     }
 }
