@@ -7,6 +7,7 @@
 pub mod conformance;
 pub mod contract;
 pub mod error;
+pub mod hostile;
 pub mod http;
 pub mod model;
 pub mod payloads;

@@ -12,6 +12,8 @@ use workloads::conformance::{Body, Case, CorpusReport, Observed, check, referenc
 pub struct Spawned {
     pub child: Child,
     pub base_url: String,
+    /// Everything the server wrote to stderr so far (also echoed to the test's stderr).
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl Drop for Spawned {
@@ -26,10 +28,21 @@ pub fn spawn(binary: &str, workers: u16) -> Spawned {
     let mut child = Command::new(binary)
         .args(["--port", "0", "--workers", &workers.to_string()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
     let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut piece = [0u8; 4096];
+        while let Ok(n @ 1..) = err_pipe.read(&mut piece) {
+            let _ = std::io::stderr().write_all(&piece[..n]);
+            sink.lock().expect("stderr buffer").extend_from_slice(&piece[..n]);
+        }
+    });
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -45,7 +58,7 @@ pub fn spawn(binary: &str, workers: u16) -> Spawned {
     let addr = line
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("{binary}: first stdout line is {line:?}, expected `listening on <ip>:<port>`"));
-    Spawned { child, base_url: format!("http://{addr}") }
+    Spawned { child, base_url: format!("http://{addr}"), stderr }
 }
 
 /// Runs the whole committed corpus against `binary` and panics with every failure.
@@ -199,6 +212,52 @@ pub fn check_graceful_shutdown(binary: &str, signal: i32) {
     assert!(status.success(), "{binary} exited with {status} after signal {signal}");
 }
 
+/// How much a server's RSS may grow over the hostile corpus.
+pub const HOSTILE_RSS_GROWTH: u64 = 64 << 20;
+
+/// Resident set size of `pid` from /proc (Linux).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim();
+    kib.parse::<u64>().ok().map(|k| k * 1024)
+}
+
+/// Runs the whole hostile corpus (workloads/hostile/cases.jsonl) against `binary`, then
+/// requires that the server is still alive, answers `/health` within 1 s, grew its RSS by
+/// less than [`HOSTILE_RSS_GROWTH`], and logged no panic. Panics with every failure.
+pub fn run_hostile(binary: &str) {
+    use workloads::hostile::{corpus, raw};
+    let mut server = spawn(binary, 2);
+    let authority = raw::authority(&server.base_url).expect("base URL is valid").to_owned();
+    let pid = server.child.id();
+    std::thread::sleep(Duration::from_millis(100));
+    let idle = rss_bytes(pid).expect("RSS of the server");
+    let cases = corpus();
+    let started = Instant::now();
+    let report = raw::run_corpus(&authority, &cases);
+    let mut problems = Vec::new();
+    if !report.failed.is_empty() {
+        problems.push(format!("{} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures()));
+    }
+    if let Some(status) = server.child.try_wait().expect("wait") {
+        problems.push(format!("the server exited during the corpus: {status}"));
+    } else {
+        if let Err(e) = raw::health_within(&authority, Duration::from_secs(1)) {
+            problems.push(format!("after the corpus: {e}"));
+        }
+        let after = rss_bytes(pid).unwrap_or(0);
+        if after >= idle + HOSTILE_RSS_GROWTH {
+            problems.push(format!("RSS grew from {idle} to {after} bytes (limit: idle + {HOSTILE_RSS_GROWTH})"));
+        }
+    }
+    let logged = String::from_utf8_lossy(&server.stderr.lock().expect("stderr buffer")).into_owned();
+    if let Some(line) = logged.lines().find(|l| l.contains("panicked") || l.to_ascii_lowercase().contains("panic")) {
+        problems.push(format!("the server logged a panic: {line}"));
+    }
+    assert!(problems.is_empty(), "{binary}: hostile corpus:\n{}", problems.join("\n"));
+    eprintln!("{binary}: all {} hostile cases passed, no 5xx, in {:?}", cases.len(), started.elapsed());
+}
+
 /// Defines the per-framework integration tests for the binary `$bin`.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -206,6 +265,11 @@ macro_rules! conformance_tests {
         #[test]
         fn passes_the_whole_conformance_corpus() {
             $crate::testing::run_conformance(env!(concat!("CARGO_BIN_EXE_", $bin)));
+        }
+
+        #[test]
+        fn passes_the_whole_hostile_corpus_and_stays_healthy() {
+            $crate::testing::run_hostile(env!(concat!("CARGO_BIN_EXE_", $bin)));
         }
 
         #[test]
