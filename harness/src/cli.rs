@@ -138,7 +138,11 @@ pub fn target_sources(root: &std::path::Path, t: &TargetArgs) -> anyhow::Result<
         return Ok(vec![TargetSource::Url { name: t.name.clone(), base_url: url.clone() }]);
     }
     let all = manifest::discover(root)?;
-    Ok(manifest::select(&all, &t.framework)?.into_iter().map(TargetSource::Manifest).collect())
+    let mut picked = manifest::select(&all, &t.framework)?;
+    if t.framework == "all" {
+        picked = crate::python::filter_all(picked, &mut |line| eprintln!("{line}"));
+    }
+    Ok(picked.into_iter().map(TargetSource::Manifest).collect())
 }
 
 impl RunArgs {

@@ -17,6 +17,7 @@ pub mod driver;
 pub mod env;
 pub mod manifest;
 pub mod profile;
+pub mod python;
 pub mod results;
 pub mod run;
 pub mod sampler;

@@ -35,8 +35,17 @@ pub enum TargetError {
     Pin { cpus: Vec<usize>, source: nix::Error },
 }
 
-/// Runs a manifest's build command from the workspace root, logging to `log`.
+/// Runs a manifest's build command from the workspace root, logging to `log`. Python
+/// targets share one build: the pinned virtual environment (`python::ensure_venv`).
 pub fn build(m: &Manifest, root: &Path, log: &Path) -> Result<(), TargetError> {
+    if crate::python::is_python(m) {
+        return crate::python::ensure_venv(root, true).map(drop).map_err(|e| TargetError::Build {
+            name: m.name.clone(),
+            command: m.build.clone(),
+            status: e.to_string(),
+            log: crate::python::venv_path(root),
+        });
+    }
     let err = |status: String| TargetError::Build {
         name: m.name.clone(),
         command: m.build.clone(),
@@ -140,6 +149,9 @@ pub fn spawn(
         cmd.env("RUST_LOG", "warn");
     }
     set_parent_death_signal(&mut cmd);
+    // Its own process group, so that `stop` reaches worker processes (gunicorn's, uvicorn's)
+    // left behind by a server whose master has exited.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let started = Instant::now();
     let spawned = cmd.spawn();
     pin_current_thread(client_cpus)?;
@@ -220,13 +232,20 @@ impl Running {
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
+                self.kill_group();
                 return status.to_string();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.kill_group();
         let _ = child.kill();
         let _ = child.wait();
         format!("killed after {STOP_TIMEOUT:?} without exiting on SIGTERM")
+    }
+
+    /// SIGKILL to whatever is left of the server's process group (the server leads it).
+    fn kill_group(&self) {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
     }
 }
 
