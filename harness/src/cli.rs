@@ -38,6 +38,22 @@ pub enum Command {
         #[arg(long)]
         criterion: Option<PathBuf>,
     },
+    /// Write charts, index.html, report.md and results.csv into a run directory, from its
+    /// results.json alone (a run does this by itself at the end).
+    Report {
+        /// The run directory (or its results.json).
+        run_dir: PathBuf,
+    },
+    /// Compare two runs point by point; exit 1 on a regression, 2 on unusable input.
+    Compare {
+        /// The baseline run directory (or results.json).
+        base: PathBuf,
+        /// The run to check against it.
+        new: PathBuf,
+        /// Smallest change that can count, e.g. `10%`; it must also be beyond the repeats' CIs.
+        #[arg(long, default_value = "10%", value_parser = crate::compare::parse_threshold)]
+        threshold: f64,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -91,6 +107,16 @@ pub struct VerifyArgs {
     pub targets: TargetArgs,
     #[arg(long)]
     pub no_build: bool,
+    /// Also run the hostile corpus, slowloris and mid-stream disconnects, and write the
+    /// robustness table to results.json (docs/metrics.md, "Robustness").
+    #[arg(long)]
+    pub hostile: bool,
+    /// With --hostile: skip slowloris and the disconnects (the corpus alone, in seconds).
+    #[arg(long, requires = "hostile")]
+    pub skip_slow_clients: bool,
+    /// With --hostile: output directory (default: results/<UTC timestamp>-<git short sha>-hostile).
+    #[arg(long, requires = "hostile")]
+    pub out: Option<PathBuf>,
 }
 
 /// `0`, `0,2`, `0-3`.
@@ -112,14 +138,15 @@ pub fn parse_cpus(spec: &str) -> anyhow::Result<Vec<usize>> {
 
 fn parse_workloads(spec: &str) -> anyhow::Result<Vec<Workload>> {
     if spec == "all" {
-        return Ok(vec![Workload::Health, Workload::Predict, Workload::Generate]);
+        return Ok(Workload::ALL.to_vec());
     }
     spec.split(',')
-        .map(|w| match w.trim() {
-            "health" => Ok(Workload::Health),
-            "predict" => Ok(Workload::Predict),
-            "generate" => Ok(Workload::Generate),
-            other => anyhow::bail!("unknown workload {other:?} (this build knows: health, predict, generate)"),
+        .map(|w| {
+            let w = w.trim();
+            Workload::ALL.into_iter().find(|k| k.name() == w).with_context(|| {
+                let known: Vec<&str> = Workload::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown workload {w:?} (known: {})", known.join(", "))
+            })
         })
         .collect()
 }
@@ -177,6 +204,7 @@ impl RunArgs {
             build: !self.no_build,
             ready_timeout: crate::target::READY_TIMEOUT,
             progress: true,
+            cpu_work: None,
             root,
         })
     }

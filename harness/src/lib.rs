@@ -6,6 +6,8 @@
 //! `results`.
 
 pub mod cli;
+pub mod compare;
+pub mod cost;
 /// The load driver allocates per request inside hyper; mimalloc makes that cheaper, which
 /// keeps the client off the critical path (docs/methodology.md, "Driver versus wrk"). It is
 /// the harness's allocator only: every target keeps the system allocator.
@@ -15,8 +17,13 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod decompose;
 pub mod driver;
 pub mod env;
+pub mod hostile;
+pub mod interrupt;
 pub mod manifest;
+pub mod mixed;
+pub mod probe;
 pub mod profile;
+pub mod report;
 pub mod python;
 pub mod results;
 pub mod run;
@@ -44,6 +51,8 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(cli::Command::Run(args)) => measure(root, &args),
+        Some(cli::Command::Report { run_dir }) => report_cmd(&run_dir),
+        Some(cli::Command::Compare { base, new, threshold }) => compare_cmd(&base, &new, threshold),
         None => measure(root, &cli.run),
     }
 }
@@ -53,6 +62,7 @@ fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<Exit
         return rerun_in_release();
     }
     let cfg = args.to_config(root)?;
+    interrupt::install();
     eprintln!("harness: results go to {}", cfg.out_dir.display());
     let results = run::execute(&cfg)?;
     print!("{}", table::render(&results));
@@ -86,8 +96,26 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
     std::fs::create_dir_all(&logs)?;
     let mut all_ok = true;
     let cases = workloads::conformance::corpus();
+    let mut hostile_run = if v.hostile {
+        let (nofile, warning) = target::raise_nofile();
+        if let Some(w) = warning {
+            eprintln!("harness: warning: {w}");
+        }
+        let out_dir = match &v.out {
+            Some(o) => o.clone(),
+            None => root.join("results").join(format!("{}-hostile", env::run_id(root))),
+        };
+        let mut options = hostile::Options::default();
+        if v.skip_slow_clients {
+            options.slowloris = None;
+            options.disconnect = None;
+        }
+        Some(hostile::VerifyRun::start(root, out_dir, nofile, options)?)
+    } else {
+        None
+    };
     for source in sources {
-        let (name, _running, url) = match &source {
+        let (name, running, url) = match &source {
             run::TargetSource::Url { name, base_url } => (name.clone(), None, base_url.clone()),
             run::TargetSource::Manifest(m) => {
                 if !v.no_build {
@@ -107,6 +135,65 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
             all_ok = false;
             println!("{name}: {} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures());
         }
+        if let Some(h) = hostile_run.as_mut() {
+            let r = hostile::measure(&url, running.as_ref().map(|r| r.pid), running.as_ref().map(|r| r.stderr_log.as_path()), &h.options)?;
+            let verdict = r.verdict();
+            if verdict.is_empty() {
+                println!("{name}: robust: all {} hostile cases passed, no 5xx, no crash", r.cases);
+            } else {
+                all_ok = false;
+                println!("{name}: not robust: {}", verdict.join("; "));
+                for f in &r.failures {
+                    println!("  {}: {}", f.case, f.reasons.join("; "));
+                }
+            }
+            let verification = results::Verification {
+                passed: report.failed.is_empty(),
+                cases: cases.len(),
+                failures: report
+                    .failed
+                    .iter()
+                    .map(|(case, reasons)| results::Failure { case: case.clone(), reasons: reasons.clone() })
+                    .collect(),
+            };
+            h.record(&source, root, verification, r)?;
+        }
+    }
+    if let Some(h) = hostile_run {
+        print!("{}", h.table());
+        println!("results: {}", h.out_dir.join("results.json").display());
     }
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `harness report`: an unreadable or foreign results file is bad input (exit 2).
+fn report_cmd(run_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match report::generate(run_dir) {
+        Ok(w) => {
+            println!("report: {}", w.index.display());
+            if !w.charts_not_measured.is_empty() {
+                println!("charts not measured in this run: {}", w.charts_not_measured.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.downcast_ref::<report::LoadError>().is_some() => {
+            eprintln!("harness report: {e:#}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `harness compare`: 0 no regression, 1 regression, 2 unusable input.
+fn compare_cmd(base: &std::path::Path, new: &std::path::Path, threshold: f64) -> anyhow::Result<ExitCode> {
+    match compare::compare_paths(base, new, threshold) {
+        Ok(c) => {
+            print!("{}", compare::to_markdown(&c));
+            Ok(if c.regressions() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Err(e) => {
+            eprintln!("harness compare: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
 }

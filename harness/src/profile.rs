@@ -42,6 +42,26 @@ pub struct Profile {
     pub generate_streams: Vec<usize>,
     pub generate_max_tokens: u64,
     pub generate_token_delay_ms: u64,
+    /// Optional open-loop stream-arrival rate (streams/s) for `generate`, in addition to the
+    /// closed-loop points; `None` runs none.
+    pub generate_arrival_rps: Option<f64>,
+    /// In-flight requests for `infer-io` (closed loop: one request in flight per connection).
+    pub inflight_connections: Vec<usize>,
+    /// `latency_ms` of every `infer-io` request.
+    pub inflight_latency_ms: u64,
+    /// Concurrency levels for `infer-cpu`.
+    pub cpu_concurrency: Vec<usize>,
+    /// What one `infer-cpu` request should cost on the server CPU; `work` is calibrated to it.
+    pub cpu_target_ms: f64,
+    /// Open-loop rate of the `/health` probe beside the CPU load, req/s.
+    pub probe_rps: f64,
+    /// goose users for `mixed`.
+    pub mixed_users: usize,
+    /// goose's measured run time for `mixed` (after all users started).
+    #[serde(with = "secs")]
+    pub mixed_duration: Duration,
+    /// Cold starts per target for the startup time (median reported).
+    pub startup_runs: usize,
 }
 
 mod secs {
@@ -66,6 +86,15 @@ impl Profile {
                 generate_streams: vec![50],
                 generate_max_tokens: 64,
                 generate_token_delay_ms: 20,
+                generate_arrival_rps: None,
+                inflight_connections: vec![10, 100],
+                inflight_latency_ms: 200,
+                cpu_concurrency: vec![1, 2, 8],
+                cpu_target_ms: 10.0,
+                probe_rps: 50.0,
+                mixed_users: 32,
+                mixed_duration: Duration::from_secs(5),
+                startup_runs: 3,
             },
             ProfileName::Standard => Profile {
                 name,
@@ -80,6 +109,15 @@ impl Profile {
                 generate_streams: vec![100, 1000],
                 generate_max_tokens: 64,
                 generate_token_delay_ms: 20,
+                generate_arrival_rps: Some(50.0),
+                inflight_connections: vec![10, 100, 1000],
+                inflight_latency_ms: 1000,
+                cpu_concurrency: vec![1, 2, 8],
+                cpu_target_ms: 10.0,
+                probe_rps: 50.0,
+                mixed_users: 128,
+                mixed_duration: Duration::from_secs(20),
+                startup_runs: 3,
             },
             ProfileName::Full => Profile {
                 name,
@@ -94,6 +132,15 @@ impl Profile {
                 generate_streams: vec![100, 1000, 5000],
                 generate_max_tokens: 64,
                 generate_token_delay_ms: 20,
+                generate_arrival_rps: Some(50.0),
+                inflight_connections: vec![10, 100, 1000, 10_000],
+                inflight_latency_ms: 1000,
+                cpu_concurrency: vec![1, 2, 8],
+                cpu_target_ms: 10.0,
+                probe_rps: 50.0,
+                mixed_users: 256,
+                mixed_duration: Duration::from_secs(60),
+                startup_runs: 3,
             },
         }
     }

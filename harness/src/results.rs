@@ -41,6 +41,12 @@ pub struct Environment {
     pub workers: usize,
     pub nofile_limit: u64,
     pub warnings: Vec<String>,
+    /// infer-cpu's `work`, calibrated once per run (docs/metrics.md, "Event-loop probe").
+    #[serde(default)]
+    pub cpu_work: Option<u64>,
+    /// The calibration's timing: CPU ms of `work = 1000` with the shared model on the server CPU.
+    #[serde(default)]
+    pub cpu_work_ms_per_1000: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -60,6 +66,127 @@ pub struct TargetResult {
     pub server_affinity: Vec<usize>,
     pub shutdown: Option<String>,
     pub points: Vec<Point>,
+    /// Startup and cost of ownership (docs/metrics.md, "Cost of ownership").
+    #[serde(default)]
+    pub cost: Option<Cost>,
+    /// Memory per unit of concurrency, fitted across points (docs/metrics.md, "Memory fits").
+    #[serde(default)]
+    pub memory: Option<MemoryFits>,
+    /// The hostile corpus, slowloris and disconnects (docs/metrics.md, "Robustness");
+    /// present when the run or `harness verify --hostile` measured it.
+    #[serde(default)]
+    pub robustness: Option<Robustness>,
+}
+
+/// How a target stood up to hostile input, slow clients and vanishing clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Robustness {
+    /// Cases in the hostile corpus, and how many passed.
+    pub cases: usize,
+    pub passed: usize,
+    pub failures: Vec<Failure>,
+    /// Answers with a 5xx status, over the whole corpus.
+    pub server_errors: usize,
+    /// 1 when the server died during the robustness checks.
+    pub crashes: usize,
+    /// `/health` right after the corpus: its latency, or why it failed.
+    pub health_after_ms: Option<f64>,
+    pub health_after_error: Option<String>,
+    /// RSS of the server's process tree before and after the corpus.
+    pub idle_rss_bytes: Option<u64>,
+    pub rss_after_bytes: Option<u64>,
+    pub rss_growth_bytes: Option<i64>,
+    /// Lines of the server's stderr that mention a panic.
+    pub panics_logged: Vec<String>,
+    pub slowloris: Option<Slowloris>,
+    pub disconnect: Option<Disconnect>,
+    /// Everything above within its bar (docs/metrics.md, "Robustness").
+    pub ok: bool,
+}
+
+/// Connections that send their request head one byte per second, with `/health` probed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Slowloris {
+    pub connections: usize,
+    pub opened: usize,
+    pub duration_s: f64,
+    pub probes: usize,
+    pub probes_failed: usize,
+    pub health_max_ms: Option<f64>,
+    /// Every probe answered 200 within 1 s.
+    pub health_ok: bool,
+    /// Slow connections the server closed (a header read timeout) before the end.
+    pub closed_by_server: usize,
+    pub first_close_s: Option<f64>,
+}
+
+/// Generate streams dropped by the client mid-stream.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Disconnect {
+    pub streams: usize,
+    pub opened: usize,
+    /// Streams that had sent bytes by the time they were dropped.
+    pub answering: usize,
+    pub max_tokens: u64,
+    pub token_delay_ms: u64,
+    pub dropped_after_ms: f64,
+    /// Server CPU (cores) before the streams, and while they ran.
+    pub idle_cpu_cores: f64,
+    pub loaded_cpu_cores: f64,
+    /// Seconds after the drop until the server's CPU was back to idle (None: not within
+    /// the watch period).
+    pub cpu_idle_after_s: Option<f64>,
+    pub cpu_ok: bool,
+    pub rss_before_bytes: u64,
+    pub rss_after_bytes: u64,
+    pub rss_change_pct: f64,
+    pub rss_ok: bool,
+}
+
+/// What a target costs to own, beside its speed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Cost {
+    /// Milliseconds from spawn to the first 200 on the readiness path, per cold start.
+    pub startup_runs_ms: Vec<f64>,
+    /// Median of `startup_runs_ms`.
+    pub startup_ms_median: Option<f64>,
+    /// RSS of the server's process tree after readiness, before any load.
+    pub idle_rss_bytes: Option<u64>,
+    /// Size of the release binary (Rust) on disk.
+    pub binary_bytes: Option<u64>,
+    /// Unique crates in the target package's dependency graph (Rust), or installed
+    /// distributions in the venv (Python).
+    pub dependency_count: Option<usize>,
+    /// What `dependency_count` counts: `crates` or `python packages`.
+    pub dependency_kind: Option<String>,
+    /// Non-blank, non-comment lines of the implementation in the target's own directory.
+    pub loc: Option<u64>,
+    /// Seconds of the release build of the target's own package.
+    pub build_s: Option<f64>,
+    /// `incremental` (dependencies already built) or `clean`.
+    pub build_kind: Option<String>,
+    /// Python: size of the virtual environment on disk.
+    pub venv_bytes: Option<u64>,
+}
+
+/// Least-squares fits of mean RSS against concurrency.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoryFits {
+    /// Slope of RSS over open `generate` streams.
+    pub bytes_per_open_stream: Option<Fit>,
+    /// Slope of RSS over in-flight `infer-io` requests.
+    pub bytes_per_inflight_request: Option<Fit>,
+}
+
+/// `rss = intercept + slope × x`, fitted over `points` (x, mean RSS in bytes). The idle RSS
+/// is included as x = 0.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Fit {
+    pub slope_bytes: f64,
+    pub intercept_bytes: f64,
+    /// Coefficient of determination; near 1 when RSS grows linearly.
+    pub r2: f64,
+    pub points: Vec<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -144,6 +271,66 @@ pub struct PointSummary {
     pub flags: Vec<String>,
     /// Streaming points only (docs/metrics.md, "Streaming").
     pub streaming: Option<StreamSummary>,
+    /// Median over repeats of the server's mean RSS during the window.
+    #[serde(default)]
+    pub rss_mean_bytes: Option<u64>,
+    /// `infer-io` points only (docs/metrics.md, "In-flight sweep").
+    #[serde(default)]
+    pub inflight: Option<InflightSummary>,
+    /// `infer-cpu` points only (docs/metrics.md, "Event-loop probe").
+    #[serde(default)]
+    pub probe: Option<ProbeSummary>,
+    /// `mixed` points only (docs/metrics.md, "Mixed traffic").
+    #[serde(default)]
+    pub mixed: Option<MixedSummary>,
+}
+
+/// Slow I/O-bound inference at a fixed number of in-flight requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InflightSummary {
+    pub latency_ms: u64,
+    /// connections ÷ latency: the rate a zero-overhead server would reach.
+    pub ideal_rps: f64,
+    /// Median throughput ÷ ideal, in percent.
+    pub efficiency_pct: f64,
+    /// Latency percentiles minus `latency_ms`, in µs.
+    pub overhead_us: SignedPercentiles,
+}
+
+/// CPU-bound inference with a `/health` probe beside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeSummary {
+    /// The `work` parameter sent with every request (calibrated once per run).
+    pub work: u64,
+    /// The probe's open-loop rate, req/s.
+    pub rate_rps: f64,
+    /// Probe latency while the CPU load runs, all repeats merged (µs).
+    pub loaded_us: Latency,
+    /// Probe latency with no other load, measured just before (µs).
+    pub idle_us: Latency,
+    pub probe_requests: u64,
+    pub probe_errors: u64,
+}
+
+/// A goose scenario: per-transaction figures as goose measured them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MixedSummary {
+    pub users: usize,
+    pub transactions: Vec<MixedTransaction>,
+    /// goose's HTML report, relative to the run dir.
+    pub goose_report: Option<String>,
+    /// The harness's CPU seconds per request sent by goose.
+    pub client_cpu_us_per_request: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MixedTransaction {
+    pub name: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub rps: f64,
+    /// Percentiles as goose computes them from its own timing buckets (µs).
+    pub latency_us: Latency,
 }
 
 /// Streaming figures of a point: percentiles over all repeats' streams merged.

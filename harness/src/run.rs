@@ -11,8 +11,8 @@ use crate::driver::{self, Arrival, LoadSpec, Mode, PayloadSet, Stop};
 use crate::manifest::Manifest;
 use crate::profile::Profile;
 use crate::results::{
-    self, Failure, Latency, Point, PointSummary, Repeat, Results, SignedPercentiles, StreamRepeat, StreamSummary,
-    TargetResult, Verification,
+    self, Failure, Fit, InflightSummary, Latency, MemoryFits, Point, PointSummary, ProbeSummary, Repeat, Results,
+    SignedPercentiles, StreamRepeat, StreamSummary, TargetResult, Verification,
 };
 use crate::sampler::Sampler;
 use crate::stats;
@@ -28,6 +28,9 @@ pub enum Workload {
     Health,
     Predict,
     Generate,
+    InferIo,
+    InferCpu,
+    Mixed,
 }
 
 impl Workload {
@@ -36,8 +39,20 @@ impl Workload {
             Workload::Health => "health",
             Workload::Predict => "predict",
             Workload::Generate => "generate",
+            Workload::InferIo => "infer-io",
+            Workload::InferCpu => "infer-cpu",
+            Workload::Mixed => "mixed",
         }
     }
+
+    pub const ALL: [Workload; 6] = [
+        Workload::Health,
+        Workload::Predict,
+        Workload::Generate,
+        Workload::InferIo,
+        Workload::InferCpu,
+        Workload::Mixed,
+    ];
 }
 
 #[derive(Debug, Clone)]
@@ -65,10 +80,27 @@ pub struct RunConfig {
     pub ready_timeout: Duration,
     /// Print progress to stderr.
     pub progress: bool,
+    /// `work` for infer-cpu, calibrated once per run (`probe::calibrate`); filled by
+    /// `execute` when the plan includes infer-cpu and it is not set.
+    pub cpu_work: Option<u64>,
 }
 
 /// Runs the whole plan; returns the final results (also in `out_dir/results.json`).
 pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
+    let mut cfg = cfg.clone();
+    let mut calibration = None;
+    if cfg.workloads.contains(&Workload::InferCpu) && cfg.cpu_work.is_none() {
+        let c = crate::probe::calibrate(&cfg.server_cpus, cfg.profile.cpu_target_ms)?;
+        if cfg.progress {
+            eprintln!(
+                "infer-cpu: work = {} ({:.3} ms per 1000 passes on CPU {:?}; target {} ms per request)",
+                c.work, c.ms_per_1000, cfg.server_cpus, cfg.profile.cpu_target_ms
+            );
+        }
+        cfg.cpu_work = Some(c.work);
+        calibration = Some(c);
+    }
+    let cfg = &cfg;
     std::fs::create_dir_all(&cfg.out_dir).with_context(|| format!("cannot create {}", cfg.out_dir.display()))?;
     let (nofile, nofile_warning) = target::raise_nofile();
     target::pin_current_thread(&cfg.client_cpus)?;
@@ -87,6 +119,8 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     env.client_affinity = target::affinity(0);
     env.workers = workers;
     env.nofile_limit = nofile;
+    env.cpu_work = cfg.cpu_work;
+    env.cpu_work_ms_per_1000 = calibration.map(|c| c.ms_per_1000);
     env.warnings.extend(nofile_warning);
     if env.harness_build == "debug" {
         env.warnings.push("the harness is a debug build: its numbers are not comparable with release runs".into());
@@ -154,6 +188,40 @@ fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetResult 
     }
 }
 
+/// How a target is reached: a manifest we spawn (fresh per workload), or a running URL.
+struct Instance {
+    base_url: String,
+    /// Dropping it stops the server.
+    running: Option<Running>,
+}
+
+impl Instance {
+    fn pid(&self) -> Option<i32> {
+        self.running.as_ref().map(|r| r.pid)
+    }
+
+    /// RSS of the server's process tree, summed (all worker processes of a multi-process server).
+    fn rss(&self) -> Option<u64> {
+        let pid = self.pid()?;
+        Some(crate::sampler::process_tree(pid).iter().filter_map(|&p| crate::sampler::rss_bytes(p)).sum())
+    }
+}
+
+/// Starts `m` (pinned) and records its startup time in `cost`.
+fn start(cfg: &RunConfig, m: &Manifest, workers: usize, cost: &mut crate::results::Cost) -> anyhow::Result<Instance> {
+    let r = target::spawn(m, &cfg.root, workers, &cfg.server_cpus, &cfg.client_cpus, &cfg.out_dir, cfg.ready_timeout)?;
+    cost.startup_runs_ms.push(r.startup.as_secs_f64() * 1e3);
+    cost.startup_ms_median = stats::summarize(&cost.startup_runs_ms).map(|s| s.median);
+    Ok(Instance { base_url: r.base_url.clone(), running: Some(r) })
+}
+
+/// Idle RSS: after readiness, before any load (the allocator has not yet grown for load).
+fn idle_rss(i: &Instance) -> Option<u64> {
+    i.pid()?;
+    std::thread::sleep(Duration::from_millis(200));
+    i.rss()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_target(
     cfg: &RunConfig,
@@ -165,45 +233,58 @@ fn run_target(
     idx: usize,
     save: &dyn Fn(&Results) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    // Keep `running` alive until the end of this function: dropping it stops the target.
-    let (base_url, running): (String, Option<Running>) = match source {
-        TargetSource::Manifest(m) => {
-            if cfg.build && !built.contains(&m.build) {
-                if cfg.progress {
-                    eprintln!("{}: building: {}", m.name, m.build);
-                }
-                target::build(m, &cfg.root, &cfg.out_dir.join(format!("{}.build.log", m.name)))?;
-                built.push(m.build.clone());
-            }
-            let r = target::spawn(
-                m,
-                &cfg.root,
-                workers,
-                &cfg.server_cpus,
-                &cfg.client_cpus,
-                &cfg.out_dir,
-                cfg.ready_timeout,
-            )?;
-            (r.base_url.clone(), Some(r))
-        }
-        TargetSource::Url { base_url, .. } => (base_url.trim_end_matches('/').to_owned(), None),
+    let manifest = match source {
+        TargetSource::Manifest(m) => Some(m),
+        TargetSource::Url { .. } => None,
     };
-    let pid = running.as_ref().map(|r| r.pid);
+    let mut cost = crate::results::Cost::default();
+    if let Some(m) = manifest {
+        if cfg.build && !built.contains(&m.build) {
+            if cfg.progress {
+                eprintln!("{}: building: {}", m.name, m.build);
+            }
+            let log = cfg.out_dir.join(format!("{}.build.log", m.name));
+            target::build(m, &cfg.root, &log)?;
+            built.push(m.build.clone());
+            if let Some(pkg) = crate::cost::cargo_package(m) {
+                match crate::cost::own_package_build(m, &cfg.root, &pkg, &log) {
+                    Ok(secs) => {
+                        cost.build_s = Some(secs);
+                        cost.build_kind = Some("incremental".into());
+                    }
+                    Err(e) => eprintln!("{}: own-package build time not measured: {e:#}", m.name),
+                }
+            }
+        }
+        measure_static_cost(m, &cfg.root, &mut cost);
+    }
+    let open = |cost: &mut crate::results::Cost| -> anyhow::Result<Instance> {
+        match source {
+            TargetSource::Manifest(m) => start(cfg, m, workers, cost),
+            TargetSource::Url { base_url, .. } => {
+                Ok(Instance { base_url: base_url.trim_end_matches('/').to_owned(), running: None })
+            }
+        }
+    };
+
+    // The first instance: startup, idle RSS, then verification. A target that fails
+    // verification gets no numbers.
+    let mut instance = open(&mut cost)?;
     {
         let tr = &mut results.targets[idx];
-        if let Some(r) = &running {
+        if let Some(r) = &instance.running {
             tr.startup_ms = Some(r.startup.as_secs_f64() * 1e3);
             tr.server_affinity = r.server_affinity.clone();
-            // Idle: after readiness, before any load.
-            std::thread::sleep(Duration::from_millis(200));
-            tr.idle_rss_bytes =
-                Some(crate::sampler::process_tree(r.pid).iter().filter_map(|&p| crate::sampler::rss_bytes(p)).sum());
+        }
+        tr.idle_rss_bytes = idle_rss(&instance);
+        cost.idle_rss_bytes = tr.idle_rss_bytes;
+        if manifest.is_some() {
+            tr.cost = Some(cost.clone());
         }
     }
-
-    // Verification: a target that fails gets no numbers.
+    save(results)?;
     let cases = workloads::conformance::corpus();
-    let report = rt.block_on(workloads::conformance::http::run_corpus(&base_url, &cases))?;
+    let report = rt.block_on(workloads::conformance::http::run_corpus(&instance.base_url, &cases))?;
     let verification = Verification {
         passed: report.failed.is_empty(),
         cases: cases.len(),
@@ -222,50 +303,204 @@ fn run_target(
         eprintln!("{}: verified ({} cases)", results.targets[idx].name, cases.len());
     }
 
-    let sampler = Sampler::start(pid);
-    let p = &cfg.profile;
-    let mut predict_max: Option<f64> = None;
+    // Every workload runs on a freshly started server, so that its memory figures do not
+    // depend on what ran before (an allocator keeps what earlier loads grew; verification
+    // alone sends 1 MiB bodies). Spawned targets are restarted; a --url target cannot be.
+    let mut idle_by_workload: Vec<(&str, Option<u64>)> = Vec::new();
     for &w in &cfg.workloads {
-        let payloads = match w {
-            Workload::Health => PayloadSet::health(),
-            Workload::Predict => PayloadSet::predict(0x5EED),
-            Workload::Generate => PayloadSet::generate(p.generate_max_tokens, p.generate_token_delay_ms),
-        };
-        let conns = match w {
-            Workload::Health => &p.health_connections,
-            Workload::Predict => &p.predict_connections,
-            Workload::Generate => &p.generate_streams,
-        };
-        for &c in conns {
-            let point = measure(cfg, rt, &sampler, &base_url, &payloads, Mode::Closed { connections: c }, None)?;
-            if w == Workload::Predict {
-                predict_max = Some(predict_max.unwrap_or(0.0).max(point.summary.throughput_rps.median));
+        if manifest.is_some() {
+            if let Some(mut r) = instance.running.take() {
+                r.stop();
             }
-            push_point(cfg, results, idx, point, save)?;
+            instance = open(&mut cost)?;
         }
-        if w == Workload::Predict {
-            let max = predict_max.context("no closed-loop predict point to take the maximum from")?;
-            let rates = p
-                .open_fractions
-                .iter()
-                .map(|f| (f * max, format!("{f} x max ({max:.0} req/s)")))
-                .chain(p.open_absolute_rps.iter().map(|&r| (r, "absolute".to_owned())));
-            for (rate, basis) in rates {
-                let mode = Mode::Open {
-                    rate_rps: rate,
-                    arrival: Arrival::Poisson { seed: 0x5EED },
-                    max_connections: p.open_max_connections,
-                };
-                let point = measure(cfg, rt, &sampler, &base_url, &payloads, mode, Some(basis))?;
+        let idle = if manifest.is_some() { idle_rss(&instance) } else { None };
+        idle_by_workload.push((w.name(), idle));
+        let sampler = Sampler::start(instance.pid());
+        let ctx = Ctx { cfg, rt, sampler: &sampler, base_url: &instance.base_url };
+        match w {
+            Workload::Health | Workload::Predict | Workload::Generate => {
+                throughput_points(&ctx, w, results, idx, save)?;
+            }
+            Workload::InferIo => inflight_points(&ctx, results, idx, save)?,
+            Workload::InferCpu => probe_points(&ctx, results, idx, save)?,
+            Workload::Mixed => {
+                let point = crate::mixed::run(cfg, rt, &sampler, &instance.base_url, &results.targets[idx].name)?;
                 push_point(cfg, results, idx, point, save)?;
             }
         }
     }
-    drop(sampler);
-    if let Some(mut r) = running {
+    // Cold starts until there are enough for the median.
+    if let Some(m) = manifest {
+        while cost.startup_runs_ms.len() < cfg.profile.startup_runs {
+            let mut extra = start(cfg, m, workers, &mut cost)?;
+            if let Some(mut r) = extra.running.take() {
+                r.stop();
+            }
+        }
+        results.targets[idx].cost = Some(cost);
+    }
+    let idle_of = |w: &str| idle_by_workload.iter().find(|(n, _)| *n == w).and_then(|(_, b)| *b);
+    results.targets[idx].memory =
+        memory_fits(&results.targets[idx].points, idle_of("generate"), idle_of("infer-io"));
+    if let Some(mut r) = instance.running.take() {
         results.targets[idx].shutdown = Some(r.stop());
     }
+    save(results)?;
     Ok(())
+}
+
+/// Binary size, dependency count and lines of code: read off the workspace, not measured.
+fn measure_static_cost(m: &Manifest, root: &Path, cost: &mut crate::results::Cost) {
+    cost.loc = Some(crate::cost::lines_of_code(&m.dir, &m.language));
+    if m.language == "rust" {
+        cost.binary_bytes = crate::cost::binary_bytes(m, root);
+        if let Some(pkg) = crate::cost::cargo_package(m) {
+            match crate::cost::crate_count(root, &pkg) {
+                Ok(n) => {
+                    cost.dependency_count = Some(n);
+                    cost.dependency_kind = Some("crates".into());
+                }
+                Err(e) => eprintln!("{}: dependency count not measured: {e:#}", m.name),
+            }
+        }
+    }
+}
+
+/// What every point of one target shares.
+struct Ctx<'a> {
+    cfg: &'a RunConfig,
+    rt: &'a tokio::runtime::Runtime,
+    sampler: &'a Sampler,
+    base_url: &'a str,
+}
+
+/// health, predict and generate: closed-loop points, then predict's open-loop points (at
+/// fractions of its closed-loop maximum and at absolute rates) and generate's optional
+/// open-loop stream arrivals.
+fn throughput_points(
+    ctx: &Ctx,
+    w: Workload,
+    results: &mut Results,
+    idx: usize,
+    save: &dyn Fn(&Results) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let p = &ctx.cfg.profile;
+    let (payloads, conns) = match w {
+        Workload::Health => (PayloadSet::health(), &p.health_connections),
+        Workload::Predict => (PayloadSet::predict(0x5EED), &p.predict_connections),
+        _ => (PayloadSet::generate(p.generate_max_tokens, p.generate_token_delay_ms), &p.generate_streams),
+    };
+    let mut max: Option<f64> = None;
+    for &c in conns {
+        let m = measure(ctx, &payloads, Mode::Closed { connections: c }, None, None)?;
+        max = Some(max.unwrap_or(0.0).max(m.point.summary.throughput_rps.median));
+        push_point(ctx.cfg, results, idx, m.point, save)?;
+    }
+    let mut rates: Vec<(f64, String)> = Vec::new();
+    if w == Workload::Predict {
+        let max = max.context("no closed-loop predict point to take the maximum from")?;
+        rates.extend(p.open_fractions.iter().map(|f| (f * max, format!("{f} x max ({max:.0} req/s)"))));
+        rates.extend(p.open_absolute_rps.iter().map(|&r| (r, "absolute".to_owned())));
+    }
+    if w == Workload::Generate {
+        rates.extend(p.generate_arrival_rps.map(|r| (r, "stream arrivals".to_owned())));
+    }
+    for (rate, basis) in rates {
+        let mode = Mode::Open {
+            rate_rps: rate,
+            arrival: Arrival::Poisson { seed: 0x5EED },
+            max_connections: p.open_max_connections,
+        };
+        let m = measure(ctx, &payloads, mode, Some(basis), None)?;
+        push_point(ctx.cfg, results, idx, m.point, save)?;
+    }
+    Ok(())
+}
+
+/// infer-io: closed loop at each in-flight level (one request in flight per connection).
+fn inflight_points(
+    ctx: &Ctx,
+    results: &mut Results,
+    idx: usize,
+    save: &dyn Fn(&Results) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let p = &ctx.cfg.profile;
+    let payloads = PayloadSet::infer_io(p.inflight_latency_ms);
+    for &c in &p.inflight_connections {
+        let mut m = measure(ctx, &payloads, Mode::Closed { connections: c }, None, None)?;
+        let latency_us = p.inflight_latency_ms as f64 * 1e3;
+        let ideal = c as f64 / (p.inflight_latency_ms as f64 / 1e3).max(1e-9);
+        let l = m.point.summary.latency_us;
+        m.point.summary.inflight = Some(InflightSummary {
+            latency_ms: p.inflight_latency_ms,
+            ideal_rps: ideal,
+            efficiency_pct: 100.0 * m.point.summary.throughput_rps.median / ideal,
+            overhead_us: SignedPercentiles {
+                p50: l.p50 as f64 - latency_us,
+                p99: l.p99 as f64 - latency_us,
+                p999: l.p999 as f64 - latency_us,
+            },
+        });
+        push_point(ctx.cfg, results, idx, m.point, save)?;
+    }
+    Ok(())
+}
+
+/// infer-cpu: the probe's idle baseline, then each concurrency level with the probe beside it.
+fn probe_points(
+    ctx: &Ctx,
+    results: &mut Results,
+    idx: usize,
+    save: &dyn Fn(&Results) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let p = &ctx.cfg.profile;
+    let work = ctx.cfg.cpu_work.context("infer-cpu needs a calibrated `work` (RunConfig::cpu_work)")?;
+    let mut idle = driver::Recorder::default().latency_us;
+    for _ in 0..p.repeats {
+        let spec = crate::probe::probe_spec(p.probe_rps, p.warmup, p.duration, REQUEST_TIMEOUT);
+        let r = ctx.rt.block_on(driver::run(ctx.base_url, PayloadSet::health(), spec))?;
+        idle.add(&r.recorded.latency_us).expect("same histogram bounds");
+    }
+    let payloads = PayloadSet::infer_cpu(work);
+    for &c in &p.cpu_concurrency {
+        let mut m = measure(ctx, &payloads, Mode::Closed { connections: c }, None, Some(p.probe_rps))?;
+        let probe = m.probe.take().expect("a probe ran");
+        m.point.summary.probe = Some(ProbeSummary {
+            work,
+            rate_rps: p.probe_rps,
+            loaded_us: Latency::of(&probe.latency_us),
+            idle_us: Latency::of(&idle),
+            probe_requests: probe.responses(),
+            probe_errors: probe.errors.total(),
+        });
+        if probe.errors.total() > 0 && !m.point.summary.flags.iter().any(|f| f == "errors") {
+            m.point.summary.flags.push("errors".into());
+        }
+        push_point(ctx.cfg, results, idx, m.point, save)?;
+    }
+    Ok(())
+}
+
+/// Bytes per open stream and per in-flight request: the slope of mean RSS over concurrency,
+/// with the fresh server's idle RSS at 0.
+fn memory_fits(points: &[Point], idle_generate: Option<u64>, idle_inflight: Option<u64>) -> Option<MemoryFits> {
+    let fit = |workload: &str, idle: Option<u64>| -> Option<Fit> {
+        let mut pts: Vec<[f64; 2]> = idle.map(|b| vec![[0.0, b as f64]]).unwrap_or_default();
+        pts.extend(
+            points
+                .iter()
+                .filter(|pt| pt.workload == workload && pt.mode == "closed")
+                .filter_map(|pt| Some([pt.connections as f64, pt.summary.rss_mean_bytes? as f64])),
+        );
+        let line = stats::linear_fit(&pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())?;
+        Some(Fit { slope_bytes: line.slope, intercept_bytes: line.intercept, r2: line.r2, points: pts })
+    };
+    let fits = MemoryFits {
+        bytes_per_open_stream: fit("generate", idle_generate),
+        bytes_per_inflight_request: fit("infer-io", idle_inflight),
+    };
+    (fits.bytes_per_open_stream.is_some() || fits.bytes_per_inflight_request.is_some()).then_some(fits)
 }
 
 fn push_point(
@@ -296,31 +531,42 @@ fn push_point(
     save(results)
 }
 
-/// One point: `repeats` measured windows, each after its own warm-up.
+/// A measured point, and the probe's merged recorder when a probe ran beside it.
+struct Measured {
+    point: Point,
+    probe: Option<driver::Recorder>,
+}
+
+/// One point: `repeats` measured windows, each after its own warm-up; with `probe_rps`, the
+/// `/health` probe runs beside the load in every window.
 fn measure(
-    cfg: &RunConfig,
-    rt: &tokio::runtime::Runtime,
-    sampler: &Sampler,
-    base_url: &str,
+    ctx: &Ctx,
     payloads: &PayloadSet,
     mode: Mode,
     rate_basis: Option<String>,
-) -> anyhow::Result<Point> {
+    probe_rps: Option<f64>,
+) -> anyhow::Result<Measured> {
+    let (cfg, rt, sampler, base_url) = (ctx.cfg, ctx.rt, ctx.sampler, ctx.base_url);
     let p = &cfg.profile;
     let mut repeats = Vec::with_capacity(p.repeats);
     let mut merged = driver::Recorder::default().latency_us;
     let mut merged_stream: Option<driver::StreamRecorder> = None;
-    // Streams last max_tokens × token_delay_ms: warm up for at least one stream and measure
-    // for at least two, so the window sees steady state.
-    let stream_len = payloads
-        .entries
-        .first()
-        .and_then(|e| e.stream.as_ref())
-        .map_or(Duration::ZERO, |s| Duration::from_millis(s.token_delay_ms * s.words.len() as u64));
-    let (warmup, duration) = (p.warmup.max(stream_len), p.duration.max(2 * stream_len));
+    let mut probe: Option<driver::Recorder> = None;
+    // An exchange lasts at least `exchange_floor` (a stream's token delays, an io request's
+    // latency): warm up for at least one and measure for at least two, so the window sees
+    // steady state.
+    let floor = payloads.exchange_floor;
+    let (warmup, duration) = (p.warmup.max(floor), p.duration.max(2 * floor));
     for _ in 0..p.repeats {
         let spec = LoadSpec { mode, warmup, stop: Stop::Duration(duration), request_timeout: REQUEST_TIMEOUT };
-        let r = rt.block_on(driver::run(base_url, payloads.clone(), spec))?;
+        let r = match probe_rps {
+            None => rt.block_on(driver::run(base_url, payloads.clone(), spec))?,
+            Some(rate) => {
+                let (r, pr) = rt.block_on(crate::probe::run_with_probe(base_url, payloads.clone(), spec, rate))?;
+                probe.get_or_insert_with(driver::Recorder::default).merge_from(&pr.recorded);
+                r
+            }
+        };
         let ws = sampler.window(r.window_start, r.window_end, cfg.client_cpus.len());
         let throughput = r.throughput_rps();
         merged.add(&r.recorded.latency_us).expect("same histogram bounds");
@@ -357,7 +603,7 @@ fn measure(
     let delay = payloads.entries.first().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.token_delay_ms);
     let mut point = summarize(payloads, mode, rate_basis, repeats, &merged);
     point.summary.streaming = merged_stream.map(|s| stream_summary(&s, delay, &point.repeats));
-    Ok(point)
+    Ok(Measured { point, probe })
 }
 
 fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repeat]) -> StreamSummary {
@@ -449,6 +695,11 @@ fn summarize(
             dropped,
             flags,
             streaming: None,
+            rss_mean_bytes: median_of(repeats.iter().filter_map(|r| r.rss_mean_bytes.map(|b| b as f64)).collect())
+                .map(|b| b as u64),
+            inflight: None,
+            probe: None,
+            mixed: None,
         },
         repeats,
     }

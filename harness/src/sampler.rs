@@ -10,6 +10,10 @@ use serde::Serialize;
 
 /// Sampling period.
 pub const PERIOD: Duration = Duration::from_millis(100);
+/// /proc reports CPU time in clock ticks (10 ms). A window in which the server used less
+/// than this much CPU gets no CPU figure: with under 5 ticks the quantisation error alone
+/// would exceed 20% (docs/metrics.md, "Server CPU per response").
+pub const MIN_SERVER_CPU_S: f64 = 0.05;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
@@ -88,8 +92,12 @@ impl Sampler {
             _ => None,
         };
         let rss: Vec<u64> = inside.iter().filter_map(|s| s.server_rss_bytes).collect();
+        let server_cpu = match (first.server_cpu_s, last.server_cpu_s) {
+            (Some(a), Some(b)) if b - a >= MIN_SERVER_CPU_S => Some(b),
+            _ => None,
+        };
         WindowStats {
-            server_cpu_rate: rate(first.server_cpu_s, last.server_cpu_s),
+            server_cpu_rate: rate(first.server_cpu_s, server_cpu),
             rss_peak_bytes: rss.iter().max().copied(),
             rss_mean_bytes: (!rss.is_empty()).then(|| rss.iter().sum::<u64>() / rss.len() as u64),
             client_cpu_share: rate(Some(first.client_cpu_s), Some(last.client_cpu_s)).unwrap_or(0.0)
@@ -162,7 +170,7 @@ pub fn rss_bytes(pid: i32) -> Option<u64> {
     Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * page_size())
 }
 
-fn own_cpu_seconds() -> f64 {
+pub fn own_cpu_seconds() -> f64 {
     match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
         Ok(u) => {
             let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;

@@ -57,10 +57,66 @@ impl Summary {
     }
 }
 
+/// Ordinary least-squares line `y = intercept + slope × x` through `(x, y)` points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LineFit {
+    pub slope: f64,
+    pub intercept: f64,
+    /// Coefficient of determination; 1 for a perfect line (and for two points).
+    pub r2: f64,
+}
+
+/// Fits a line; `None` for fewer than two points, non-finite values, or when every x is the
+/// same (no slope exists).
+///
+/// Invariants (property-tested): points on an exact line give back its slope and intercept,
+/// and `0 <= r2 <= 1`.
+pub fn linear_fit(points: &[(f64, f64)]) -> Option<LineFit> {
+    if points.len() < 2 || points.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
+        return None;
+    }
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let syy: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    let intercept = my - slope * mx;
+    let r2 = if syy <= 0.0 { 1.0 } else { (sxy * sxy / (sxx * syy)).clamp(0.0, 1.0) };
+    Some(LineFit { slope, intercept, r2 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn fits_a_known_line() {
+        let f = linear_fit(&[(0.0, 100.0), (10.0, 120.0), (100.0, 300.0)]).unwrap();
+        assert!((f.slope - 2.0).abs() < 1e-12 && (f.intercept - 100.0).abs() < 1e-9 && (f.r2 - 1.0).abs() < 1e-12);
+        let noisy = linear_fit(&[(0.0, 0.0), (1.0, 2.0), (2.0, 1.0), (3.0, 3.0)]).unwrap();
+        assert!(noisy.r2 > 0.0 && noisy.r2 < 1.0, "{noisy:?}");
+        assert!(linear_fit(&[(1.0, 1.0)]).is_none());
+        assert!(linear_fit(&[(1.0, 1.0), (1.0, 2.0)]).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn exact_lines_are_recovered(slope in -1e6f64..1e6, intercept in -1e9f64..1e9, xs in proptest::collection::vec(0u32..100_000, 2..8)) {
+            let mut xs: Vec<f64> = xs.into_iter().map(f64::from).collect();
+            xs.dedup();
+            prop_assume!(xs.iter().any(|&x| x != xs[0]));
+            let pts: Vec<(f64, f64)> = xs.iter().map(|&x| (x, intercept + slope * x)).collect();
+            let f = linear_fit(&pts).unwrap();
+            prop_assert!((f.slope - slope).abs() <= 1e-6 * slope.abs().max(1.0));
+            prop_assert!((0.0..=1.0).contains(&f.r2));
+        }
+    }
 
     #[test]
     fn known_values() {

@@ -157,6 +157,7 @@ pub fn spawn(
     pin_current_thread(client_cpus)?;
     let child = spawned.map_err(spawn_err)?;
     let pid = child.id() as i32;
+    crate::interrupt::register(pid);
     let mut running = Running {
         name: m.name.clone(),
         child: Some(child),
@@ -228,6 +229,7 @@ impl Running {
     /// SIGTERM, wait up to [`STOP_TIMEOUT`], then SIGKILL. Returns how it ended.
     pub fn stop(&mut self) -> String {
         let Some(mut child) = self.child.take() else { return "already stopped".into() };
+        crate::interrupt::unregister(self.pid);
         let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {

@@ -68,6 +68,7 @@ fn unready_and_unverified_targets_are_skipped_and_leave_no_process() {
         build: true,
         ready_timeout: Duration::from_secs(2),
         progress: false,
+        cpu_work: None,
     };
     let results = execute(&cfg).unwrap();
     let [a, b] = &results.targets[..] else { panic!("two targets expected") };

@@ -33,6 +33,7 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
         build: false,
         ready_timeout: Duration::from_secs(30),
         progress: true,
+        cpu_work: None,
     };
     let results = execute(&cfg).unwrap();
     let t = &results.targets[0];

@@ -224,6 +224,11 @@ impl Recorder {
         }
     }
 
+    /// Adds another recorder's exchanges (merging repeats).
+    pub fn merge_from(&mut self, other: &Recorder) {
+        self.merge(other)
+    }
+
     fn merge(&mut self, other: &Recorder) {
         self.latency_us.add(&other.latency_us).expect("same histogram bounds");
         for (s, n) in &other.statuses {

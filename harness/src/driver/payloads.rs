@@ -34,11 +34,14 @@ pub struct StreamExpect {
 pub struct PayloadSet {
     pub name: String,
     pub entries: Arc<Vec<Prepared>>,
+    /// The shortest time one exchange takes by construction (a stream's token delays, an
+    /// io request's latency); warm-ups and windows are stretched to cover several of them.
+    pub exchange_floor: std::time::Duration,
 }
 
 impl PayloadSet {
     fn new(name: &str, cases: Vec<Case>) -> Self {
-        let entries = cases
+        let entries: Vec<Prepared> = cases
             .into_iter()
             .map(|mut case| {
                 // Fill the exact expected body from the in-process reference, as the corpus does.
@@ -69,7 +72,18 @@ impl PayloadSet {
                 }
             })
             .collect();
-        Self { name: name.into(), entries: Arc::new(entries) }
+        let exchange_floor = entries
+            .iter()
+            .map(|e: &Prepared| match (&e.stream, &e.case.body) {
+                (Some(s), _) => std::time::Duration::from_millis(s.token_delay_ms * s.words.len() as u64),
+                (None, Body::Json(v)) if v["mode"] == "io" => {
+                    std::time::Duration::from_millis(v["latency_ms"].as_u64().unwrap_or(100))
+                }
+                _ => std::time::Duration::ZERO,
+            })
+            .min()
+            .unwrap_or_default();
+        Self { name: name.into(), entries: Arc::new(entries), exchange_floor }
     }
 
     /// Request `i` of the cycle.
@@ -130,6 +144,28 @@ impl PayloadSet {
         Self::new("generate", cases)
     }
 
+    /// `POST /v1/infer` in io mode: 16 feature vectors, each awaited `latency_ms` by the server.
+    pub fn infer_io(latency_ms: u64) -> Self {
+        let cases = (0..16u64)
+            .map(|seed| {
+                let body = payloads::infer_io(latency_ms, seed);
+                case(&format!("infer-io-{latency_ms}ms-seed{seed}"), "POST", "/v1/infer", Body::Json(body), 200, None)
+            })
+            .collect();
+        Self::new("infer-io", cases)
+    }
+
+    /// `POST /v1/infer` in cpu mode: 16 feature vectors, each costing `work` model passes.
+    pub fn infer_cpu(work: u64) -> Self {
+        let cases = (0..16u64)
+            .map(|seed| {
+                let body = payloads::infer_cpu(work, seed);
+                case(&format!("infer-cpu-{work}-seed{seed}"), "POST", "/v1/infer", Body::Json(body), 200, None)
+            })
+            .collect();
+        Self::new("infer-cpu", cases)
+    }
+
     /// Number of invalid entries (for docs and tests).
     pub fn invalid_share(&self) -> f64 {
         let bad = self.entries.iter().filter(|e| e.case.expect.status != 200).count();
@@ -183,7 +219,7 @@ mod tests {
     /// load is the target's fault.
     #[test]
     fn every_entry_is_consistent_with_the_reference() {
-        for set in [PayloadSet::health(), PayloadSet::predict(7)] {
+        for set in [PayloadSet::health(), PayloadSet::predict(7), PayloadSet::infer_io(0), PayloadSet::infer_cpu(3)] {
             for e in set.entries.iter() {
                 let got = reference::answer(&e.case);
                 assert!(workloads::conformance::check(&e.case, &got).is_ok(), "{}", e.case.name);

@@ -1,0 +1,64 @@
+//! Ctrl-C (SIGINT), SIGTERM and SIGHUP: stop every server this process started, then exit
+//! with 130. Without this, a signal would end the harness and leave the servers to the
+//! parent-death signal, which reaches direct children only (not, say, gunicorn's workers).
+//!
+//! The handler is installed once, at the start of a run, *before* goose (the `mixed`
+//! workload) starts: goose tries to install its own Ctrl-C handler, whose second press calls
+//! `process::exit` without stopping anything; the `ctrlc` crate allows one handler per
+//! process, so goose's attempt fails harmlessly (it logs and carries on) and ours stays.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Servers running now (their root pids).
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Installs the handler; a second call (e.g. from tests running several plans in one
+/// process) is a no-op.
+pub fn install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Err(e) = ctrlc::set_handler(|| {
+            eprintln!("harness: interrupted; stopping the servers");
+            stop_all(Duration::from_secs(3));
+            std::process::exit(130);
+        }) {
+            eprintln!("harness: warning: cannot install the Ctrl-C handler ({e}); an interrupt may leave servers behind");
+        }
+    });
+}
+
+pub fn register(pid: i32) {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+}
+
+pub fn unregister(pid: i32) {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != pid);
+}
+
+/// SIGTERM to every registered server and its descendants, SIGKILL to what is left after
+/// `grace`.
+pub fn stop_all(grace: Duration) {
+    let roots: Vec<i32> = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let tree: Vec<i32> = roots.iter().flat_map(|&p| crate::sampler::process_tree(p)).collect();
+    for &p in &tree {
+        let _ = kill(Pid::from_raw(p), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && tree.iter().any(|&p| kill(Pid::from_raw(p), None).is_ok() && !is_zombie(p)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for &p in &tree {
+        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
