@@ -1,0 +1,143 @@
+//! `harness report <run-dir>`: turns a run's `results.json` into what people read: charts
+//! (SVG and PNG), a self-contained `index.html`, a GitHub-flavoured `report.md` and a
+//! `results.csv`. It reads the results file only and never runs anything, so a report can be
+//! regenerated from any results.json, on any machine.
+//!
+//! Layers: [`view`] (shared read-only helpers) → [`charts`] and [`tables`] (what to show, as
+//! data) → [`figure`] (drawing with plotters), [`html`], [`markdown`], [`csv_file`] (how).
+
+pub mod charts;
+pub mod csv_file;
+pub mod figure;
+pub mod html;
+pub mod markdown;
+mod raster;
+pub mod tables;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::results::{Results, SCHEMA_VERSION};
+
+/// Why a results file cannot be used. Callers map these to exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}; give a run directory written by `harness run` (it holds results.json) or the file itself")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error(
+        "{path} has schema_version {found}, but this harness reads version {expected}; use a harness built for that version (docs/results.md)"
+    )]
+    Schema { path: PathBuf, found: String, expected: u32 },
+    #[error("{path} does not match the results.json format: {source}")]
+    Format { path: PathBuf, source: serde_json::Error },
+}
+
+/// Reads `results.json` from a run dir (or the file itself): the typed results, and the raw
+/// JSON for fields this build does not know (they are shown generically).
+pub fn load(path: &Path) -> Result<(Results, serde_json::Value), LoadError> {
+    let file = if path.is_dir() { path.join("results.json") } else { path.to_path_buf() };
+    let bytes = std::fs::read(&file).map_err(|source| LoadError::Read { path: file.clone(), source })?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| LoadError::Json { path: file.clone(), source })?;
+    match raw.get("schema_version").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        other => {
+            return Err(LoadError::Schema {
+                path: file,
+                found: other.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
+                expected: SCHEMA_VERSION,
+            });
+        }
+    }
+    let results = serde_json::from_value(raw.clone()).map_err(|source| LoadError::Format { path: file, source })?;
+    Ok((results, raw))
+}
+
+/// What `generate` wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub index: PathBuf,
+    pub files: Vec<PathBuf>,
+    /// Charts with no data in this run (no files written for them).
+    pub charts_not_measured: Vec<String>,
+}
+
+/// Writes every report file into `run_dir` from its `results.json`.
+pub fn generate(run_dir: &Path) -> anyhow::Result<Written> {
+    let (results, raw) = load(run_dir)?;
+    let dir = if run_dir.is_dir() { run_dir.to_path_buf() } else { run_dir.parent().unwrap_or(Path::new(".")).to_path_buf() };
+    write_all(&results, &raw, &dir)
+}
+
+/// Writes every report file for `results` into `dir`.
+pub fn write_all(results: &Results, raw: &serde_json::Value, dir: &Path) -> anyhow::Result<Written> {
+    let mut files = Vec::new();
+    let mut not_measured = Vec::new();
+    let mut rendered = Vec::new();
+    for chart in charts::all(results) {
+        if !chart.figure.has_data() {
+            not_measured.push(chart.figure.name.clone());
+            rendered.push((chart, None));
+            continue;
+        }
+        let svg = chart.figure.to_svg()?;
+        let svg_path = dir.join(format!("{}.svg", chart.figure.name));
+        write(&svg_path, svg.as_bytes())?;
+        let png_path = dir.join(format!("{}.png", chart.figure.name));
+        chart.figure.write_png(&png_path)?;
+        files.extend([svg_path, png_path]);
+        rendered.push((chart, Some(svg)));
+    }
+    let tables = tables::all(results, raw);
+    let docs = docs_link(dir);
+    let index = dir.join("index.html");
+    write(&index, html::render(results, &tables, &rendered, docs.as_deref()).as_bytes())?;
+    let md = dir.join("report.md");
+    write(&md, markdown::render(results, &tables, &rendered, docs.as_deref()).as_bytes())?;
+    let csv = dir.join("results.csv");
+    write(&csv, csv_file::render(results)?.as_bytes())?;
+    files.extend([index.clone(), md, csv]);
+    Ok(Written { index, files, charts_not_measured: not_measured })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The repository's `docs/` relative to the run dir, when the run dir sits inside a checkout
+/// (results/<run>/ → `../../docs/`); `None` elsewhere, and the reports name the files instead.
+fn docs_link(dir: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let (depth, _) = dir
+        .ancestors()
+        .enumerate()
+        .find(|(_, a)| a.join("docs/metrics.md").is_file() && a.join("docs/methodology.md").is_file())?;
+    Some(format!("{}docs/", "../".repeat(depth)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_link_is_relative_inside_a_checkout() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/example-quick");
+        assert_eq!(docs_link(&root).as_deref(), Some("../../docs/"));
+        assert_eq!(docs_link(&std::env::temp_dir()), None);
+    }
+
+    #[test]
+    fn schema_mismatch_is_reported_as_such() {
+        let dir = std::env::temp_dir().join(format!("report-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("results.json"), r#"{"schema_version": 99}"#).unwrap();
+        let e = load(&dir).unwrap_err();
+        assert!(matches!(e, LoadError::Schema { .. }), "{e}");
+        assert!(e.to_string().contains("schema_version 99"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

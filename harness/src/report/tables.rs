@@ -1,0 +1,606 @@
+//! The report's tables as data: built once from `results.json`, rendered by both
+//! `index.html` and `report.md`, so the two always show the same figures and flags.
+
+use serde_json::Value;
+
+use super::view::{self, NOT_MEASURED, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
+use crate::results::{Point, Results, TargetResult};
+
+/// One cell: its text, the flags that qualify it (shown beside it), and whether the figure is
+/// absent from the run.
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    pub text: String,
+    pub flags: Vec<String>,
+    pub missing: bool,
+}
+
+impl Cell {
+    pub fn text(s: impl Into<String>) -> Self {
+        Cell { text: s.into(), ..Cell::default() }
+    }
+    pub fn flagged(s: impl Into<String>, flags: &[String]) -> Self {
+        Cell { text: s.into(), flags: flags.to_vec(), missing: false }
+    }
+    pub fn missing() -> Self {
+        Cell { text: "not measured".into(), flags: Vec::new(), missing: true }
+    }
+    fn opt(v: Option<String>) -> Self {
+        v.map_or_else(Cell::missing, Cell::text)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub id: &'static str,
+    pub title: String,
+    /// One sentence on what the table holds.
+    pub note: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// Every table that has rows, in report order. Tables whose data the run lacks are replaced
+/// by a one-line "not measured in this run" note by the renderers (see [`absent`]).
+pub fn all(r: &Results, raw: &Value) -> Vec<Table> {
+    [
+        Some(summary(r)),
+        skipped(r),
+        Some(points(r)),
+        streaming(r),
+        inflight(r),
+        probe(r),
+        mixed(r),
+        memory_fits(r),
+        Some(cost(r)),
+        robustness(raw),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Titles of the optional tables absent from this run.
+pub fn absent(tables: &[Table]) -> Vec<&'static str> {
+    let have: Vec<&str> = tables.iter().map(|t| t.id).collect();
+    [
+        ("streaming", "Streaming (generate)"),
+        ("inflight", "In-flight sweep (infer-io)"),
+        ("probe", "Event-loop probe (infer-cpu)"),
+        ("mixed", "Mixed traffic (goose)"),
+        ("memory-fits", "Memory per unit of concurrency"),
+        ("robustness", "Robustness (hostile input)"),
+    ]
+    .into_iter()
+    .filter(|(id, _)| !have.contains(id))
+    .map(|(_, title)| title)
+    .collect()
+}
+
+fn target_cell(t: &TargetResult) -> Cell {
+    Cell::text(if t.display_name.is_empty() || t.display_name == t.name {
+        t.name.clone()
+    } else {
+        format!("{} ({})", t.name, t.display_name)
+    })
+}
+
+fn status_cell(t: &TargetResult) -> Cell {
+    match (&t.verification, t.status.as_str()) {
+        (Some(v), _) if !v.passed => Cell::flagged(
+            format!("{} of {} cases failed", v.failures.len(), v.cases),
+            &["verification_failed".to_owned()],
+        ),
+        (Some(v), "measured") => Cell::text(format!("measured; passed {} cases", v.cases)),
+        (_, "skipped") => Cell::flagged("skipped", &["skipped".to_owned()]),
+        (_, s) => Cell::text(s),
+    }
+}
+
+fn summary(r: &Results) -> Table {
+    let workloads = view::workloads(r);
+    let has = |w: &str| workloads.iter().any(|x| x == w);
+    let mut headers: Vec<String> = vec!["target".into(), "version".into(), "status".into()];
+    type Col = Box<dyn Fn(&TargetResult) -> Cell>;
+    let mut cols: Vec<Col> = Vec::new();
+    for w in ["health", "predict"] {
+        if has(w) {
+            headers.push(format!("{w} req/s (best closed loop, [95% CI])"));
+            let w = w.to_owned();
+            cols.push(Box::new(move |t| match view::best_closed(t, &w) {
+                Some(p) => Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
+                None => Cell::missing(),
+            }));
+        }
+    }
+    if let Some(key) = has("predict").then(|| view::headline_key(r, "predict")).flatten() {
+        headers.push(format!("predict p99 µs ({})", key.setting()));
+        cols.push(Box::new(move |t| match view::find(t, &key) {
+            Some(p) => Cell::flagged(p.summary.latency_us.p99.to_string(), &p.summary.flags),
+            None => Cell::missing(),
+        }));
+        headers.push("predict CPU-µs/response (best closed loop)".into());
+        cols.push(Box::new(|t| match view::best_closed(t, "predict").and_then(|p| Some((p.summary.cpu_us_per_request?, p))) {
+            Some((c, p)) => Cell::flagged(format!("{c:.1}"), &p.summary.flags),
+            None => Cell::missing(),
+        }));
+    }
+    if let Some(key) = has("generate").then(|| view::headline_key(r, "generate")).flatten() {
+        headers.push(format!("generate TTFT p99 ms / ITL jitter p99 µs / tokens/s ({})", key.setting()));
+        cols.push(Box::new(move |t| match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
+            Some((s, p)) => Cell::flagged(
+                format!(
+                    "{:.1} / {:.0} / {:.0}",
+                    s.ttft_us.p99 as f64 / 1e3,
+                    s.itl_jitter_us.p99,
+                    s.tokens_per_s
+                ),
+                &p.summary.flags,
+            ),
+            None => Cell::missing(),
+        }));
+    }
+    if has("infer-io") {
+        headers.push("infer-io efficiency % (most in flight)".into());
+        cols.push(Box::new(|t| {
+            match view::points_of(t, "infer-io").filter(|p| p.summary.inflight.is_some()).max_by_key(|p| p.connections) {
+                Some(p) => Cell::flagged(
+                    format!("{:.1} (c={})", p.summary.inflight.as_ref().map_or(0.0, |i| i.efficiency_pct), p.connections),
+                    &p.summary.flags,
+                ),
+                None => Cell::missing(),
+            }
+        }));
+    }
+    if has("infer-cpu") {
+        headers.push("probe p99 µs loaded / idle (infer-cpu, most concurrent)".into());
+        cols.push(Box::new(|t| {
+            match view::points_of(t, "infer-cpu").filter(|p| p.summary.probe.is_some()).max_by_key(|p| p.connections) {
+                Some(p) => {
+                    let pr = p.summary.probe.as_ref().expect("filtered");
+                    Cell::flagged(format!("{} / {}", pr.loaded_us.p99, pr.idle_us.p99), &p.summary.flags)
+                }
+                None => Cell::missing(),
+            }
+        }));
+    }
+    if has("mixed") {
+        headers.push("mixed req/s (failures)".into());
+        cols.push(Box::new(|t| match view::points_of(t, "mixed").find_map(|p| Some((p.summary.mixed.as_ref()?, p))) {
+            Some((m, p)) => {
+                let rps: f64 = m.transactions.iter().map(|x| x.rps).sum();
+                let fails: u64 = m.transactions.iter().map(|x| x.failures).sum();
+                Cell::flagged(format!("{} ({fails})", fmt_num(rps)), &p.summary.flags)
+            }
+            None => Cell::missing(),
+        }));
+    }
+    headers.push("idle RSS".into());
+    cols.push(Box::new(|t| {
+        Cell::opt(t.cost.as_ref().and_then(|c| c.idle_rss_bytes).or(t.idle_rss_bytes).map(|b| fmt_bytes(b as f64)))
+    }));
+    headers.push("peak RSS (any point)".into());
+    cols.push(Box::new(|t| Cell::opt(t.points.iter().filter_map(|p| p.summary.rss_peak_bytes).max().map(|b| fmt_bytes(b as f64)))));
+    let rows = r
+        .targets
+        .iter()
+        .map(|t| {
+            let mut row = vec![target_cell(t), Cell::text(&t.framework_version), status_cell(t)];
+            if t.points.is_empty() {
+                row.extend(cols.iter().map(|_| Cell::missing()));
+            } else {
+                row.extend(cols.iter().map(|c| c(t)));
+            }
+            row
+        })
+        .collect();
+    Table {
+        id: "summary",
+        title: "Summary".into(),
+        note: "Headline figures per target; flags beside a number qualify it (legend below). Latency headlines \
+               come from open-loop points at the same offered rate for every target where the run has them."
+            .into(),
+        headers,
+        rows,
+    }
+}
+
+fn skipped(r: &Results) -> Option<Table> {
+    let rows: Vec<Vec<Cell>> = r
+        .targets
+        .iter()
+        .filter(|t| t.status != "measured")
+        .map(|t| {
+            let failures = t.verification.as_ref().map_or_else(String::new, |v| {
+                v.failures
+                    .iter()
+                    .take(20)
+                    .map(|f| format!("{}: {}", f.case, f.reasons.join("; ")))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            });
+            vec![
+                target_cell(t),
+                status_cell(t),
+                Cell::text(t.skip_reason.clone().unwrap_or_default()),
+                if failures.is_empty() { Cell::text("—") } else { Cell::text(failures) },
+            ]
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Table {
+        id: "skipped",
+        title: "Targets not measured".into(),
+        note: "A target is measured only after it passes the whole conformance corpus; these were not (or the run \
+               stopped while they were running)."
+            .into(),
+        headers: vec!["target".into(), "status".into(), "reason".into(), "failing cases (first 20)".into()],
+        rows,
+    })
+}
+
+fn points(r: &Results) -> Table {
+    let mut rows = Vec::new();
+    for t in &r.targets {
+        for p in &t.points {
+            let s = &p.summary;
+            let l = &s.latency_us;
+            rows.push(vec![
+                Cell::text(&t.name),
+                Cell::text(PointKey::of(p).label()),
+                Cell::text(p.repeats.len().to_string()),
+                Cell::flagged(fmt_rps_ci(p), &s.flags),
+                Cell::text(format!("{}–{}", fmt_num(s.throughput_rps.min), fmt_num(s.throughput_rps.max))),
+                Cell::text(l.p50.to_string()),
+                Cell::text(l.p90.to_string()),
+                Cell::text(l.p99.to_string()),
+                Cell::text(l.p999.to_string()),
+                Cell::text(l.max.to_string()),
+                Cell::opt(s.cpu_us_per_request.map(|c| format!("{c:.1}"))),
+                Cell::opt(s.rss_peak_bytes.map(|b| fmt_bytes(b as f64))),
+                Cell::text(format!("{:.0}%", 100.0 * s.client_cpu_share)),
+                Cell::text(format!("{} / {}", s.errors, s.dropped)),
+                Cell::flagged("", &s.flags),
+            ]);
+        }
+    }
+    Table {
+        id: "points",
+        title: "Every point".into(),
+        note: "One row per target and point. Latencies in µs from the repeats' merged HdrHistogram; open-loop \
+               latencies count from the scheduled send time. Closed-loop latencies are subject to coordinated \
+               omission and are not the headline."
+            .into(),
+        headers: [
+            "target",
+            "point",
+            "repeats",
+            "req/s median [95% CI]",
+            "min–max",
+            "p50 µs",
+            "p90 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "max µs",
+            "CPU-µs/resp",
+            "peak RSS",
+            "client CPU",
+            "errors / dropped",
+            "flags",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }
+}
+
+fn each_point<'a>(r: &'a Results, pred: impl Fn(&Point) -> bool + 'a) -> impl Iterator<Item = (&'a TargetResult, &'a Point)> + 'a {
+    r.targets.iter().flat_map(move |t| t.points.iter().filter(|p| pred(p)).map(move |p| (t, p)).collect::<Vec<_>>())
+}
+
+fn streaming(r: &Results) -> Option<Table> {
+    let rows: Vec<Vec<Cell>> = each_point(r, |p| p.summary.streaming.is_some())
+        .map(|(t, p)| {
+            let s = p.summary.streaming.as_ref().expect("filtered");
+            vec![
+                Cell::text(&t.name),
+                Cell::text(PointKey::of(p).setting()),
+                Cell::text(format!("{} / {}", s.ttft_us.p50, s.ttft_us.p99)),
+                Cell::text(format!("{:.0} / {:.0}", s.ttft_overhead_us.p50, s.ttft_overhead_us.p99)),
+                Cell::text(format!("{} / {}", s.itl_us.p50, s.itl_us.p99)),
+                Cell::text(format!("{:.0} / {:.0} / {:.0}", s.itl_jitter_us.p50, s.itl_jitter_us.p99, s.itl_jitter_us.p999)),
+                Cell::text(format!("{} / {}", s.tpot_us.p50, s.tpot_us.p99)),
+                Cell::text(format!("{:.0}", s.tokens_per_s)),
+                Cell::flagged(format!("{:.1}%", 100.0 * s.streams_correct_share), &p.summary.flags),
+            ]
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Table {
+        id: "streaming",
+        title: "Streaming (generate)".into(),
+        note: "Per generate point, in µs: TTFT to the first token event, its overhead beyond one token delay, \
+               inter-token latency (ITL) and its jitter beyond the token delay, time per output token (TPOT)."
+            .into(),
+        headers: [
+            "target",
+            "point",
+            "TTFT p50 / p99",
+            "TTFT overhead p50 / p99",
+            "ITL p50 / p99",
+            "ITL jitter p50 / p99 / p99.9",
+            "TPOT p50 / p99",
+            "tokens/s",
+            "streams correct",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    })
+}
+
+fn inflight(r: &Results) -> Option<Table> {
+    let rows: Vec<Vec<Cell>> = each_point(r, |p| p.summary.inflight.is_some())
+        .map(|(t, p)| {
+            let i = p.summary.inflight.as_ref().expect("filtered");
+            vec![
+                Cell::text(&t.name),
+                Cell::text(p.connections.to_string()),
+                Cell::text(i.latency_ms.to_string()),
+                Cell::text(fmt_num(i.ideal_rps)),
+                Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
+                Cell::text(format!("{:.1}", i.efficiency_pct)),
+                Cell::text(format!("{:.0} / {:.0} / {:.0}", i.overhead_us.p50, i.overhead_us.p99, i.overhead_us.p999)),
+                Cell::opt(p.summary.rss_mean_bytes.map(|b| fmt_bytes(b as f64))),
+            ]
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Table {
+        id: "inflight",
+        title: "In-flight sweep (infer-io)".into(),
+        note: "Slow I/O-bound inference: ideal req/s is in-flight requests ÷ latency; efficiency is the median \
+               throughput as a share of it; overhead is latency beyond the requested wait."
+            .into(),
+        headers: [
+            "target",
+            "in flight",
+            "latency ms",
+            "ideal req/s",
+            "req/s [95% CI]",
+            "efficiency %",
+            "overhead µs p50 / p99 / p99.9",
+            "mean RSS",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    })
+}
+
+fn probe(r: &Results) -> Option<Table> {
+    let rows: Vec<Vec<Cell>> = each_point(r, |p| p.summary.probe.is_some())
+        .map(|(t, p)| {
+            let pr = p.summary.probe.as_ref().expect("filtered");
+            let flags: Vec<String> =
+                p.summary.flags.iter().cloned().chain((pr.probe_errors > 0).then(|| "errors".to_owned())).collect();
+            vec![
+                Cell::text(&t.name),
+                Cell::text(p.connections.to_string()),
+                Cell::text(pr.work.to_string()),
+                Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
+                Cell::text(format!("{} / {} / {}", pr.idle_us.p50, pr.idle_us.p99, pr.idle_us.p999)),
+                Cell::flagged(format!("{} / {} / {}", pr.loaded_us.p50, pr.loaded_us.p99, pr.loaded_us.p999), &flags),
+                Cell::text(format!("{} ({} errors)", pr.probe_requests, pr.probe_errors)),
+            ]
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Table {
+        id: "probe",
+        title: "Event-loop probe (infer-cpu)".into(),
+        note: "CPU-bound inference at the given concurrency with a /health probe beside it; probe latency in µs \
+               under that load and on an idle server."
+            .into(),
+        headers: [
+            "target",
+            "concurrency",
+            "work",
+            "infer req/s [95% CI]",
+            "probe idle p50 / p99 / p99.9",
+            "probe loaded p50 / p99 / p99.9",
+            "probe requests",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    })
+}
+
+fn mixed(r: &Results) -> Option<Table> {
+    let mut rows = Vec::new();
+    for (t, p) in each_point(r, |p| p.summary.mixed.is_some()) {
+        let m = p.summary.mixed.as_ref().expect("filtered");
+        for x in &m.transactions {
+            let flags: Vec<String> = (x.failures > 0).then(|| "errors".to_owned()).into_iter().collect();
+            rows.push(vec![
+                Cell::text(&t.name),
+                Cell::text(m.users.to_string()),
+                Cell::text(&x.name),
+                Cell::text(x.requests.to_string()),
+                Cell::flagged(x.failures.to_string(), &flags),
+                Cell::text(fmt_num(x.rps)),
+                Cell::text(format!("{} / {} / {}", x.latency_us.p50, x.latency_us.p99, x.latency_us.max)),
+            ]);
+        }
+    }
+    (!rows.is_empty()).then(|| Table {
+        id: "mixed",
+        title: "Mixed traffic (goose)".into(),
+        note: "Per transaction of the goose scenario, as goose measured it.".into(),
+        headers: ["target", "users", "transaction", "requests", "failures", "req/s", "latency µs p50 / p99 / max"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    })
+}
+
+fn memory_fits(r: &Results) -> Option<Table> {
+    let mut rows = Vec::new();
+    for t in &r.targets {
+        let Some(m) = &t.memory else { continue };
+        for (what, fit) in [("per open stream", &m.bytes_per_open_stream), ("per in-flight request", &m.bytes_per_inflight_request)] {
+            if let Some(f) = fit {
+                rows.push(vec![
+                    Cell::text(&t.name),
+                    Cell::text(what),
+                    Cell::text(fmt_bytes(f.slope_bytes)),
+                    Cell::text(fmt_bytes(f.intercept_bytes)),
+                    Cell::text(format!("{:.3}", f.r2)),
+                    Cell::text(f.points.len().to_string()),
+                ]);
+            }
+        }
+    }
+    (!rows.is_empty()).then(|| Table {
+        id: "memory-fits",
+        title: "Memory per unit of concurrency".into(),
+        note: "Least-squares line of mean RSS against open streams (generate) or in-flight requests (infer-io), \
+               idle RSS included at zero; r² near 1 means RSS grows linearly."
+            .into(),
+        headers: ["target", "per", "bytes each (slope)", "intercept", "r²", "points"].map(String::from).to_vec(),
+        rows,
+    })
+}
+
+fn cost(r: &Results) -> Table {
+    let rows = r
+        .targets
+        .iter()
+        .map(|t| {
+            let c = t.cost.clone().unwrap_or_default();
+            let startup = c.startup_ms_median.or(t.startup_ms).map(|m| {
+                if c.startup_runs_ms.len() > 1 {
+                    format!("{m:.1} (median of {})", c.startup_runs_ms.len())
+                } else {
+                    format!("{m:.1}")
+                }
+            });
+            vec![
+                target_cell(t),
+                Cell::opt(startup),
+                Cell::opt(c.idle_rss_bytes.or(t.idle_rss_bytes).map(|b| fmt_bytes(b as f64))),
+                Cell::opt(c.binary_bytes.map(|b| fmt_bytes(b as f64))),
+                Cell::opt(c.venv_bytes.map(|b| fmt_bytes(b as f64))),
+                Cell::opt(c.dependency_count.map(|d| format!("{d} {}", c.dependency_kind.as_deref().unwrap_or("")).trim().to_owned())),
+                Cell::opt(c.loc.map(|l| l.to_string())),
+                Cell::opt(c.build_s.map(|b| format!("{b:.1} ({})", c.build_kind.as_deref().unwrap_or("?")))),
+            ]
+        })
+        .collect();
+    Table {
+        id: "cost",
+        title: "Cost of ownership".into(),
+        note: "What a target costs beside its speed: cold start to the first 200, memory at idle, artefact size, \
+               dependencies, lines of code of its own implementation, build time."
+            .into(),
+        headers: ["target", "startup ms", "idle RSS", "binary", "venv", "dependencies", "lines of code", "build s"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    }
+}
+
+/// Robustness results are read from the raw JSON, so the table follows whatever the file
+/// holds: one row per figure (nested objects flattened to `a.b`), one column per target.
+fn robustness(raw: &Value) -> Option<Table> {
+    let mut names: Vec<String> = Vec::new();
+    let mut figures: Vec<String> = Vec::new();
+    let mut values: Vec<std::collections::HashMap<String, String>> = Vec::new();
+    for t in raw.get("targets")?.as_array()? {
+        let Some(rb) = t.get("robustness").filter(|v| !v.is_null()) else { continue };
+        names.push(t.get("name").and_then(Value::as_str).unwrap_or("?").to_owned());
+        let mut map = std::collections::HashMap::new();
+        flatten(rb, String::new(), &mut |path, v| {
+            if !figures.contains(&path) {
+                figures.push(path.clone());
+            }
+            map.insert(path, v);
+        });
+        values.push(map);
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let rows = figures
+        .iter()
+        .map(|f| {
+            let mut row = vec![Cell::text(f)];
+            row.extend(values.iter().map(|m| m.get(f).map_or_else(Cell::missing, |v| {
+                let bad = (f == "ok" || f.ends_with("_ok")) && v == "false" || f == "crashes" && v != "0";
+                if bad { Cell::flagged(v.as_str(), &["errors".to_owned()]) } else { Cell::text(v.as_str()) }
+            })));
+            row
+        })
+        .collect();
+    let mut headers = vec!["figure".to_owned()];
+    headers.extend(names);
+    Some(Table {
+        id: "robustness",
+        title: "Robustness (hostile input)".into(),
+        note: "How each target stood up to the hostile corpus, slow clients and vanishing clients, as recorded in \
+               results.json (definitions in docs/metrics.md, \"Robustness\")."
+            .into(),
+        headers,
+        rows,
+    })
+}
+
+fn flatten(v: &Value, path: String, out: &mut dyn FnMut(String, String)) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                flatten(x, p, out);
+            }
+        }
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            out(path, a.iter().map(scalar).collect::<Vec<_>>().join(", "));
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let label = x.get("name").or_else(|| x.get("case")).and_then(Value::as_str).map_or(i.to_string(), str::to_owned);
+                flatten(x, format!("{path}[{label}]"), out);
+            }
+        }
+        other => out(path, scalar(other)),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => NOT_MEASURED.into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn robustness_of_any_shape_becomes_rows() {
+        let raw = serde_json::json!({"targets": [
+            {"name": "a", "robustness": {"passed": 3, "cases": [{"name": "slowloris", "ok": true}], "notes": ["x", "y"], "ok": false}},
+            {"name": "b", "robustness": {"passed": 4, "extra": null}},
+            {"name": "c"}
+        ]});
+        let t = robustness(&raw).unwrap();
+        assert_eq!(t.headers, ["figure", "a", "b"]);
+        let flat: Vec<String> = t.rows.iter().map(|r| format!("{}={}/{}", r[0].text, r[1].text, r[2].text)).collect();
+        assert_eq!(
+            flat,
+            ["cases[slowloris].name=slowloris/not measured", "cases[slowloris].ok=true/not measured", "notes=x, y/not measured",
+             "ok=false/not measured", "passed=3/4", "extra=not measured/not measured in this run"]
+        );
+        assert_eq!(t.rows[3][1].flags, ["errors"]);
+        assert!(robustness(&serde_json::json!({"targets": [{"name": "a"}]})).is_none());
+    }
+}

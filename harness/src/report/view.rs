@@ -1,0 +1,262 @@
+//! Read-only views over `results.json` that every report output shares: which targets and
+//! workloads a run has, which point stands for a workload, how a point is labelled, and how
+//! numbers and flags are written. One place, so the HTML, Markdown, CSV and charts agree.
+
+use plotters::style::RGBColor;
+
+use crate::results::{Point, Results, TargetResult};
+
+/// Workloads in the order reports show them; unknown names follow, alphabetically.
+pub const WORKLOAD_ORDER: [&str; 6] = ["health", "predict", "generate", "infer-io", "infer-cpu", "mixed"];
+
+/// Said wherever a figure is absent from the run.
+pub const NOT_MEASURED: &str = "not measured in this run";
+
+/// Colour-blind-safe qualitative palette (Paul Tol's "bright"), then "muted" for runs with more
+/// targets; assigned by the target's position in the run.
+const PALETTE: [RGBColor; 12] = [
+    RGBColor(68, 119, 170),
+    RGBColor(238, 102, 119),
+    RGBColor(34, 136, 51),
+    RGBColor(204, 187, 68),
+    RGBColor(102, 204, 238),
+    RGBColor(170, 51, 119),
+    RGBColor(51, 34, 136),
+    RGBColor(17, 119, 51),
+    RGBColor(136, 34, 85),
+    RGBColor(153, 153, 51),
+    RGBColor(68, 170, 153),
+    RGBColor(187, 187, 187),
+];
+
+pub fn color(index: usize) -> RGBColor {
+    PALETTE[index % PALETTE.len()]
+}
+
+pub fn hex(c: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+/// Targets that have points to show (measured, or interrupted while running), with their
+/// colour index (position among all targets, so colours stay stable when one is skipped).
+pub fn with_points(r: &Results) -> Vec<(usize, &TargetResult)> {
+    r.targets.iter().enumerate().filter(|(_, t)| !t.points.is_empty()).collect()
+}
+
+/// Workloads present in the run, in report order.
+pub fn workloads(r: &Results) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for t in &r.targets {
+        for p in &t.points {
+            if !seen.contains(&p.workload) {
+                seen.push(p.workload.clone());
+            }
+        }
+    }
+    seen.sort_by_key(|w| (WORKLOAD_ORDER.iter().position(|k| k == w).unwrap_or(usize::MAX), w.clone()));
+    seen
+}
+
+/// Identifies "the same point" across targets and across runs: workload, mode, connections,
+/// and for open loop how the rate was chosen (absolute rates by value; fractions of each
+/// target's own maximum by the fraction, since the resulting rate differs per target).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PointKey {
+    pub workload: String,
+    pub mode: String,
+    pub connections: usize,
+    pub rate: String,
+}
+
+impl PointKey {
+    pub fn of(p: &Point) -> Self {
+        let rate = match (&p.rate_basis, p.rate_rps) {
+            (Some(b), _) if !b.starts_with("absolute") => b.split(" (").next().unwrap_or(b).trim().to_owned(),
+            (_, Some(r)) => format!("{r:.0} req/s"),
+            (None, None) => String::new(),
+            (Some(b), None) => b.clone(),
+        };
+        PointKey { workload: p.workload.clone(), mode: p.mode.clone(), connections: p.connections, rate }
+    }
+
+    /// `closed c=64`, `open 2000 req/s`, `open 0.5 x max`.
+    pub fn setting(&self) -> String {
+        if self.mode == "open" { format!("open {}", self.rate) } else { format!("{} c={}", self.mode, self.connections) }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} {}", self.workload, self.setting())
+    }
+}
+
+/// Points of one workload across targets.
+pub fn points_of<'a>(t: &'a TargetResult, workload: &str) -> impl Iterator<Item = &'a Point> + 'a {
+    let w = workload.to_owned();
+    t.points.iter().filter(move |p| p.workload == w)
+}
+
+pub fn find<'a>(t: &'a TargetResult, key: &PointKey) -> Option<&'a Point> {
+    t.points.iter().find(|p| PointKey::of(p) == *key)
+}
+
+/// The point that stands for a workload when one line or one number per target is shown:
+/// the highest *absolute* open-loop rate (the same offered load for every target, free of
+/// coordinated omission) when there is one; otherwise the closed-loop point with the most
+/// connections. Only keys that every target with the workload has are candidates, so the
+/// comparison is like for like.
+pub fn headline_key(r: &Results, workload: &str) -> Option<PointKey> {
+    let targets: Vec<&TargetResult> = r.targets.iter().filter(|t| points_of(t, workload).next().is_some()).collect();
+    let first = targets.first()?;
+    let common: Vec<PointKey> = points_of(first, workload)
+        .map(PointKey::of)
+        .filter(|k| targets.iter().all(|t| find(t, k).is_some()))
+        .collect();
+    let candidates = if common.is_empty() { points_of(first, workload).map(PointKey::of).collect() } else { common };
+    let absolute = candidates
+        .iter()
+        .filter(|k| k.mode == "open" && k.rate.ends_with("req/s"))
+        .max_by(|a, b| rate_value(a).total_cmp(&rate_value(b)));
+    absolute.or_else(|| candidates.iter().filter(|k| k.mode == "closed").max_by_key(|k| k.connections)).cloned()
+}
+
+fn rate_value(k: &PointKey) -> f64 {
+    k.rate.trim_end_matches(" req/s").parse().unwrap_or(0.0)
+}
+
+/// The closed-loop point of a workload with the highest median throughput.
+pub fn best_closed<'a>(t: &'a TargetResult, workload: &str) -> Option<&'a Point> {
+    points_of(t, workload)
+        .filter(|p| p.mode == "closed")
+        .max_by(|a, b| a.summary.throughput_rps.median.total_cmp(&b.summary.throughput_rps.median))
+}
+
+/// One line naming the machine and the run, for chart footers.
+pub fn environment_line(r: &Results) -> String {
+    let e = &r.environment;
+    let profile = r.profile.get("name").and_then(|v| v.as_str()).unwrap_or("?");
+    let cpus = |v: &[usize]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+    format!(
+        "{} · {} logical CPUs · server CPUs {} · client CPUs {} · {} worker(s) · {} · {} · commit {}{} · profile {} · run {}",
+        e.cpu_model,
+        e.logical_cpus,
+        cpus(&e.server_cpus),
+        cpus(&e.client_cpus),
+        e.workers,
+        e.kernel,
+        e.rustc,
+        e.git_commit,
+        if e.git_dirty { " (dirty)" } else { "" },
+        profile,
+        r.run_id
+    )
+}
+
+/// What each flag means, for legends next to tables (docs/metrics.md, "Flags").
+pub fn flag_meaning(flag: &str) -> &'static str {
+    match flag {
+        "noisy" => "throughput varies by more than 10% between repeats: treat as uncertain",
+        "client_bound" => "the load driver used more than 85% of its CPUs: the driver may have set the pace",
+        "errors" => "some requests failed or got an unexpected answer",
+        "dropped" => "some open-loop requests were never sent: the offered rate was not delivered",
+        "single_run" => "one repeat only: no spread can be estimated",
+        "verification_failed" => "the target failed the conformance corpus and was not measured",
+        _ => "see docs/metrics.md",
+    }
+}
+
+pub fn fmt_bytes(b: f64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if b.abs() >= 1024.0 * MIB {
+        format!("{:.2} GiB", b / (1024.0 * MIB))
+    } else if b.abs() >= MIB {
+        format!("{:.1} MiB", b / MIB)
+    } else if b.abs() >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+/// Throughput and counts: whole numbers below a million.
+pub fn fmt_num(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// `12158 [10920–13396]` (median and 95% CI of the mean), or the median alone for one repeat.
+pub fn fmt_rps_ci(p: &Point) -> String {
+    let s = &p.summary.throughput_rps;
+    if p.repeats.len() >= 2 {
+        format!("{} [{}–{}]", fmt_num(s.median), fmt_num(s.ci95_low.max(0.0)), fmt_num(s.ci95_high))
+    } else {
+        fmt_num(s.median)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(workload: &str, mode: &str, c: usize, rate: Option<f64>, basis: Option<&str>) -> Point {
+        serde_json::from_value(serde_json::json!({
+            "workload": workload, "mode": mode, "connections": c, "rate_rps": rate, "rate_basis": basis,
+            "arrival": null, "repeats": [],
+            "summary": {"throughput_rps": {"median": 1.0, "min": 1.0, "max": 1.0, "ci95_low": 1.0, "ci95_high": 1.0, "cv": 0.0},
+                        "latency_us": {"p50": 1, "p90": 1, "p99": 1, "p999": 1, "max": 1},
+                        "cpu_us_per_request": null, "rss_peak_bytes": null, "client_cpu_share": 0.0,
+                        "errors": 0, "dropped": 0, "flags": [], "streaming": null}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn keys_ignore_the_per_target_rate_of_fractions() {
+        let a = point("predict", "open", 256, Some(6079.0), Some("0.5 x max (12158 req/s)"));
+        let b = point("predict", "open", 256, Some(5764.0), Some("0.5 x max (11528 req/s)"));
+        assert_eq!(PointKey::of(&a), PointKey::of(&b));
+        assert_eq!(PointKey::of(&a).setting(), "open 0.5 x max");
+        let c = point("predict", "open", 256, Some(2000.0), Some("absolute"));
+        assert_eq!(PointKey::of(&c).setting(), "open 2000 req/s");
+        assert_eq!(PointKey::of(&point("health", "closed", 64, None, None)).label(), "health closed c=64");
+    }
+
+    #[test]
+    fn headline_prefers_the_highest_absolute_rate_then_most_connections() {
+        let t = TargetResult {
+            name: "a".into(),
+            points: vec![
+                point("predict", "closed", 64, None, None),
+                point("predict", "open", 256, Some(6079.0), Some("0.5 x max (12158 req/s)")),
+                point("predict", "open", 256, Some(2000.0), Some("absolute")),
+                point("predict", "open", 256, Some(1000.0), Some("absolute")),
+                point("generate", "closed", 100, None, None),
+                point("generate", "closed", 1000, None, None),
+            ],
+            ..TargetResult::default()
+        };
+        let r = Results {
+            schema_version: 1,
+            run_id: "x".into(),
+            started_at: String::new(),
+            finished_at: None,
+            profile: serde_json::json!({}),
+            environment: Default::default(),
+            targets: vec![t],
+        };
+        assert_eq!(headline_key(&r, "predict").unwrap().setting(), "open 2000 req/s");
+        assert_eq!(headline_key(&r, "generate").unwrap().setting(), "closed c=1000");
+        assert!(headline_key(&r, "mixed").is_none());
+        assert_eq!(workloads(&r), ["predict", "generate"]);
+    }
+
+    #[test]
+    fn byte_formatting() {
+        assert_eq!(fmt_bytes(4_464_640.0), "4.3 MiB");
+        assert_eq!(fmt_bytes(512.0), "512 B");
+    }
+}
