@@ -67,6 +67,14 @@ fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<Exit
     let results = run::execute(&cfg)?;
     print!("{}", table::render(&results));
     println!("results: {}", cfg.out_dir.join("results.json").display());
+    // The report reads results.json only; a failure here must not lose the run.
+    match report::generate(&cfg.out_dir) {
+        Ok(w) => println!("report:  {}", w.index.display()),
+        Err(e) => eprintln!(
+            "harness: the report failed ({e:#}); the results are safe, retry with `harness report {}`",
+            cfg.out_dir.display()
+        ),
+    }
     let skipped = results.targets.iter().filter(|t| t.status != "measured").count();
     Ok(if skipped == 0 { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
