@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod mixed;
 pub mod probe;
 pub mod profile;
+pub mod progress;
 pub mod report;
 pub mod python;
 pub mod results;
