@@ -78,6 +78,8 @@ pub struct RunConfig {
     pub workers: Option<usize>,
     pub build: bool,
     pub ready_timeout: Duration,
+    /// How long a target may take to exit after SIGTERM before SIGKILL (`--stop-timeout`).
+    pub stop_timeout: Duration,
     /// Print progress to stderr.
     pub progress: bool,
     /// `work` for infer-cpu, calibrated once per run (`probe::calibrate`); filled by
@@ -149,10 +151,12 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
         match outcome {
             Ok(()) => tr.status = "measured".into(),
             Err(reason) => {
+                // Points measured before a failure are kept; the target is `failed`, not
+                // `skipped`, so that nobody reads its partial numbers as a full run.
+                tr.status = if tr.points.is_empty() { "skipped" } else { "failed" }.into();
                 if cfg.progress {
-                    eprintln!("{}: skipped: {reason:#}", tr.name);
+                    eprintln!("{}: {}: {reason:#}", tr.name, tr.status);
                 }
-                tr.status = "skipped".into();
                 tr.skip_reason = Some(format!("{reason:#}"));
             }
         }
@@ -209,7 +213,9 @@ impl Instance {
 
 /// Starts `m` (pinned) and records its startup time in `cost`.
 fn start(cfg: &RunConfig, m: &Manifest, workers: usize, cost: &mut crate::results::Cost) -> anyhow::Result<Instance> {
-    let r = target::spawn(m, &cfg.root, workers, &cfg.server_cpus, &cfg.client_cpus, &cfg.out_dir, cfg.ready_timeout)?;
+    let mut r =
+        target::spawn(m, &cfg.root, workers, &cfg.server_cpus, &cfg.client_cpus, &cfg.out_dir, cfg.ready_timeout)?;
+    r.stop_timeout = cfg.stop_timeout;
     cost.startup_runs_ms.push(r.startup.as_secs_f64() * 1e3);
     cost.startup_ms_median = stats::summarize(&cost.startup_runs_ms).map(|s| s.median);
     Ok(Instance { base_url: r.base_url.clone(), running: Some(r) })
@@ -298,6 +304,9 @@ fn run_target(
     let failed = verification.failures.len();
     results.targets[idx].verification = Some(verification);
     save(results)?;
+    if let Some(r) = instance.running.as_mut() {
+        r.check_alive()?;
+    }
     anyhow::ensure!(passed, "failed verification: {failed} of {} conformance cases", cases.len());
     if cfg.progress {
         eprintln!("{}: verified ({} cases)", results.targets[idx].name, cases.len());
@@ -318,17 +327,18 @@ fn run_target(
         idle_by_workload.push((w.name(), idle));
         let sampler = Sampler::start(instance.pid());
         let ctx = Ctx { cfg, rt, sampler: &sampler, base_url: &instance.base_url };
-        match w {
-            Workload::Health | Workload::Predict | Workload::Generate => {
-                throughput_points(&ctx, w, results, idx, save)?;
-            }
-            Workload::InferIo => inflight_points(&ctx, results, idx, save)?,
-            Workload::InferCpu => probe_points(&ctx, results, idx, save)?,
-            Workload::Mixed => {
-                let point = crate::mixed::run(cfg, rt, &sampler, &instance.base_url, &results.targets[idx].name)?;
-                push_point(cfg, results, idx, point, save)?;
-            }
+        let outcome = match w {
+            Workload::Health | Workload::Predict | Workload::Generate => throughput_points(&ctx, w, results, idx, save),
+            Workload::InferIo => inflight_points(&ctx, results, idx, save),
+            Workload::InferCpu => probe_points(&ctx, results, idx, save),
+            Workload::Mixed => crate::mixed::run(cfg, rt, &sampler, &instance.base_url, &results.targets[idx].name)
+                .and_then(|point| push_point(cfg, results, idx, point, save)),
+        };
+        // A server that died is the reason, whatever error its absence caused.
+        if let Some(r) = instance.running.as_mut() {
+            r.check_alive()?;
         }
+        outcome?;
     }
     // Cold starts until there are enough for the median.
     if let Some(m) = manifest {
@@ -353,6 +363,11 @@ fn run_target(
 /// Binary size, dependency count and lines of code: read off the workspace, not measured.
 fn measure_static_cost(m: &Manifest, root: &Path, cost: &mut crate::results::Cost) {
     cost.loc = Some(crate::cost::lines_of_code(&m.dir, &m.language));
+    if crate::python::is_python(m) {
+        cost.venv_bytes = crate::python::venv_size_bytes(root);
+        cost.dependency_count = crate::python::installed_distributions(root);
+        cost.dependency_kind = cost.dependency_count.map(|_| "python packages".into());
+    }
     if m.language == "rust" {
         cost.binary_bytes = crate::cost::binary_bytes(m, root);
         if let Some(pkg) = crate::cost::cargo_package(m) {
@@ -486,21 +501,30 @@ fn probe_points(
 /// with the fresh server's idle RSS at 0.
 fn memory_fits(points: &[Point], idle_generate: Option<u64>, idle_inflight: Option<u64>) -> Option<MemoryFits> {
     let fit = |workload: &str, idle: Option<u64>| -> Option<Fit> {
-        let mut pts: Vec<[f64; 2]> = idle.map(|b| vec![[0.0, b as f64]]).unwrap_or_default();
-        pts.extend(
-            points
-                .iter()
-                .filter(|pt| pt.workload == workload && pt.mode == "closed")
-                .filter_map(|pt| Some([pt.connections as f64, pt.summary.rss_mean_bytes? as f64])),
-        );
-        let line = stats::linear_fit(&pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())?;
-        Some(Fit { slope_bytes: line.slope, intercept_bytes: line.intercept, r2: line.r2, points: pts })
+        let levels: Vec<(usize, u64)> = points
+            .iter()
+            .filter(|pt| pt.workload == workload && pt.mode == "closed")
+            .filter_map(|pt| Some((pt.connections, pt.summary.rss_mean_bytes?)))
+            .collect();
+        rss_fit(idle, &levels)
     };
     let fits = MemoryFits {
         bytes_per_open_stream: fit("generate", idle_generate),
         bytes_per_inflight_request: fit("infer-io", idle_inflight),
     };
     (fits.bytes_per_open_stream.is_some() || fits.bytes_per_inflight_request.is_some()).then_some(fits)
+}
+
+/// The least-squares line of mean RSS over concurrency, through (0, idle) when known and
+/// (C, RSS) for each level (docs/metrics.md, "Memory fits"); `None` without a level.
+pub fn rss_fit(idle: Option<u64>, levels: &[(usize, u64)]) -> Option<Fit> {
+    if levels.is_empty() {
+        return None;
+    }
+    let mut pts: Vec<[f64; 2]> = idle.map(|b| vec![[0.0, b as f64]]).unwrap_or_default();
+    pts.extend(levels.iter().map(|&(c, b)| [c as f64, b as f64]));
+    let line = stats::linear_fit(&pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())?;
+    Some(Fit { slope_bytes: line.slope, intercept_bytes: line.intercept, r2: line.r2, points: pts })
 }
 
 fn push_point(

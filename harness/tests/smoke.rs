@@ -19,12 +19,20 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     profile.predict_connections = vec![8];
     profile.open_fractions = vec![0.25];
     profile.open_absolute_rps = vec![200.0];
+    profile.generate_streams = vec![4];
+    profile.generate_max_tokens = 8;
+    profile.generate_token_delay_ms = 5;
+    profile.inflight_connections = vec![4, 16];
+    profile.inflight_latency_ms = 50;
+    profile.cpu_concurrency = vec![2];
+    profile.mixed_users = 4;
+    profile.mixed_duration = Duration::from_secs(1);
     let out = std::env::temp_dir().join(format!("mlapi-smoke-{}", std::process::id()));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cfg = RunConfig {
         root: root.clone(),
         targets: vec![TargetSource::Manifest(m)],
-        workloads: vec![Workload::Health, Workload::Predict],
+        workloads: Workload::ALL.to_vec(),
         profile,
         out_dir: out.clone(),
         server_cpus: vec![0],
@@ -32,20 +40,61 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
         workers: None,
         build: false,
         ready_timeout: Duration::from_secs(30),
+        stop_timeout: harness::target::STOP_TIMEOUT,
         progress: true,
-        cpu_work: None,
+        // A small fixed `work` keeps the test short; the calibration has its own unit test.
+        cpu_work: Some(200),
     };
     let results = execute(&cfg).unwrap();
     let t = &results.targets[0];
     assert_eq!(t.status, "measured", "{:?}", t.skip_reason);
     assert!(t.verification.as_ref().unwrap().passed);
-    assert_eq!(t.points.len(), 4, "health closed, predict closed, predict open ×2");
+    let names: Vec<(&str, usize)> = t.points.iter().map(|p| (p.workload.as_str(), p.connections)).collect();
+    assert_eq!(
+        names,
+        [
+            ("health", 8),
+            ("predict", 8),
+            ("predict", 256),
+            ("predict", 256),
+            ("generate", 4),
+            ("infer-io", 4),
+            ("infer-io", 16),
+            ("infer-cpu", 2),
+            ("mixed", 4)
+        ],
+        "one point per profile setting, in plan order"
+    );
     for p in &t.points {
         assert!(p.summary.throughput_rps.median > 0.0, "{p:?}");
         assert_eq!(p.summary.errors, 0, "{:?}", p.repeats.iter().map(|r| &r.mismatches).collect::<Vec<_>>());
-        assert!(p.summary.cpu_us_per_request.is_some_and(|c| c > 0.0), "{p:?}");
         assert!(p.summary.latency_us.p50 > 0 && p.summary.latency_us.p50 <= p.summary.latency_us.p99);
     }
+    for p in &t.points[..2] {
+        assert!(p.summary.cpu_us_per_request.is_some_and(|c| c > 0.0), "{p:?}");
+    }
+    let by = |w: &'static str| t.points.iter().filter(move |p| p.workload == w);
+    for p in by("infer-io") {
+        let f = p.summary.inflight.as_ref().unwrap();
+        assert!((50.0..=101.0).contains(&f.efficiency_pct), "{f:?}");
+        assert!(f.overhead_us.p50 >= 0.0, "an io request cannot beat its own latency: {f:?}");
+    }
+    let probe = by("infer-cpu").next().unwrap().summary.probe.as_ref().unwrap();
+    assert_eq!((probe.work, probe.probe_errors), (200, 0));
+    assert!(probe.probe_requests > 0 && probe.loaded_us.p50 > 0 && probe.idle_us.p50 > 0, "{probe:?}");
+    let mixed = by("mixed").next().unwrap().summary.mixed.as_ref().unwrap();
+    let names: Vec<&str> = mixed.transactions.iter().map(|x| x.name.as_str()).collect();
+    assert!(names.contains(&"POST /v1/predict") && names.contains(&"SSE generate TTFT"), "{names:?}");
+    assert!(mixed.transactions.iter().all(|x| x.failures == 0), "{mixed:?}");
+    assert!(out.join(mixed.goose_report.as_ref().unwrap()).is_file());
+    let s = by("generate").next().unwrap().summary.streaming.as_ref().unwrap();
+    assert_eq!(s.streams_correct_share, 1.0);
+    let memory = t.memory.as_ref().unwrap();
+    assert_eq!(memory.bytes_per_inflight_request.as_ref().unwrap().points.len(), 3, "idle + 2 levels");
+    assert_eq!(memory.bytes_per_open_stream.as_ref().unwrap().points.len(), 2, "idle + 1 level");
+    let cost = t.cost.as_ref().unwrap();
+    assert!(cost.startup_runs_ms.len() >= 3 && cost.startup_ms_median.is_some_and(|m| m > 0.0), "{cost:?}");
+    assert!(cost.loc.is_some_and(|l| l > 50) && cost.idle_rss_bytes.is_some(), "{cost:?}");
     let predict_closed = &t.points[1];
     assert!(predict_closed.repeats.iter().all(|r| r.statuses.contains_key("422")), "the mix holds invalid requests");
     assert!(predict_closed.repeats.iter().map(|r| r.bodies_checked).sum::<u64>() > 0, "about 1% of bodies are checked");

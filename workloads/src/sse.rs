@@ -116,6 +116,25 @@ mod tests {
         assert_eq!(evs, vec![SseEvent { event: "t".into(), data: "x\ny".into() }]);
     }
 
+    /// Keep-alive comments between and inside events, mixed line endings in one stream, and
+    /// a `\r\n` split across chunks, fed one byte at a time: a chunk is not an event.
+    #[test]
+    fn keepalives_and_mixed_endings_byte_by_byte() {
+        let body = b":keep-alive\r\n\r\ndata: a\r\n: ping\ndata: b\r\r: ka\n\nevent: token\ndata: c\n\r\n";
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for b in body.chunks(1) {
+            p.feed(b, &mut out);
+        }
+        let want = vec![
+            SseEvent { event: String::new(), data: "a\nb".into() },
+            SseEvent { event: "token".into(), data: "c".into() },
+        ];
+        assert_eq!(out, want);
+        // Comment-only blocks dispatch nothing; the same bytes in one chunk give the same events.
+        assert_eq!(parse_all(body), want);
+    }
+
     proptest! {
         /// However the bytes are cut into chunks, the events are the same.
         #[test]
