@@ -99,6 +99,22 @@ pub struct RunArgs {
     /// Do not run the targets' build commands.
     #[arg(long)]
     pub no_build: bool,
+    /// Measure even from a debug build of the harness (tests only; results say `debug`).
+    #[arg(long, hide = true)]
+    pub allow_debug_build: bool,
+    /// Seconds a target may take to answer its readiness path after it is started.
+    #[arg(long, default_value_t = crate::target::READY_TIMEOUT.as_secs_f64(), value_parser = parse_seconds)]
+    pub ready_timeout: f64,
+    /// Seconds a target may take to exit after SIGTERM before it is killed (SIGKILL).
+    #[arg(long, default_value_t = crate::target::STOP_TIMEOUT.as_secs_f64(), value_parser = parse_seconds)]
+    pub stop_timeout: f64,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds (e.g. 12 or 0.5)")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -118,6 +134,12 @@ pub struct VerifyArgs {
     #[arg(long, requires = "hostile")]
     pub out: Option<PathBuf>,
 }
+
+/// Input the user must fix (a command-line value, a manifest): printed on one line, exit
+/// code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct BadInput(pub anyhow::Error);
 
 /// `0`, `0,2`, `0-3`.
 pub fn parse_cpus(spec: &str) -> anyhow::Result<Vec<usize>> {
@@ -202,7 +224,8 @@ impl RunArgs {
             client_cpus,
             workers: self.workers,
             build: !self.no_build,
-            ready_timeout: crate::target::READY_TIMEOUT,
+            ready_timeout: Duration::from_secs_f64(self.ready_timeout),
+            stop_timeout: Duration::from_secs_f64(self.stop_timeout),
             progress: true,
             cpu_work: None,
             root,

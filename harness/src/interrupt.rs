@@ -15,6 +15,9 @@ use nix::unistd::Pid;
 
 /// Servers running now (their root pids).
 static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Set by the handler before it stops anything: a server that the main thread starts while
+/// the handler runs is killed as soon as it registers, so none is left behind by the exit.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Installs the handler; a second call (e.g. from tests running several plans in one
 /// process) is a no-op.
@@ -23,6 +26,7 @@ pub fn install() {
     ONCE.call_once(|| {
         if let Err(e) = ctrlc::set_handler(|| {
             eprintln!("harness: interrupted; stopping the servers");
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
             stop_all(Duration::from_secs(3));
             std::process::exit(130);
         }) {
@@ -31,8 +35,16 @@ pub fn install() {
     });
 }
 
+/// Whether a signal has started the shutdown (the main thread then ends with 130 too).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 pub fn register(pid: i32) {
     RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
 }
 
 pub fn unregister(pid: i32) {
@@ -53,6 +65,13 @@ pub fn stop_all(grace: Duration) {
     }
     for &p in &tree {
         let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+    }
+    // Each server leads its own process group (target::spawn): this also reaches
+    // descendants whose parent has already exited, which the tree walk cannot see. Servers
+    // registered since the snapshot above are included.
+    let roots: Vec<i32> = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter().chain(&roots).copied().collect();
+    for &root in &roots {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(root), Signal::SIGKILL);
     }
 }
 

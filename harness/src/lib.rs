@@ -40,7 +40,7 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     let root = cli::workspace_root();
     match cli.command {
         Some(cli::Command::List) => {
-            for m in manifest::discover(&root)? {
+            for m in manifest::discover(&root).map_err(|e| cli::BadInput(e.into()))? {
                 println!("{:<14} {:<7} {:<24} {}", m.name, m.language, m.display_name, m.server_setup);
             }
             Ok(ExitCode::SUCCESS)
@@ -59,13 +59,20 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<ExitCode> {
-    if cfg!(debug_assertions) {
+    if cfg!(debug_assertions) && !args.allow_debug_build {
         return rerun_in_release();
     }
-    let cfg = args.to_config(root)?;
+    let cfg = args.to_config(root).map_err(cli::BadInput)?;
     interrupt::install();
     eprintln!("harness: results go to {}", cfg.out_dir.display());
-    let results = run::execute(&cfg)?;
+    let results = run::execute(&cfg);
+    if interrupt::interrupted() {
+        // The handler is stopping the servers and will exit with 130; the targets it killed
+        // must not turn into an ordinary failure exit first.
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        return Ok(ExitCode::from(130));
+    }
+    let results = results?;
     print!("{}", table::render(&results));
     println!("results: {}", cfg.out_dir.join("results.json").display());
     // The report reads results.json only; a failure here must not lose the run.
@@ -99,7 +106,7 @@ fn rerun_in_release() -> anyhow::Result<ExitCode> {
 }
 
 fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCode> {
-    let sources = cli::target_sources(root, &v.targets)?;
+    let sources = cli::target_sources(root, &v.targets).map_err(cli::BadInput)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let logs = std::env::temp_dir().join(format!("mlapi-bench-verify-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
@@ -147,6 +154,9 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
         if let Some(h) = hostile_run.as_mut() {
             let r = hostile::measure(&url, running.as_ref().map(|r| r.pid), running.as_ref().map(|r| r.stderr_log.as_path()), &h.options)?;
             let verdict = r.verdict();
+            for finding in r.slow_client_findings() {
+                println!("{name}: slow clients: {finding}");
+            }
             if verdict.is_empty() {
                 println!("{name}: robust: all {} hostile cases passed, no 5xx, no crash", r.cases);
             } else {

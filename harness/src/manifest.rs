@@ -9,13 +9,38 @@ use serde::Deserialize;
 pub enum ManifestError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not a valid manifest: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{path} is not a valid manifest: {reason}")]
+    Parse { path: PathBuf, reason: TomlError },
     #[error("{path}: `name` is {name:?} but the directory is {dir:?}; a target's name is its directory name")]
     NameMismatch { path: PathBuf, name: String, dir: String },
     #[error("no target named {0:?}; `harness list` shows the targets")]
     Unknown(String),
 }
+
+/// A TOML error on one line: toml's own message spans several, with a drawing of the line.
+#[derive(Debug)]
+pub struct TomlError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl TomlError {
+    fn new(text: &str, e: toml::de::Error) -> Self {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        Self { line, message: e.message().split_whitespace().collect::<Vec<_>>().join(" ") }
+    }
+}
+
+impl std::fmt::Display for TomlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for TomlError {}
 
 /// One `framework.toml`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -39,8 +64,8 @@ pub struct Manifest {
 impl Manifest {
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.into(), source })?;
-        let mut m: Manifest =
-            toml::from_str(&text).map_err(|source| ManifestError::Parse { path: path.into(), source })?;
+        let mut m: Manifest = toml::from_str(&text)
+            .map_err(|e| ManifestError::Parse { path: path.into(), reason: TomlError::new(&text, e) })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let dir_name = dir.file_name().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
         if m.name != dir_name {

@@ -141,6 +141,12 @@ pub struct Disconnect {
     pub rss_after_bytes: u64,
     pub rss_change_pct: f64,
     pub rss_ok: bool,
+    /// The same figures for the first cycle, which also grows the allocator's pools to
+    /// their high-water mark (docs/metrics.md, "Robustness").
+    pub first_cycle_rss_before_bytes: u64,
+    pub first_cycle_rss_after_bytes: u64,
+    pub first_cycle_rss_change_pct: f64,
+    pub first_cycle_cpu_idle_after_s: Option<f64>,
 }
 
 /// What a target costs to own, beside its speed.

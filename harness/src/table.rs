@@ -10,7 +10,10 @@ pub fn render(r: &Results) -> String {
     for t in &r.targets {
         if t.status != "measured" {
             out.push_str(&format!("{:<12} {}: {}\n", t.name, t.status, t.skip_reason.as_deref().unwrap_or("")));
-            continue;
+            // A target that failed mid-run keeps the points it completed.
+            if t.points.is_empty() {
+                continue;
+            }
         }
         for p in &t.points {
             let s = &p.summary;

@@ -2,6 +2,10 @@
 //! with the harness: PR_SET_PDEATHSIG covers a killed harness, the `Drop` guard covers
 //! errors and panics.
 
+// Errors carry their context (manifest, log, stderr tail); they are rare and cold, so their
+// size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,12 +29,20 @@ pub const WANT_NOFILE: u64 = 65_536;
 pub enum TargetError {
     #[error("build of {name} failed ({status}): `{command}`; see {log}")]
     Build { name: String, command: String, status: String, log: PathBuf },
-    #[error("cannot start {name} with `{command}`: {source}")]
-    Spawn { name: String, command: String, source: std::io::Error },
-    #[error("{name} exited ({status}) before answering {path}; see {stderr}")]
-    Exited { name: String, path: String, status: String, stderr: PathBuf },
-    #[error("{name} did not answer {path} with 200 within {timeout:?} (port {port}); see {stderr}")]
-    NotReady { name: String, path: String, timeout: Duration, port: u16, stderr: PathBuf },
+    #[error("cannot start {name} with `{command}` (manifest {manifest}): {source}")]
+    Spawn { name: String, command: String, manifest: PathBuf, source: std::io::Error },
+    #[error(
+        "{name}: the start command's program {program} does not exist (manifest {manifest}); build it, or fix `start`"
+    )]
+    MissingProgram { name: String, program: PathBuf, manifest: PathBuf },
+    #[error("{name} exited ({status}) before answering {path} (manifest {manifest}); its stderr ends: {tail}; see {stderr}")]
+    Exited { name: String, path: String, status: String, manifest: PathBuf, tail: String, stderr: PathBuf },
+    #[error(
+        "{name} did not answer {path} with 200 within {timeout:?} (port {port}, manifest {manifest}); see {stderr}"
+    )]
+    NotReady { name: String, path: String, timeout: Duration, port: u16, manifest: PathBuf, stderr: PathBuf },
+    #[error("{name} exited mid-run ({status}); its stderr ends: {tail}; see {stderr}")]
+    DiedMidRun { name: String, status: String, tail: String, stderr: PathBuf },
     #[error("cannot pin to CPUs {cpus:?}: {source}")]
     Pin { cpus: Vec<usize>, source: nix::Error },
 }
@@ -117,6 +129,21 @@ pub struct Running {
     /// CPUs the kernel gave the server process.
     pub server_affinity: Vec<usize>,
     pub stderr_log: PathBuf,
+    /// The manifest it was started from, for error messages.
+    pub manifest: PathBuf,
+    /// How long [`Running::stop`] waits after SIGTERM before SIGKILL.
+    pub stop_timeout: Duration,
+}
+
+/// The last lines of a log, on one line, for error messages ("(empty)" when there are none).
+pub fn stderr_tail(path: &Path) -> String {
+    const LINES: usize = 5;
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // With RUST_BACKTRACE set, a Rust server's error is followed by its backtrace: keep the error.
+    let text = text.split("tack backtrace:").next().unwrap_or_default();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(LINES)..].join(" | ");
+    if tail.is_empty() { "(empty)".into() } else { tail.chars().take(600).collect() }
 }
 
 /// Spawns `m` on `port`, pinned to `server_cpus`, and waits until its readiness path answers
@@ -131,10 +158,19 @@ pub fn spawn(
     logs: &Path,
     ready_timeout: Duration,
 ) -> Result<Running, TargetError> {
-    let port =
-        free_port().map_err(|source| TargetError::Spawn { name: m.name.clone(), command: m.start.clone(), source })?;
+    let manifest = m.dir.join("framework.toml");
+    let spawn_err =
+        |command: &str, source| TargetError::Spawn { name: m.name.clone(), command: command.into(), manifest: manifest.clone(), source };
+    let port = free_port().map_err(|e| spawn_err(&m.start, e))?;
     let command = m.start_command(port, workers);
-    let spawn_err = |source| TargetError::Spawn { name: m.name.clone(), command: command.clone(), source };
+    // A program named by path must exist; `sh` would only say "not found" with status 127.
+    if let Some(program) = command.split_whitespace().next().filter(|p| p.contains('/')) {
+        let program = root.join(program);
+        if !program.exists() {
+            return Err(TargetError::MissingProgram { name: m.name.clone(), program, manifest });
+        }
+    }
+    let spawn_err = |source| spawn_err(&command, source);
     let stdout_log = logs.join(format!("{}.stdout.log", m.name));
     let stderr_log = logs.join(format!("{}.stderr.log", m.name));
     let stdout = File::create(&stdout_log).map_err(spawn_err)?;
@@ -167,6 +203,8 @@ pub fn spawn(
         startup: Duration::ZERO,
         server_affinity: affinity(pid),
         stderr_log: stderr_log.clone(),
+        manifest,
+        stop_timeout: STOP_TIMEOUT,
     };
     running.startup = wait_ready(&mut running, &m.readiness_path, started, ready_timeout)?;
     Ok(running)
@@ -194,6 +232,8 @@ fn wait_ready(r: &mut Running, path: &str, started: Instant, timeout: Duration) 
                 name: r.name.clone(),
                 path: path.into(),
                 status: status.to_string(),
+                manifest: r.manifest.clone(),
+                tail: stderr_tail(&r.stderr_log),
                 stderr: r.stderr_log.clone(),
             });
         }
@@ -206,6 +246,7 @@ fn wait_ready(r: &mut Running, path: &str, started: Instant, timeout: Duration) 
                 path: path.into(),
                 timeout,
                 port: r.port,
+                manifest: r.manifest.clone(),
                 stderr: r.stderr_log.clone(),
             });
         }
@@ -226,15 +267,32 @@ pub fn http_get_status(port: u16, path: &str) -> Option<u16> {
 }
 
 impl Running {
-    /// SIGTERM, wait up to [`STOP_TIMEOUT`], then SIGKILL. Returns how it ended.
+    /// An error when the server has exited on its own (a crash, a `process::exit`).
+    pub fn check_alive(&mut self) -> Result<(), TargetError> {
+        match self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            None => Ok(()),
+            Some(status) => Err(TargetError::DiedMidRun {
+                name: self.name.clone(),
+                status: status.to_string(),
+                tail: stderr_tail(&self.stderr_log),
+                stderr: self.stderr_log.clone(),
+            }),
+        }
+    }
+
+    /// SIGTERM, wait up to `stop_timeout` ([`STOP_TIMEOUT`] unless changed), then SIGKILL
+    /// to the whole process group. Returns how it ended.
     pub fn stop(&mut self) -> String {
         let Some(mut child) = self.child.take() else { return "already stopped".into() };
-        crate::interrupt::unregister(self.pid);
+        // The server stays registered with the interrupt handler until its whole group is
+        // gone: a Ctrl-C during this wait must still reach it.
         let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
-        let deadline = Instant::now() + STOP_TIMEOUT;
+        let stop_timeout = self.stop_timeout;
+        let deadline = Instant::now() + stop_timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 self.kill_group();
+                crate::interrupt::unregister(self.pid);
                 return status.to_string();
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -242,7 +300,8 @@ impl Running {
         self.kill_group();
         let _ = child.kill();
         let _ = child.wait();
-        format!("killed after {STOP_TIMEOUT:?} without exiting on SIGTERM")
+        crate::interrupt::unregister(self.pid);
+        format!("killed after {stop_timeout:?} without exiting on SIGTERM")
     }
 
     /// SIGKILL to whatever is left of the server's process group (the server leads it).

@@ -67,6 +67,7 @@ fn unready_and_unverified_targets_are_skipped_and_leave_no_process() {
         workers: None,
         build: true,
         ready_timeout: Duration::from_secs(2),
+        stop_timeout: harness::target::STOP_TIMEOUT,
         progress: false,
         cpu_work: None,
     };

@@ -26,6 +26,8 @@ pub async fn serve(listener: std::net::TcpListener, workers: u16) -> std::io::Re
     let server = HttpServer::new(|| App::new().configure(configure))
         .workers(usize::from(workers))
         .tcp_nodelay(true)
+        // Its default, stated: the header read timeout every target gets where it can.
+        .client_request_timeout(fw_common::HEADER_READ_TIMEOUT)
         // actix's own handler treats SIGINT as a *forced* stop; the contract wants both
         // signals graceful, so we disable it and stop gracefully on either ourselves.
         .disable_signals()

@@ -18,6 +18,12 @@ pub mod testing;
 /// How long in-flight requests may run after SIGTERM/SIGINT before the server exits.
 pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 
+/// How long a client may take to send a request's head before the server closes the
+/// connection (slowloris). Set where the framework offers one: hyper's
+/// `header_read_timeout` (fw-hyper) and actix-web's `client_request_timeout` (5 s is its
+/// default). `axum::serve` and poem's `Server` expose none (docs/methodology.md).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// `fw-<name> --port <N> [--bind 127.0.0.1] [--workers <N>]`, identical for every target.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "An mlapi-bench target server (see docs/contract.md)")]

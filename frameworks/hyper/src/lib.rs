@@ -44,7 +44,10 @@ where
 /// Accepts until SIGTERM/SIGINT, then lets open connections finish for up to the grace period.
 pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     fw_common::with_grace(|signal| async move {
-        let http = hyper::server::conn::http1::Builder::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        // hyper's header read timeout (default 30 s) only runs with a timer; every target
+        // that offers one gets the same value (fw_common::HEADER_READ_TIMEOUT).
+        http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(fw_common::HEADER_READ_TIMEOUT);
         let graceful = GracefulShutdown::new();
         tokio::pin!(signal);
         loop {

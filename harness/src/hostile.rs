@@ -1,0 +1,491 @@
+//! Robustness: the hostile corpus, then slow clients and clients that vanish mid-stream,
+//! against one running target. What it finds is reported, never hidden: a 5xx, a crash, a
+//! panic in the log, memory that does not come back (docs/metrics.md, "Robustness").
+//!
+//! Everything here talks to the target over plain sockets and reads its process from /proc;
+//! it needs no runtime and never links a framework.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use workloads::hostile::{self, raw};
+
+use crate::results::{Disconnect, Failure, Results, Robustness, Slowloris, TargetResult, Verification};
+use crate::run::TargetSource;
+use crate::sampler;
+
+/// How much RSS the corpus may add over idle.
+pub const RSS_GROWTH_LIMIT: u64 = 64 << 20;
+/// `/health` must answer within this after the corpus and during slowloris.
+pub const HEALTH_LIMIT: Duration = Duration::from_secs(1);
+
+/// What to run besides the corpus.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Slowloris: connections, and how long they drip their headers.
+    pub slowloris: Option<(usize, Duration)>,
+    /// Disconnect mid-stream: streams opened, then dropped.
+    pub disconnect: Option<DisconnectSpec>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DisconnectSpec {
+    pub streams: usize,
+    pub max_tokens: u64,
+    pub token_delay_ms: u64,
+    pub drop_after: Duration,
+    /// CPU must be back to idle within this, and RSS within `rss_tolerance` of before.
+    pub settle: Duration,
+    pub rss_tolerance: f64,
+}
+
+impl Default for Options {
+    /// The figures: 200 slow connections for 10 s (beyond the 5 s header timeouts),
+    /// and 500 streams of 4,096 tokens 10 ms apart, dropped after 200 ms.
+    fn default() -> Self {
+        Options {
+            slowloris: Some((200, Duration::from_secs(10))),
+            disconnect: Some(DisconnectSpec {
+                streams: 500,
+                max_tokens: 4096,
+                token_delay_ms: 10,
+                drop_after: Duration::from_millis(200),
+                settle: Duration::from_secs(2),
+                rss_tolerance: 0.10,
+            }),
+        }
+    }
+}
+
+fn tree_rss(pid: i32) -> Option<u64> {
+    let sizes: Vec<u64> = sampler::process_tree(pid).iter().filter_map(|&p| sampler::rss_bytes(p)).collect();
+    (!sizes.is_empty()).then(|| sizes.iter().sum())
+}
+
+fn tree_cpu(pid: i32) -> Option<f64> {
+    let secs: Vec<f64> = sampler::process_tree(pid).iter().filter_map(|&p| sampler::cpu_seconds(p)).collect();
+    (!secs.is_empty()).then(|| secs.iter().sum())
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has exited; /proc still lists it until it is reaped.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Lines of a server's log that point to a panic.
+pub fn panic_lines(log: &str) -> Vec<String> {
+    log.lines().filter(|l| l.to_ascii_lowercase().contains("panic")).map(|l| l.chars().take(300).collect()).collect()
+}
+
+/// Runs the corpus and the options against `base_url`. `pid` is the server's root process
+/// (None for `--url` targets: no RSS or crash figures), `stderr_log` its log file.
+pub fn measure(
+    base_url: &str,
+    pid: Option<i32>,
+    stderr_log: Option<&Path>,
+    opts: &Options,
+) -> anyhow::Result<Robustness> {
+    let authority = raw::authority(base_url)
+        .ok_or_else(|| anyhow::anyhow!("base URL {base_url:?} is not of the form http://host:port"))?
+        .to_owned();
+    let cases = hostile::corpus();
+    let idle = pid.and_then(tree_rss);
+    let report = raw::run_corpus(&authority, &cases);
+    let crashed = pid.is_some_and(|p| !alive(p)) || report.refused > 0;
+    let health_after = raw::health_within(&authority, HEALTH_LIMIT);
+    let after = pid.and_then(tree_rss);
+    let log = stderr_log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+    let mut r = Robustness {
+        cases: cases.len(),
+        passed: report.passed.len(),
+        failures: report
+            .failed
+            .iter()
+            .map(|(case, reasons)| Failure { case: case.clone(), reasons: reasons.clone() })
+            .collect(),
+        server_errors: report.server_errors,
+        crashes: usize::from(crashed),
+        health_after_ms: health_after.as_ref().ok().map(|d| d.as_secs_f64() * 1e3),
+        health_after_error: health_after.err(),
+        idle_rss_bytes: idle,
+        rss_after_bytes: after,
+        rss_growth_bytes: idle.zip(after).map(|(i, a)| a as i64 - i as i64),
+        panics_logged: panic_lines(&log),
+        slowloris: None,
+        disconnect: None,
+        ok: false,
+    };
+    if !crashed {
+        if let Some((n, d)) = opts.slowloris {
+            r.slowloris = Some(slowloris(&authority, n, d));
+        }
+        if let (Some(spec), Some(pid)) = (opts.disconnect, pid) {
+            r.disconnect = Some(disconnect(&authority, pid, spec));
+        }
+    }
+    // The corpus may not have crashed the server, but the later steps may have.
+    if pid.is_some_and(|p| !alive(p)) {
+        r.crashes = 1;
+    }
+    let log = stderr_log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+    r.panics_logged = panic_lines(&log);
+    r.ok = r.verdict().is_empty();
+    Ok(r)
+}
+
+/// Connections that send a request head one byte per second, with `/health` probed beside
+/// them twice a second.
+pub fn slowloris(authority: &str, connections: usize, duration: Duration) -> Slowloris {
+    let started = Instant::now();
+    let mut conns: Vec<Option<TcpStream>> = (0..connections)
+        .map(|_| {
+            let s = TcpStream::connect(authority).ok()?;
+            s.set_nonblocking(true).ok()?;
+            Some(s)
+        })
+        .collect();
+    let opened = conns.iter().filter(|c| c.is_some()).count();
+    let head = format!("GET /health HTTP/1.1\r\nhost: {authority}\r\nx-slow: ");
+    let mut closed_at: Vec<Duration> = Vec::new();
+    let probe = {
+        let authority = authority.to_owned();
+        std::thread::spawn(move || {
+            let mut times = Vec::new();
+            let mut failed = 0;
+            let end = Instant::now() + duration;
+            while Instant::now() < end {
+                match raw::health_within(&authority, HEALTH_LIMIT) {
+                    Ok(t) => times.push(t),
+                    Err(_) => failed += 1,
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            (times, failed)
+        })
+    };
+    let mut sent = 0usize;
+    while started.elapsed() < duration {
+        let byte = head.as_bytes().get(sent).copied().unwrap_or(b'a');
+        for slot in conns.iter_mut() {
+            let Some(s) = slot else { continue };
+            let mut buf = [0u8; 512];
+            let gone = match s.read(&mut buf) {
+                Ok(_) => true, // closed (0) or answered (a 408): either way the server is done with it
+                Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+                Err(_) => true,
+            } || s.write(&[byte]).is_err();
+            if gone {
+                closed_at.push(started.elapsed());
+                *slot = None;
+            }
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (times, failed) = probe.join().unwrap_or_default();
+    let max = times.iter().max().copied();
+    Slowloris {
+        connections,
+        opened,
+        duration_s: duration.as_secs_f64(),
+        probes: times.len() + failed,
+        probes_failed: failed,
+        health_max_ms: max.map(|d| d.as_secs_f64() * 1e3),
+        health_ok: failed == 0 && !times.is_empty(),
+        closed_by_server: closed_at.len(),
+        first_close_s: closed_at.first().map(Duration::as_secs_f64),
+    }
+}
+
+/// What one open-and-drop cycle showed.
+struct Cycle {
+    opened: usize,
+    answering: usize,
+    idle_cpu: f64,
+    loaded_cpu: f64,
+    back: Option<Duration>,
+    rss_before: u64,
+    rss_after: u64,
+}
+
+impl Cycle {
+    fn rss_change(&self) -> f64 {
+        if self.rss_before == 0 {
+            0.0
+        } else {
+            (self.rss_after as f64 - self.rss_before as f64) / self.rss_before as f64
+        }
+    }
+}
+
+/// Opens `streams` generate streams, drops them all after `drop_after`, and watches the
+/// server's CPU and RSS settle; twice. The first cycle grows the allocator to its high-water
+/// mark (glibc keeps freed memory for reuse); the second shows whether a cycle leaves
+/// anything behind. Both are reported; the verdict is on the second (docs/metrics.md).
+pub fn disconnect(authority: &str, pid: i32, spec: DisconnectSpec) -> Disconnect {
+    let first = cycle(authority, pid, spec);
+    let second = cycle(authority, pid, spec);
+    Disconnect {
+        streams: spec.streams,
+        opened: second.opened,
+        answering: second.answering,
+        max_tokens: spec.max_tokens,
+        token_delay_ms: spec.token_delay_ms,
+        dropped_after_ms: spec.drop_after.as_secs_f64() * 1e3,
+        idle_cpu_cores: second.idle_cpu,
+        loaded_cpu_cores: second.loaded_cpu,
+        cpu_idle_after_s: second.back.map(|d| d.as_secs_f64()),
+        cpu_ok: [&first, &second].iter().all(|c| c.back.is_some_and(|d| d <= spec.settle)),
+        rss_before_bytes: second.rss_before,
+        rss_after_bytes: second.rss_after,
+        rss_change_pct: second.rss_change() * 100.0,
+        rss_ok: second.rss_change().abs() <= spec.rss_tolerance,
+        first_cycle_rss_before_bytes: first.rss_before,
+        first_cycle_rss_after_bytes: first.rss_after,
+        first_cycle_rss_change_pct: first.rss_change() * 100.0,
+        first_cycle_cpu_idle_after_s: first.back.map(|d| d.as_secs_f64()),
+    }
+}
+
+fn cycle(authority: &str, pid: i32, spec: DisconnectSpec) -> Cycle {
+    const WINDOW: Duration = Duration::from_millis(250);
+    let cpu_rate = |over: Duration| {
+        let (c0, t0) = (tree_cpu(pid).unwrap_or(0.0), Instant::now());
+        std::thread::sleep(over);
+        (tree_cpu(pid).unwrap_or(0.0) - c0) / t0.elapsed().as_secs_f64()
+    };
+    // Idle CPU rate over one second, before anything.
+    let idle_cpu = cpu_rate(Duration::from_secs(1));
+    let rss_before = tree_rss(pid).unwrap_or(0);
+    let body = serde_json::to_string(&workloads::payloads::generate(spec.max_tokens, spec.token_delay_ms, 1))
+        .expect("serialises");
+    let request = format!(
+        "POST /v1/generate HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (c0, t0) = (tree_cpu(pid).unwrap_or(0.0), Instant::now());
+    let mut streams = Vec::with_capacity(spec.streams);
+    for _ in 0..spec.streams {
+        if let Ok(mut s) = TcpStream::connect(authority)
+            && s.write_all(request.as_bytes()).is_ok()
+        {
+            streams.push(s);
+        }
+    }
+    let opened = streams.len();
+    std::thread::sleep(spec.drop_after);
+    let loaded_cpu = (tree_cpu(pid).unwrap_or(0.0) - c0) / t0.elapsed().as_secs_f64();
+    // The streams must really have been streaming: some bytes must have arrived.
+    let mut answering = 0;
+    for s in &mut streams {
+        let _ = s.set_read_timeout(Some(Duration::from_millis(1)));
+        let mut buf = [0u8; 1024];
+        if matches!(s.read(&mut buf), Ok(n) if n > 0) {
+            answering += 1;
+        }
+    }
+    drop(streams);
+    let dropped = Instant::now();
+    // Idle again: the first of two consecutive quiet windows. The bar is the idle rate plus
+    // 5% of one core (CPU time is counted in 10 ms ticks).
+    let quiet = idle_cpu + 0.05;
+    let mut back: Option<Duration> = None;
+    let mut candidate: Option<Duration> = None;
+    let watch = spec.settle * 2 + Duration::from_secs(1);
+    while dropped.elapsed() < watch && back.is_none() {
+        let at = dropped.elapsed();
+        if cpu_rate(WINDOW) <= quiet {
+            match candidate {
+                Some(c) => back = Some(c),
+                None => candidate = Some(at),
+            }
+        } else {
+            candidate = None;
+        }
+    }
+    std::thread::sleep(spec.settle.saturating_sub(dropped.elapsed()));
+    let rss_after = tree_rss(pid).unwrap_or(0);
+    Cycle { opened, answering, idle_cpu, loaded_cpu, back, rss_before, rss_after }
+}
+
+impl Robustness {
+    /// Why this target is not robust; empty when it is.
+    pub fn verdict(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if !self.failures.is_empty() {
+            why.push(format!("{} of {} hostile cases failed", self.failures.len(), self.cases));
+        }
+        if self.server_errors > 0 {
+            why.push(format!("{} answers were 5xx", self.server_errors));
+        }
+        if self.crashes > 0 {
+            why.push("the server died".into());
+        }
+        if let Some(e) = &self.health_after_error {
+            why.push(format!("after the corpus: {e}"));
+        }
+        if self.rss_growth_bytes.is_some_and(|g| g >= RSS_GROWTH_LIMIT as i64) {
+            why.push(format!("RSS grew by {} MiB (limit 64)", self.rss_growth_bytes.unwrap_or(0) >> 20));
+        }
+        if !self.panics_logged.is_empty() {
+            why.push(format!("{} panic lines in its log", self.panics_logged.len()));
+        }
+        why
+    }
+
+    /// What the slow-client measurements found wrong (reported beside the verdict, which
+    /// covers the corpus: docs/metrics.md, "Robustness").
+    pub fn slow_client_findings(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if let Some(s) = &self.slowloris
+            && !s.health_ok
+        {
+            why.push(format!("slowloris: /health failed {} of {} probes", s.probes_failed, s.probes));
+        }
+        if let Some(d) = &self.disconnect {
+            if !d.cpu_ok {
+                why.push(format!("disconnect: CPU not back to idle within 2 s ({:?} s)", d.cpu_idle_after_s));
+            }
+            if !d.rss_ok {
+                why.push(format!("disconnect: RSS changed by {:+.1}% over the second cycle", d.rss_change_pct));
+            }
+        }
+        why
+    }
+}
+
+/// `harness verify --hostile`: one results.json with a `robustness` entry per target,
+/// rewritten atomically after each target.
+#[derive(Debug)]
+pub struct VerifyRun {
+    pub out_dir: PathBuf,
+    pub options: Options,
+    results: Results,
+}
+
+impl VerifyRun {
+    pub fn start(root: &Path, out_dir: PathBuf, nofile: u64, options: Options) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+        let mut environment = crate::env::capture(root);
+        environment.nofile_limit = nofile;
+        environment.workers = 1;
+        let results = Results {
+            schema_version: crate::results::SCHEMA_VERSION,
+            run_id: out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            started_at: crate::env::now_rfc3339(),
+            finished_at: None,
+            profile: serde_json::json!({"name": "verify-hostile"}),
+            environment,
+            targets: Vec::new(),
+        };
+        crate::results::write_atomic(&out_dir, &results).context("cannot write results.json")?;
+        Ok(Self { out_dir, options, results })
+    }
+
+    /// Adds one target's figures and rewrites results.json.
+    pub fn record(
+        &mut self,
+        source: &TargetSource,
+        root: &Path,
+        verification: Verification,
+        robustness: Robustness,
+    ) -> anyhow::Result<()> {
+        let mut t = match source {
+            TargetSource::Manifest(m) => TargetResult {
+                name: m.name.clone(),
+                language: m.language.clone(),
+                display_name: m.display_name.clone(),
+                framework_version: if m.language == "rust" {
+                    crate::env::locked_version(root, &m.framework_crate).unwrap_or_else(|| m.framework_version.clone())
+                } else {
+                    m.framework_version.clone()
+                },
+                server_setup: m.server_setup.replace("{workers}", "1"),
+                idle_rss_bytes: robustness.idle_rss_bytes,
+                ..TargetResult::default()
+            },
+            TargetSource::Url { name, base_url } => TargetResult {
+                name: name.clone(),
+                language: "unknown".into(),
+                display_name: name.clone(),
+                framework_version: "unknown".into(),
+                server_setup: format!("already running at {base_url}; not spawned by the harness"),
+                ..TargetResult::default()
+            },
+        };
+        t.status = "verified".into();
+        t.verification = Some(verification);
+        t.robustness = Some(robustness);
+        self.results.targets.push(t);
+        self.results.finished_at = Some(crate::env::now_rfc3339());
+        crate::results::write_atomic(&self.out_dir, &self.results).context("cannot write results.json")
+    }
+
+    pub fn table(&self) -> String {
+        table(&self.results.targets.iter().map(|t| (t.name.clone(), t.robustness.as_ref())).collect::<Vec<_>>())
+    }
+}
+
+/// The robustness table, one row per target.
+pub fn table(rows: &[(String, Option<&Robustness>)]) -> String {
+    let mut out = format!(
+        "{:<14} {:>11} {:>4} {:>7} {:>10} {:>10} {:>22} {:>24}  verdict\n",
+        "target", "cases", "5xx", "crashes", "RSS growth", "health ms", "slowloris", "disconnect"
+    );
+    for (name, r) in rows {
+        let Some(r) = r else {
+            out.push_str(&format!("{name:<14} not measured\n"));
+            continue;
+        };
+        let mib = |b: i64| format!("{:+.1} MiB", b as f64 / (1 << 20) as f64);
+        let slow = r.slowloris.as_ref().map_or("-".into(), |s| {
+            format!(
+                "{} max {:.0} ms, {} cut",
+                if s.health_ok { "ok" } else { "FAIL" },
+                s.health_max_ms.unwrap_or(f64::NAN),
+                s.closed_by_server
+            )
+        });
+        let disc = r.disconnect.as_ref().map_or("-".into(), |d| {
+            format!(
+                "{} idle {}, RSS {:+.1}%",
+                if d.cpu_ok && d.rss_ok { "ok" } else { "FAIL" },
+                d.cpu_idle_after_s.map_or("never".into(), |s| format!("{s:.2} s")),
+                d.rss_change_pct
+            )
+        });
+        let mut verdict = r.verdict();
+        verdict.extend(r.slow_client_findings());
+        out.push_str(&format!(
+            "{:<14} {:>11} {:>4} {:>7} {:>10} {:>10} {:>22} {:>24}  {}\n",
+            name,
+            format!("{}/{}", r.passed, r.cases),
+            r.server_errors,
+            r.crashes,
+            r.rss_growth_bytes.map_or("-".into(), mib),
+            r.health_after_ms.map_or("-".into(), |m| format!("{m:.1}")),
+            slow,
+            disc,
+            if verdict.is_empty() { "ok".to_owned() } else { verdict.join("; ") }
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_lines_are_found_case_insensitively() {
+        let log = "warn: slow\nthread 'tokio-runtime-worker' panicked at src/x.rs:1:1\nPANIC!\nfine";
+        assert_eq!(panic_lines(log).len(), 2);
+        assert!(panic_lines("all good").is_empty());
+    }
+}

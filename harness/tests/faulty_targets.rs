@@ -1,0 +1,335 @@
+//! The harness survives targets that misbehave: one that never gets ready, one whose port is
+//! taken, one whose binary is missing, one that answers wrongly, one that dies mid-run and
+//! one that ignores SIGTERM. The real `harness` binary runs them as a subprocess, from a
+//! temporary workspace holding only their manifests; after it (and after a SIGINT sent to
+//! it mid-run) no process of ours may survive. Bad command lines and manifests get one
+//! line and exit code 2.
+//!
+//! Every process the harness starts inherits a unique environment marker, so survivors are
+//! found by scanning /proc for it, whoever their parent is by then.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const MARKER_VAR: &str = "MLAPI_FAULTY_TARGETS_MARKER";
+
+/// A temporary workspace: `Cargo.toml` and `frameworks/<name>/framework.toml` per target.
+struct Workspace {
+    root: PathBuf,
+    marker: String,
+}
+
+impl Workspace {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let marker = format!("{tag}-{}-{nanos}", std::process::id());
+        let root = std::env::temp_dir().join(format!("mlapi-faulty-{marker}"));
+        std::fs::create_dir_all(root.join("frameworks")).unwrap();
+        std::fs::write(root.join("Cargo.toml"), "# a workspace root for the harness to find\n").unwrap();
+        Workspace { root, marker }
+    }
+
+    fn target(&self, name: &str, start: &str) {
+        let dir = self.root.join("frameworks").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = format!(
+            "name = {name:?}\nlanguage = \"test\"\ndisplay_name = {name:?}\nframework_crate = \"none\"\n\
+             framework_version = \"0\"\nbuild = \"true\"\nstart = {start:?}\nreadiness_path = \"/health\"\n\
+             server_setup = \"test double\"\n"
+        );
+        std::fs::write(dir.join("framework.toml"), toml).unwrap();
+    }
+
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.root.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        path
+    }
+
+    fn harness(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+        cmd.args(args).current_dir(&self.root).env(MARKER_VAR, &self.marker).env_remove("CARGO");
+        cmd.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+        cmd
+    }
+
+    /// Processes (other than zombies) that carry this workspace's marker.
+    fn survivors(&self) -> Vec<String> {
+        let needle = format!("{MARKER_VAR}={}", self.marker);
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+            .filter(|e| {
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .filter(|e| {
+                std::fs::read(e.path().join("environ"))
+                    .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+                    .unwrap_or(false)
+            })
+            .map(|e| {
+                let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                format!("{}: {}", e.file_name().to_string_lossy(), String::from_utf8_lossy(&cmd).replace('\0', " "))
+            })
+            .collect()
+    }
+
+    fn assert_no_survivors(&self) {
+        // Give the kernel a moment to finish killing what was killed.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !self.survivors().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(self.survivors().is_empty(), "processes of ours survived: {:#?}", self.survivors());
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn fw_hyper() -> PathBuf {
+    let m = common::fw_hyper_debug_manifest();
+    PathBuf::from(m.start.split_whitespace().next().unwrap())
+}
+
+fn results(out: &Path) -> Value {
+    let text = std::fs::read(out.join("results.json")).expect("results.json exists");
+    serde_json::from_slice(&text).expect("results.json is valid JSON")
+}
+
+fn target<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["targets"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("no {name} in {r}"))
+}
+
+fn reason(t: &Value) -> String {
+    t["skip_reason"].as_str().unwrap_or_default().to_owned()
+}
+
+const QUICK: &[&str] = &[
+    "run",
+    "--profile",
+    "quick",
+    "--repeats",
+    "1",
+    "--no-build",
+    "--allow-debug-build",
+    "--server-cpus",
+    "0",
+    "--client-cpus",
+    "1",
+    "--ready-timeout",
+    "8",
+    "--stop-timeout",
+    "1",
+];
+
+#[test]
+fn every_faulty_target_is_recorded_and_the_run_goes_on_without_orphans() {
+    let ws = Workspace::new("run");
+    let fw = fw_hyper();
+    let fw = fw.display();
+    ws.target("never-ready", "sleep 30 # {port} {workers}");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    ws.target("port-taken", &format!("{fw} --port {taken_port} --workers {{workers}} # {{port}}"));
+    ws.target("missing-binary", "/nonexistent/mlapi/fw-missing --port {port} --workers {workers}");
+    // Ready, but every answer is /health's: fails the contract.
+    let wrong = ws.root.join("wrong.py");
+    std::fs::write(
+        &wrong,
+        "import sys, http.server\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20   def answer(self):\n\
+         \x20       self.send_response(200); self.send_header('content-type','application/json'); self.send_header('content-length','15'); self.end_headers(); self.wfile.write(b'{\"status\":\"ok\"}')\n\
+         \x20   do_GET = do_POST = do_PUT = do_DELETE = answer\n\
+         \x20   def log_message(self, *a): pass\n\
+         http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n",
+    )
+    .unwrap();
+    ws.target("wrong-answers", &format!("python3 {} {{port}} # {{workers}}", wrong.display()));
+    // Healthy for verification and the first workload (starts 1 and 2), then started for
+    // the second workload it dies 1.5 s in with exit status 7.
+    let dies = ws.script(
+        "dies.sh",
+        &format!(
+            "n=$(cat \"$0.count\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0.count\"\n\
+             if [ \"$n\" -lt 3 ]; then exec {fw} --port \"$1\" --workers \"$2\"; fi\n\
+             {fw} --port \"$1\" --workers \"$2\" & pid=$!\n\
+             sleep 1.5; kill -9 $pid; echo 'fake target: dying on purpose' >&2; exit 7"
+        ),
+    );
+    ws.target("dies-mid-run", &format!("sh {} {{port}} {{workers}}", dies.display()));
+    // A shell that ignores SIGTERM in front of a good server: stopping it takes SIGKILL.
+    let deaf = ws.script("deaf.sh", &format!("trap '' TERM\n{fw} --port \"$1\" --workers \"$2\" &\nwait; wait"));
+    ws.target("ignores-sigterm", &format!("sh {} {{port}} {{workers}}", deaf.display()));
+
+    let out = ws.root.join("out");
+    let names = "never-ready,port-taken,missing-binary,wrong-answers,dies-mid-run,ignores-sigterm";
+    let started = Instant::now();
+    let output: Output = ws
+        .harness(QUICK)
+        .args(["--framework", names, "--workload", "health,predict", "--duration", "0.2"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    drop(taken);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context =
+        format!("exit {:?} after {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status, started.elapsed());
+    assert_eq!(output.status.code(), Some(3), "a failed target makes the exit code non-zero: {context}");
+    assert!(!stderr.contains("panicked"), "{context}");
+
+    let r = results(&out);
+    assert!(r["finished_at"].is_string(), "{context}");
+    let manifest = |name: &str| format!("frameworks/{name}/framework.toml");
+
+    let t = target(&r, "never-ready");
+    assert_eq!(t["status"], "skipped");
+    assert!(reason(t).contains("did not answer /health with 200 within 8s"), "{t}");
+    assert!(reason(t).contains(&manifest("never-ready")), "{t}");
+
+    let t = target(&r, "port-taken");
+    assert_eq!(t["status"], "skipped");
+    assert!(reason(t).contains("exited (exit status: 1) before answering /health"), "{t}");
+    assert!(reason(t).contains("Address already in use") && reason(t).contains(&manifest("port-taken")), "{t}");
+
+    let t = target(&r, "missing-binary");
+    assert_eq!(t["status"], "skipped");
+    assert!(reason(t).contains("/nonexistent/mlapi/fw-missing does not exist"), "{t}");
+    assert!(reason(t).contains(&manifest("missing-binary")), "{t}");
+
+    let t = target(&r, "wrong-answers");
+    assert_eq!(t["status"], "skipped");
+    assert!(reason(t).contains("failed verification"), "{t}");
+    assert_eq!(t["verification"]["passed"], false);
+    assert!(t["points"].as_array().unwrap().is_empty(), "a target that fails verification gets no numbers");
+
+    let t = target(&r, "dies-mid-run");
+    assert_eq!(t["status"], "failed", "{t}");
+    assert!(reason(t).contains("exited mid-run (exit status: 7)"), "{t}");
+    assert!(reason(t).contains("fake target: dying on purpose"), "the stderr tail is in the reason: {t}");
+    let points = t["points"].as_array().unwrap();
+    assert!(points.iter().any(|p| p["workload"] == "health"), "completed points are kept: {t}");
+
+    let t = target(&r, "ignores-sigterm");
+    assert_eq!(t["status"], "measured", "{t}");
+    assert!(t["shutdown"].as_str().unwrap().contains("killed after 1s without exiting on SIGTERM"), "{t}");
+
+    // The final table names each failed target and why.
+    for name in ["never-ready", "port-taken", "missing-binary", "wrong-answers", "dies-mid-run"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not in the table: {context}"));
+        assert!(line.contains("skipped:") || line.contains("failed:"), "{line}");
+    }
+    ws.assert_no_survivors();
+}
+
+#[test]
+fn sigint_mid_run_stops_every_server_and_leaves_valid_results() {
+    let ws = Workspace::new("sigint");
+    let fw = fw_hyper();
+    // A shell in front of the server that ignores SIGTERM: only the process-group SIGKILL
+    // reaches both.
+    let deaf =
+        ws.script("deaf.sh", &format!("trap '' TERM\n{} --port \"$1\" --workers \"$2\" &\nwait; wait", fw.display()));
+    ws.target("slow", &format!("sh {} {{port}} {{workers}}", deaf.display()));
+    let out = ws.root.join("out");
+    let mut child = ws
+        .harness(QUICK)
+        .args([
+            "--framework",
+            "slow",
+            "--workload",
+            "health,predict",
+            "--duration",
+            "30",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until a point is being measured: the target has been verified.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let verified = std::fs::read(out.join("results.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|r| r["targets"][0]["verification"]["passed"] == true);
+        if verified {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the target was never verified");
+        assert!(child.try_wait().unwrap().is_none(), "the harness ended early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!ws.survivors().is_empty(), "the server should be running now");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the harness did not exit within 20 s of SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let r = results(&out);
+    assert_eq!(r["targets"][0]["name"], "slow", "results.json stays valid and complete up to the interrupt");
+    ws.assert_no_survivors();
+}
+
+fn one_line_exit_2(output: Output, must_mention: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr:?}");
+    assert!(stderr.contains(must_mention), "{must_mention:?} not in {stderr:?}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn bad_command_lines_get_one_line_and_exit_code_2() {
+    let ws = Workspace::new("cli");
+    ws.target("ok", "true {port} {workers}");
+    one_line_exit_2(ws.harness(&["--no-such-flag"]).output().unwrap(), "--no-such-flag");
+    one_line_exit_2(ws.harness(&["run", "--profile", "huge"]).output().unwrap(), "huge");
+    one_line_exit_2(ws.harness(&["run", "--stop-timeout", "soon", "--allow-debug-build"]).output().unwrap(), "soon");
+    let bad_cpus = ws.harness(&["run", "--server-cpus", "x", "--allow-debug-build"]).output().unwrap();
+    one_line_exit_2(bad_cpus, "bad CPU");
+    let bad_workload = ws.harness(&["run", "--workload", "nap", "--allow-debug-build"]).output().unwrap();
+    one_line_exit_2(bad_workload, "unknown workload");
+    one_line_exit_2(ws.harness(&["verify", "--framework", "nope"]).output().unwrap(), "no target named \"nope\"");
+    ws.assert_no_survivors();
+}
+
+#[test]
+fn bad_manifests_get_one_line_naming_the_manifest_and_exit_code_2() {
+    let ws = Workspace::new("manifest");
+    let dir = ws.root.join("frameworks/broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("framework.toml"), "name = \"broken\"\nlanguage = \n").unwrap();
+    let out = ws.harness(&["list"]).output().unwrap();
+    one_line_exit_2(out, "frameworks/broken/framework.toml is not a valid manifest: line 2: ");
+
+    std::fs::write(dir.join("framework.toml"), "name = \"other\"\n").unwrap();
+    let out = ws.harness(&["verify"]).output().unwrap();
+    one_line_exit_2(out, "frameworks/broken/framework.toml");
+}
