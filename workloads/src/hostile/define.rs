@@ -170,12 +170,17 @@ fn malformed() -> Vec<HostileCase> {
             text(splice(&t, "request_id", r#""abcdefgh\ud800""#)),
             &[st(400), st(422)],
         ),
-        post("json/lone-low-surrogate-in-row-id", PREDICT, text(splice(&t, "id", r#""\udc00""#)), &[st(400), st(200)]),
+        post(
+            "json/lone-low-surrogate-in-row-id",
+            PREDICT,
+            text(splice(&t, "id", r#""\udc00""#)),
+            &[st(400), st(422), st(200)],
+        ),
         post(
             "json/reversed-surrogate-pair-in-tag",
             PREDICT,
             text(splice(&t, "source", r#""\udc00\ud800""#)),
-            &[st(400), st(200)],
+            &[st(400), st(422), st(200)],
         ),
         post("json/valid-surrogate-pair-in-tag", PREDICT, text(splice(&t, "source", r#""\ud83d\ude00""#)), &[st(200)]),
         post("json/escaped-nul-in-row-id", PREDICT, text(splice(&t, "id", r#""a\u0000b""#)), &[st(200)]),
@@ -444,9 +449,11 @@ fn limits() -> Vec<HostileCase> {
             Framing::Announce(1 << 40),
             &[st(413)],
         ),
-        framed("limit/content-length-shorter-than-body", Body::Text(t.clone()), Framing::Announce(20), &[st(400)]),
-        framed("limit/content-length-100-body-2mib", padded(2 * BODY_LIMIT), Framing::Announce(100), &[st(400)]),
-        framed("limit/content-length-zero-with-body", Body::Text(t.clone()), Framing::Announce(0), &[st(400)]),
+        // The bytes after the announced length are a broken next request: the contract does
+        // not cover lying lengths, so the HTTP layer may reject the connection first.
+        framed("limit/content-length-shorter-than-body", Body::Text(t.clone()), Framing::Announce(20), UNCOVERED),
+        framed("limit/content-length-100-body-2mib", padded(2 * BODY_LIMIT), Framing::Announce(100), UNCOVERED),
+        framed("limit/content-length-zero-with-body", Body::Text(t.clone()), Framing::Announce(0), UNCOVERED),
         gave_up,
         chunk_gave_up,
         with_headers(
