@@ -93,7 +93,7 @@ impl Profile {
                 cpu_target_ms: 10.0,
                 probe_rps: 50.0,
                 mixed_users: 32,
-                mixed_duration: Duration::from_secs(5),
+                mixed_duration: Duration::from_secs(4),
                 startup_runs: 3,
             },
             ProfileName::Standard => Profile {
@@ -154,14 +154,29 @@ mod tests {
     #[test]
     fn quick_fits_in_five_minutes_for_four_targets() {
         let p = Profile::get(ProfileName::Quick);
-        let points = p.health_connections.len()
-            + p.generate_streams.len()
+        let window = |floor: f64| {
+            // As `run::measure`: warm-up ≥ one exchange, window ≥ two.
+            (p.warmup.as_secs_f64().max(floor) + p.duration.as_secs_f64().max(2.0 * floor)) * p.repeats as f64
+        };
+        let plain = window(0.0);
+        let stream = window((p.generate_max_tokens * p.generate_token_delay_ms) as f64 / 1e3);
+        let io = window(p.inflight_latency_ms as f64 / 1e3);
+        let per_target = (p.health_connections.len()
             + p.predict_connections.len()
             + p.open_fractions.len()
-            + p.open_absolute_rps.len();
-        let per_point = (p.warmup + p.duration).as_secs_f64() * p.repeats as f64;
-        // 10 s per target for start-up, verification and shutdown.
-        let total = 4.0 * (points as f64 * per_point + 10.0);
+            + p.open_absolute_rps.len()) as f64
+            * plain
+            + p.generate_streams.len() as f64 * stream
+            + p.generate_arrival_rps.map_or(0.0, |_| stream)
+            + p.inflight_connections.len() as f64 * io
+            // infer-cpu: the probe's idle baseline, then one point per level.
+            + (1 + p.cpu_concurrency.len()) as f64 * plain
+            // mixed: about 2 s of ramp-up, then the run.
+            + 2.0 + p.mixed_duration.as_secs_f64();
+        // 10 s per target for start-ups (one per workload), verification and shutdowns
+        // (measured: a quick run of the four Rust targets with every workload took 281 s,
+        // about 5 s per target above the windows).
+        let total = 4.0 * (per_target + 10.0);
         assert!(total < 300.0, "quick would take {total} s");
     }
 }

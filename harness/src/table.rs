@@ -46,7 +46,48 @@ pub fn render(r: &Results) -> String {
                     100.0 * st.streams_correct_share
                 ));
             }
+            out.push_str(&detail_line(s));
+        }
+        if let Some(m) = &t.memory {
+            let kib = |f: &Option<crate::results::Fit>| {
+                f.as_ref().map(|f| format!("{:.1} KiB (r² {:.2})", f.slope_bytes / 1024.0, f.r2)).unwrap_or("-".into())
+            };
+            out.push_str(&format!(
+                "{:<12}   ↳ memory: {} per open stream, {} per in-flight request\n",
+                "",
+                kib(&m.bytes_per_open_stream),
+                kib(&m.bytes_per_inflight_request)
+            ));
         }
     }
     out
+}
+
+/// The extra line under an infer-io, infer-cpu or mixed point.
+fn detail_line(s: &crate::results::PointSummary) -> String {
+    let pad = "";
+    if let Some(f) = &s.inflight {
+        return format!(
+            "{pad:<12}   ↳ in flight: efficiency {:.1}% of {:.0} req/s ideal, overhead p50 {:.0} µs p99 {:.0} µs (latency {} ms)\n",
+            f.efficiency_pct, f.ideal_rps, f.overhead_us.p50, f.overhead_us.p99, f.latency_ms
+        );
+    }
+    if let Some(p) = &s.probe {
+        return format!(
+            "{pad:<12}   ↳ /health probe at {:.0}/s: p50 {} µs p99 {} µs under load, idle p50 {} µs p99 {} µs (work {})\n",
+            p.rate_rps, p.loaded_us.p50, p.loaded_us.p99, p.idle_us.p50, p.idle_us.p99, p.work
+        );
+    }
+    if let Some(m) = &s.mixed {
+        let ttft = m.transactions.iter().find(|t| t.name == "SSE generate TTFT");
+        return format!(
+            "{pad:<12}   ↳ goose {} users: {} transactions, TTFT p50 {} µs p99 {} µs, goose client {} CPU-µs/request\n",
+            m.users,
+            m.transactions.iter().filter(|t| !t.name.starts_with("SSE ")).map(|t| t.requests).sum::<u64>(),
+            ttft.map_or("-".into(), |t| t.latency_us.p50.to_string()),
+            ttft.map_or("-".into(), |t| t.latency_us.p99.to_string()),
+            m.client_cpu_us_per_request.map_or("-".into(), |c| format!("{c:.0}"))
+        );
+    }
+    String::new()
 }
