@@ -182,6 +182,9 @@ fn latency_spectrum(r: &Results) -> Chart {
             x_min: Some(1.5),
             x_max: Some(14000.0),
             y_log: true,
+            y_min: None,
+            y_max: None,
+            x_dodge: false,
             lines,
         }));
     }
@@ -244,6 +247,9 @@ fn latency_vs_load(r: &Results) -> Chart {
             x_min: Some(0.0),
             x_max: None,
             y_log: false,
+            y_min: None,
+            y_max: None,
+            x_dodge: false,
             lines,
         }));
     }
@@ -475,7 +481,14 @@ fn inflight(r: &Results) -> Chart {
             rss_lines.push(Line { color: view::color(*i), dashed: false, points: rss });
         }
     }
-    let panel = |title: &str, y: &str, lines: Vec<Line>| {
+    // The sweep's levels, as ticks: the x axis is log-scaled but only these were measured.
+    let mut levels: Vec<f64> = eff_lines.iter().flat_map(|l| l.points.iter().map(|q| q.x)).collect();
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    let ticks: Vec<(f64, String)> = levels.iter().map(|x| (*x, format!("{x:.0}"))).collect();
+    let (x_min, x_max) = (levels.first().map(|x| x / 1.6), levels.last().map(|x| x * 1.6));
+    let eff_fit = efficiency_range(&eff_lines);
+    let panel = |title: &str, y: &str, lines: Vec<Line>, y_range: Option<(f64, f64)>| {
         if lines.is_empty() {
             empty(title)
         } else {
@@ -484,76 +497,125 @@ fn inflight(r: &Results) -> Chart {
                 x_label: "requests in flight (log scale)".into(),
                 y_label: y.into(),
                 x_log: true,
-                x_ticks: None,
-                x_min: None,
-                x_max: None,
+                x_ticks: Some(ticks.clone()),
+                x_min,
+                x_max,
                 y_log: false,
+                y_min: y_range.map(|r| r.0),
+                y_max: y_range.map(|r| r.1),
+                x_dodge: true,
                 lines,
             })
         }
     };
     let panels = vec![
-        panel("efficiency: throughput ÷ (in flight ÷ latency)", "efficiency (%)", eff_lines),
-        panel("mean RSS while in flight", "mean RSS (MiB)", rss_lines),
+        panel("efficiency: throughput ÷ (in flight ÷ latency)", "efficiency (%)", eff_lines, eff_fit),
+        panel("mean RSS while in flight", "mean RSS (MiB)", rss_lines, None),
     ];
+    let axis_note = match eff_fit {
+        Some((lo, _)) => format!(
+            " The efficiency axis starts at {lo:.0}%, not at 0, because every value and whisker lies above {:.0}%; \
+             read small gaps there as small.",
+            lo + 1.0
+        ),
+        None => String::new(),
+    };
     Chart {
         figure: figure(r, "inflight", "In-flight sweep (infer-io: slow I/O-bound inference)", target_legend(r), panels),
-        caption: "Each infer-io request waits a fixed time on the server without using CPU; with N requests in \
-                  flight a perfect server answers N ÷ latency per second. Left: the share of that ideal \
-                  reached (100% is perfect; whiskers span the repeats). Right: mean RSS at each concurrency; \
-                  its slope is the memory cost per in-flight request."
-            .into(),
+        caption: format!(
+            "Each infer-io request waits a fixed time on the server without using CPU; with N requests in \
+             flight a perfect server answers N ÷ latency per second. Left: the share of that ideal reached \
+             (100% is perfect; whiskers span the repeats). Right: mean RSS at each concurrency; its slope is \
+             the memory cost per in-flight request. Targets' markers are drawn side by side around each \
+             measured level (the ticks) so that equal values stay visible; all were measured at the ticked \
+             level.{axis_note}"
+        ),
     }
 }
 
-fn probe(r: &Results) -> Chart {
-    let mut groups = Vec::new();
-    let mut idle: [Vec<Option<Bar>>; 2] = [Vec::new(), Vec::new()];
-    let mut loaded: [Vec<Option<Bar>>; 2] = [Vec::new(), Vec::new()];
-    let multi = keys(r, "infer-cpu", |p| p.summary.probe.is_some()).len() > 1;
-    for (_, t) in view::with_points(r) {
-        let mut ps: Vec<&Point> = view::points_of(t, "infer-cpu").filter(|p| p.summary.probe.is_some()).collect();
-        ps.sort_by_key(|p| p.connections);
-        for p in ps {
-            let Some(pr) = &p.summary.probe else { continue };
-            groups.push(if multi { format!("{} c={}", t.name, p.connections) } else { t.name.clone() });
-            for (j, pick) in [|l: &Latency| l.p50, |l: &Latency| l.p99].iter().enumerate() {
-                let bar = |l: &Latency| Some(Bar { value: pick(l) as f64 / 1e3, range: None, flagged: pr.probe_errors > 0 });
-                idle[j].push(bar(&pr.idle_us));
-                loaded[j].push(bar(&pr.loaded_us));
-            }
-        }
+/// A y range fitted to the efficiency data when every value (whiskers included) is high, so
+/// that lines near 100% separate; `None` (the axis starts at 0) otherwise. The lower end is
+/// a multiple of 5 at least 1 below the lowest value; the upper end clears the highest.
+fn efficiency_range(lines: &[Line]) -> Option<(f64, f64)> {
+    let values = lines.iter().flat_map(|l| l.points.iter()).flat_map(|q| {
+        let (a, z) = q.range.unwrap_or((q.y, q.y));
+        [q.y, a, z]
+    });
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() || lo < 80.0 {
+        return None;
     }
-    let (idle_c, loaded_c) = (RGBColor(170, 170, 170), RGBColor(204, 102, 51));
-    let panels: Vec<Panel> = if groups.is_empty() {
+    let y_min = ((lo - 1.0) / 5.0).floor() * 5.0;
+    Some((y_min, hi.max(100.0) + (hi.max(100.0) - y_min) * 0.08))
+}
+
+/// Colours of the loaded probe bars, light to dark with concurrency (then repeating); idle is
+/// grey. Sequential, so "more concurrent" reads as "darker" without the legend.
+const LOAD_SHADES: [RGBColor; 4] =
+    [RGBColor(253, 174, 97), RGBColor(230, 120, 50), RGBColor(190, 70, 30), RGBColor(127, 39, 4)];
+const IDLE_GREY: RGBColor = RGBColor(170, 170, 170);
+
+fn probe(r: &Results) -> Chart {
+    let targets: Vec<(&TargetResult, Vec<&Point>)> = view::with_points(r)
+        .into_iter()
+        .map(|(_, t)| (t, view::points_of(t, "infer-cpu").filter(|p| p.summary.probe.is_some()).collect::<Vec<_>>()))
+        .filter(|(_, ps)| !ps.is_empty())
+        .collect();
+    let mut levels: Vec<usize> = targets.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.connections)).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let groups: Vec<String> = targets.iter().map(|(t, _)| t.name.clone()).collect();
+    let quantiles: [(&str, fn(&Latency) -> u64); 2] = [("p50", |l| l.p50), ("p99", |l| l.p99)];
+    let ms = |v: u64, flagged: bool| Some(Bar { value: v as f64 / 1e3, range: None, flagged });
+    let panels: Vec<Panel> = if targets.is_empty() {
         vec![empty("probe latency p50"), empty("probe latency p99")]
     } else {
-        ["p50", "p99"]
+        quantiles
             .iter()
-            .enumerate()
-            .map(|(j, q)| {
+            .map(|(q, pick)| {
+                // The idle baseline is measured once per target, before its CPU points
+                // (docs/metrics.md, "Event-loop probe"); every point carries the same copy.
+                let idle = BarSeries {
+                    color: IDLE_GREY,
+                    bars: targets.iter().map(|(_, ps)| ms(pick(&ps[0].summary.probe.as_ref()?.idle_us), false)).collect(),
+                };
+                let mut series = vec![idle];
+                series.extend(levels.iter().enumerate().map(|(j, c)| BarSeries {
+                    color: LOAD_SHADES[j % LOAD_SHADES.len()],
+                    bars: targets
+                        .iter()
+                        .map(|(_, ps)| {
+                            let p = ps.iter().find(|p| p.connections == *c)?;
+                            let pr = p.summary.probe.as_ref()?;
+                            ms(pick(&pr.loaded_us), pr.probe_errors > 0)
+                        })
+                        .collect(),
+                }));
                 Panel::Bars(BarPanel {
                     title: format!("/health probe latency {q}"),
                     y_label: "latency (ms)".into(),
                     groups: groups.clone(),
-                    series: vec![
-                        BarSeries { color: idle_c, bars: idle[j].clone() },
-                        BarSeries { color: loaded_c, bars: loaded[j].clone() },
-                    ],
+                    series,
                 })
             })
             .collect()
     };
-    let legend = vec![
-        LegendEntry { label: "idle (no other load)".into(), color: idle_c, style: Mark::Box },
-        LegendEntry { label: "under CPU-bound inference load".into(), color: loaded_c, style: Mark::Box },
-    ];
+    let mut legend = vec![LegendEntry { label: "idle (no other load)".into(), color: IDLE_GREY, style: Mark::Box }];
+    legend.extend(levels.iter().enumerate().map(|(j, c)| LegendEntry {
+        label: format!("{c} CPU-bound request{} in flight", if *c == 1 { "" } else { "s" }),
+        color: LOAD_SHADES[j % LOAD_SHADES.len()],
+        style: Mark::Box,
+    }));
+    let mut figure = figure(r, "probe", "Event-loop probe: /health latency under CPU load against idle", legend, panels);
+    figure.columns = 1;
     Chart {
-        figure: figure(r, "probe", "Event-loop probe: /health latency under CPU load against idle", legend, panels),
-        caption: "Latency of a light open-loop /health probe while CPU-bound infer-cpu requests run, beside the \
-                  same probe on an idle server. A framework that runs CPU work off its event loop keeps the two \
-                  bars close; a large loaded bar means the CPU work blocks other requests. The probe is one \
-                  merged histogram per point, so these bars have no whiskers; a * marks probe errors."
+        figure,
+        caption: "Latency of a light open-loop /health probe while CPU-bound infer-cpu requests run at each \
+                  concurrency (orange, darker = more requests in flight), beside the same probe on the idle \
+                  server (grey), one group per target. A framework that runs CPU work off its event loop keeps \
+                  the orange bars close to the grey one; tall orange bars mean the CPU work blocks other \
+                  requests. The probe is one merged histogram per point, so these bars have no whiskers; a * \
+                  marks probe errors."
             .into(),
     }
 }
@@ -561,6 +623,21 @@ fn probe(r: &Results) -> Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn efficiency_axis_is_fitted_only_when_every_value_is_high() {
+        let line = |ys: &[f64], range: Option<(f64, f64)>| Line {
+            color: RGBColor(0, 0, 0),
+            dashed: false,
+            points: ys.iter().map(|&y| LinePoint { x: 10.0, y, range }).collect(),
+        };
+        let (lo, hi) = efficiency_range(&[line(&[99.9, 100.0], None), line(&[99.2], Some((98.7, 99.6)))]).unwrap();
+        assert_eq!(lo, 95.0);
+        assert!(hi > 100.0 && hi < 101.0, "{hi}");
+        assert!(efficiency_range(&[line(&[99.0], Some((79.0, 99.5)))]).is_none(), "a low whisker keeps the axis at 0");
+        assert!(efficiency_range(&[line(&[40.0, 100.0], None)]).is_none());
+        assert!(efficiency_range(&[]).is_none());
+    }
 
     #[test]
     fn example_run_has_data_for_its_workloads() {

@@ -63,6 +63,19 @@ pub enum Panel {
     Empty { title: String, message: String },
 }
 
+/// Above this many bars a bar panel takes the full width of the figure: at half width the
+/// bars would be too thin for their value labels, even turned upright.
+const WIDE_BARS: usize = 24;
+
+impl Panel {
+    fn is_wide(&self) -> bool {
+        match self {
+            Panel::Bars(b) => b.groups.len() * b.series.len() > WIDE_BARS,
+            _ => false,
+        }
+    }
+}
+
 /// Grouped bars: one group per category on x, one bar per series inside each group.
 #[derive(Debug, Clone)]
 pub struct BarPanel {
@@ -101,6 +114,14 @@ pub struct LinePanel {
     pub x_max: Option<f64>,
     /// Logarithmic y axis (used when all values are positive).
     pub y_log: bool,
+    /// Fixed y range; from the data (starting at 0 on a linear axis) where `None`. A builder
+    /// that sets a lower end above 0 says so in the chart's caption.
+    pub y_min: Option<f64>,
+    pub y_max: Option<f64>,
+    /// Spread the lines' points slightly sideways (by line index, a few pixels each) so equal
+    /// values at the same x stay visible as separate markers. For x values that are levels
+    /// (concurrency), not continuous measurements.
+    pub x_dodge: bool,
     pub lines: Vec<Line>,
 }
 
@@ -121,8 +142,30 @@ pub struct LinePoint {
 
 impl Figure {
     pub fn size(&self) -> (u32, u32) {
-        let rows = self.panels.len().div_ceil(self.columns.max(1)).max(1) as u32;
+        let rows = self.rows().len().max(1) as u32;
         (WIDTH, TITLE_HEIGHT + LEGEND_HEIGHT + rows * PANEL_HEIGHT + FOOTER_HEIGHT)
+    }
+
+    /// Panels per row, as indices: pairs side by side when `columns` is 2, except that a
+    /// panel with too many bars for half the width gets a row (and the width) of its own,
+    /// which can leave a panel before it without a partner.
+    fn rows(&self) -> Vec<Vec<usize>> {
+        let mut rows = Vec::new();
+        let mut i = 0;
+        while i < self.panels.len() {
+            let pair = self.columns >= 2
+                && i + 1 < self.panels.len()
+                && !self.panels[i].is_wide()
+                && !self.panels[i + 1].is_wide();
+            if pair {
+                rows.push(vec![i, i + 1]);
+                i += 2;
+            } else {
+                rows.push(vec![i]);
+                i += 1;
+            }
+        }
+        rows
     }
 
     /// Whether any panel has something to draw.
@@ -163,14 +206,17 @@ impl Figure {
         self.draw_legend(&legend)?;
         let (body, foot) = rest.split_vertically(h - TITLE_HEIGHT - LEGEND_HEIGHT - FOOTER_HEIGHT);
         foot.draw_text(&self.footer, &text(12).color(&RGBColor(90, 90, 90)), (10, 6)).map_err(err)?;
-        let columns = self.columns.max(1);
-        let rows = self.panels.len().div_ceil(columns).max(1);
-        let cells = body.split_evenly((rows, columns));
-        for (panel, cell) in self.panels.iter().zip(cells.iter()) {
-            match panel {
-                Panel::Bars(b) => draw_bars(cell, b)?,
-                Panel::Lines(l) => draw_lines(cell, l)?,
-                Panel::Empty { title, message } => draw_empty(cell, title, message)?,
+        let rows = self.rows();
+        for (row, strip) in rows.iter().zip(body.split_evenly((rows.len().max(1), 1)).iter()) {
+            // A panel left alone in a two-column figure keeps half the width, like its
+            // neighbours, unless it is wide.
+            let slots = if row.len() == 1 && self.columns >= 2 && !self.panels[row[0]].is_wide() { 2 } else { row.len() };
+            for (&i, cell) in row.iter().zip(strip.split_evenly((1, slots)).iter()) {
+                match &self.panels[i] {
+                    Panel::Bars(b) => draw_bars(cell, b)?,
+                    Panel::Lines(l) => draw_lines(cell, l)?,
+                    Panel::Empty { title, message } => draw_empty(cell, title, message)?,
+                }
             }
         }
         Ok(())
@@ -262,18 +308,52 @@ pub fn compact(v: f64) -> String {
     }
 }
 
+/// Space the bar chart's frame takes around its plotting area (caption, margins, axis label
+/// areas), to size value labels before plotters lays the chart out.
+const BAR_FRAME: (u32, u32) = (8 + 16 + 78, 8 + 8 + 34 + 26);
+const VALUE_FONT: u32 = 11;
+const GROUP_FONT: u32 = 13;
+
+fn bar_label(b: &Bar) -> String {
+    format!("{}{}", compact(b.value), if b.flagged { "*" } else { "" })
+}
+
 fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) -> anyhow::Result<()> {
     let n = p.groups.len().max(1);
-    let bars = p.series.iter().flat_map(|s| s.bars.iter().flatten());
+    let k = p.series.len().max(1) as f64;
+    let slot = 0.8 / k;
+    let bars: Vec<&Bar> = p.series.iter().flat_map(|s| s.bars.iter().flatten()).collect();
     let (mut lo, mut hi) = (0f64, 0f64);
-    for b in bars {
+    for b in &bars {
         let (a, z) = b.range.unwrap_or((b.value, b.value));
         lo = lo.min(b.value).min(a);
         hi = hi.max(b.value).max(z);
     }
+    // Value labels sit above their bars, level when they fit the bar's slot and upright when
+    // they do not (many targets, many groups); the y range leaves room for the tallest one.
+    let (w, h) = area.dim_in_pixel();
+    let plot_w = f64::from(w.saturating_sub(BAR_FRAME.0).max(1));
+    let plot_h = f64::from(h.saturating_sub(BAR_FRAME.1).max(1));
+    let slot_px = plot_w / n as f64 * slot;
+    let mut widest = 0u32;
+    for b in &bars {
+        widest = widest.max(area.estimate_text_size(&bar_label(b), &text(VALUE_FONT)).map_err(err)?.0);
+    }
+    let upright = f64::from(widest) + 2.0 > slot_px;
+    let label_font = if upright && slot_px < 14.0 { VALUE_FONT - 2 } else { VALUE_FONT };
+    let label_px = if upright { f64::from(widest) + 6.0 } else { f64::from(label_font) + 8.0 };
     let y_lo = if lo < 0.0 { lo * 1.18 } else { 0.0 };
-    let y_hi = headroom(hi);
+    let room = (1.0 - label_px / plot_h).clamp(0.3, 1.0);
+    let y_hi = headroom(hi).max(y_lo + (hi - y_lo) / room);
     let centers: Vec<f64> = (0..n).map(|g| g as f64 + 0.5).collect();
+    // Group names shrink when they would run into each other.
+    let group_px = plot_w / n as f64;
+    let mut group_font = GROUP_FONT;
+    for g in &p.groups {
+        while group_font > 9 && f64::from(area.estimate_text_size(g, &text(group_font)).map_err(err)?.0) + 6.0 > group_px {
+            group_font -= 1;
+        }
+    }
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, text(16))
         .margin(8)
@@ -290,6 +370,7 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
         .light_line_style(RGBColor(244, 244, 244))
         .y_desc(&p.y_label)
         .label_style(text(13))
+        .x_label_style(text(group_font))
         .axis_desc_style(text(14))
         .x_label_formatter(&|x| {
             let g = (x - 0.5).round();
@@ -298,9 +379,12 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
         .y_label_formatter(&|y| compact(*y))
         .draw()
         .map_err(err)?;
-    let k = p.series.len().max(1) as f64;
-    let slot = 0.8 / k;
-    let label_style = text(11).pos(Pos::new(HPos::Center, VPos::Bottom));
+    let label_style = if upright {
+        text(label_font).transform(FontTransform::Rotate270).pos(Pos::new(HPos::Left, VPos::Center))
+    } else {
+        text(label_font).pos(Pos::new(HPos::Center, VPos::Bottom))
+    };
+    let lift = (y_hi - y_lo) * 3.0 / plot_h;
     for (i, s) in p.series.iter().enumerate() {
         for (g, b) in s.bars.iter().enumerate() {
             let Some(b) = b else { continue };
@@ -315,10 +399,9 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
                 }
                 top = top.max(z);
             }
-            let label = format!("{}{}", compact(b.value), if b.flagged { "*" } else { "" });
             chart
                 .plotting_area()
-                .draw(&Text::new(label, (xc, top + (y_hi - y_lo) * 0.025), label_style.clone()))
+                .draw(&Text::new(bar_label(b), (xc, top + lift), label_style.clone()))
                 .map_err(err)?;
         }
     }
@@ -367,6 +450,8 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &LinePanel) 
     } else {
         (if y_lo < 0.0 { y_lo * 1.18 } else { 0.0 }, headroom(y_hi))
     };
+    let (y_lo, y_hi) = (p.y_min.unwrap_or(y_lo), p.y_max.unwrap_or(y_hi));
+    let y_hi = y_hi.max(y_lo + 1e-9);
     let keys = p.x_ticks.as_ref().map(|t| t.iter().map(|t| t.0).collect::<Vec<f64>>());
     let x = Axis::new(x_lo..x_hi, p.x_log, keys);
     let y = Axis::new(y_lo..y_hi, y_log, None);
@@ -395,8 +480,20 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &LinePanel) 
         .light_line_style(RGBColor(244, 244, 244))
         .draw()
         .map_err(err)?;
-    for l in &p.lines {
-        let xy: Vec<(f64, f64)> = l.points.iter().map(|q| (q.x, q.y)).collect();
+    // Dodge: line i of n moves by (i − (n−1)/2) steps; a step is a few pixels, as a factor on
+    // a log axis and as a share of the range on a linear one.
+    let (w, _) = area.dim_in_pixel();
+    let step_px = (40.0 / p.lines.len().max(1) as f64).min(5.0);
+    let step = step_px / f64::from(w.saturating_sub(120).max(1));
+    let shift = |i: usize, x: f64| -> f64 {
+        if !p.x_dodge {
+            return x;
+        }
+        let d = (i as f64 - (p.lines.len() as f64 - 1.0) / 2.0) * step;
+        if p.x_log { x * (x_hi / x_lo).powf(d) } else { x + d * (x_hi - x_lo) }
+    };
+    for (i, l) in p.lines.iter().enumerate() {
+        let xy: Vec<(f64, f64)> = l.points.iter().map(|q| (shift(i, q.x), q.y)).collect();
         if l.dashed {
             chart.draw_series(DashedLineSeries::new(xy.clone(), 8, 5, l.color.stroke_width(2))).map_err(err)?;
         } else {
@@ -405,7 +502,7 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &LinePanel) 
         chart.draw_series(xy.iter().map(|&(x, y)| Circle::new((x, y), 3, l.color.filled()))).map_err(err)?;
         for q in &l.points {
             if let Some((a, z)) = q.range.filter(|(a, z)| z > a) {
-                whisker(&mut chart, q.x, (a, z), l.color)?;
+                whisker(&mut chart, shift(i, q.x), (a, z), l.color)?;
             }
         }
     }
@@ -511,6 +608,9 @@ mod tests {
                     x_min: Some(1.0),
                     x_max: Some(20.0),
                     y_log: true,
+                    y_min: None,
+                    y_max: None,
+                    x_dodge: true,
                     lines: vec![Line {
                         color: BLUE,
                         dashed: true,
@@ -540,6 +640,24 @@ mod tests {
         f.columns = 1;
         assert!(f.size().1 > h3);
         assert!(f.has_data());
+    }
+
+    #[test]
+    fn crowded_bar_panels_get_a_row_of_their_own() {
+        let bars = |groups: usize, series: usize| {
+            Panel::Bars(BarPanel {
+                title: String::new(),
+                y_label: String::new(),
+                groups: vec![String::new(); groups],
+                series: vec![BarSeries { color: RED, bars: vec![None; groups] }; series],
+            })
+        };
+        let mut f = sample();
+        // 8 targets × 3 groups fits half the width; 8 × 4 does not.
+        f.panels = vec![bars(3, 8), bars(1, 8), bars(4, 8), bars(1, 4), bars(1, 4), bars(1, 4)];
+        assert_eq!(f.rows(), [vec![0, 1], vec![2], vec![3, 4], vec![5]]);
+        f.columns = 1;
+        assert_eq!(f.rows().len(), 6);
     }
 
     #[test]
