@@ -139,6 +139,7 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     let save = |r: &Results| results::write_atomic(&cfg.out_dir, r).context("cannot write results.json");
     save(&results)?;
 
+    let progress = crate::progress::Progress::new(cfg.progress, cfg.targets.len());
     let mut built: Vec<String> = Vec::new();
     for source in &cfg.targets {
         let mut tr = describe(source, &cfg.root, workers);
@@ -146,7 +147,7 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
         results.targets.push(tr);
         let idx = results.targets.len() - 1;
         save(&results)?;
-        let outcome = run_target(cfg, source, workers, &rt, &mut built, &mut results, idx, &save);
+        let outcome = run_target(cfg, &progress, source, workers, &rt, &mut built, &mut results, idx, &save);
         let tr = &mut results.targets[idx];
         match outcome {
             Ok(()) => tr.status = "measured".into(),
@@ -154,14 +155,14 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
                 // Points measured before a failure are kept; the target is `failed`, not
                 // `skipped`, so that nobody reads its partial numbers as a full run.
                 tr.status = if tr.points.is_empty() { "skipped" } else { "failed" }.into();
-                if cfg.progress {
-                    eprintln!("{}: {}: {reason:#}", tr.name, tr.status);
-                }
+                progress.line(&format!("{}: {}: {reason:#}", tr.name, tr.status));
                 tr.skip_reason = Some(format!("{reason:#}"));
             }
         }
         save(&results)?;
+        progress.target_done();
     }
+    progress.finish();
     results.finished_at = Some(crate::env::now_rfc3339());
     save(&results)?;
     Ok(results)
@@ -231,6 +232,7 @@ fn idle_rss(i: &Instance) -> Option<u64> {
 #[allow(clippy::too_many_arguments)]
 fn run_target(
     cfg: &RunConfig,
+    progress: &crate::progress::Progress,
     source: &TargetSource,
     workers: usize,
     rt: &tokio::runtime::Runtime,
@@ -246,9 +248,7 @@ fn run_target(
     let mut cost = crate::results::Cost::default();
     if let Some(m) = manifest {
         if cfg.build && !built.contains(&m.build) {
-            if cfg.progress {
-                eprintln!("{}: building: {}", m.name, m.build);
-            }
+            progress.line(&format!("{}: building: {}", m.name, m.build));
             let log = cfg.out_dir.join(format!("{}.build.log", m.name));
             target::build(m, &cfg.root, &log)?;
             built.push(m.build.clone());
@@ -308,9 +308,7 @@ fn run_target(
         r.check_alive()?;
     }
     anyhow::ensure!(passed, "failed verification: {failed} of {} conformance cases", cases.len());
-    if cfg.progress {
-        eprintln!("{}: verified ({} cases)", results.targets[idx].name, cases.len());
-    }
+    progress.line(&format!("{}: verified ({} cases)", results.targets[idx].name, cases.len()));
 
     // Every workload runs on a freshly started server, so that its memory figures do not
     // depend on what ran before (an allocator keeps what earlier loads grew; verification
@@ -326,13 +324,13 @@ fn run_target(
         let idle = if manifest.is_some() { idle_rss(&instance) } else { None };
         idle_by_workload.push((w.name(), idle));
         let sampler = Sampler::start(instance.pid());
-        let ctx = Ctx { cfg, rt, sampler: &sampler, base_url: &instance.base_url };
+        let ctx = Ctx { cfg, progress, rt, sampler: &sampler, base_url: &instance.base_url };
         let outcome = match w {
             Workload::Health | Workload::Predict | Workload::Generate => throughput_points(&ctx, w, results, idx, save),
             Workload::InferIo => inflight_points(&ctx, results, idx, save),
             Workload::InferCpu => probe_points(&ctx, results, idx, save),
             Workload::Mixed => crate::mixed::run(cfg, rt, &sampler, &instance.base_url, &results.targets[idx].name)
-                .and_then(|point| push_point(cfg, results, idx, point, save)),
+                .and_then(|point| push_point(progress, results, idx, point, save)),
         };
         // A server that died is the reason, whatever error its absence caused.
         if let Some(r) = instance.running.as_mut() {
@@ -385,6 +383,7 @@ fn measure_static_cost(m: &Manifest, root: &Path, cost: &mut crate::results::Cos
 /// What every point of one target shares.
 struct Ctx<'a> {
     cfg: &'a RunConfig,
+    progress: &'a crate::progress::Progress,
     rt: &'a tokio::runtime::Runtime,
     sampler: &'a Sampler,
     base_url: &'a str,
@@ -410,7 +409,7 @@ fn throughput_points(
     for &c in conns {
         let m = measure(ctx, &payloads, Mode::Closed { connections: c }, None, None)?;
         max = Some(max.unwrap_or(0.0).max(m.point.summary.throughput_rps.median));
-        push_point(ctx.cfg, results, idx, m.point, save)?;
+        push_point(ctx.progress, results, idx, m.point, save)?;
     }
     let mut rates: Vec<(f64, String)> = Vec::new();
     if w == Workload::Predict {
@@ -428,7 +427,7 @@ fn throughput_points(
             max_connections: p.open_max_connections,
         };
         let m = measure(ctx, &payloads, mode, Some(basis), None)?;
-        push_point(ctx.cfg, results, idx, m.point, save)?;
+        push_point(ctx.progress, results, idx, m.point, save)?;
     }
     Ok(())
 }
@@ -457,7 +456,7 @@ fn inflight_points(
                 p999: l.p999 as f64 - latency_us,
             },
         });
-        push_point(ctx.cfg, results, idx, m.point, save)?;
+        push_point(ctx.progress, results, idx, m.point, save)?;
     }
     Ok(())
 }
@@ -492,7 +491,7 @@ fn probe_points(
         if probe.errors.total() > 0 && !m.point.summary.flags.iter().any(|f| f == "errors") {
             m.point.summary.flags.push("errors".into());
         }
-        push_point(ctx.cfg, results, idx, m.point, save)?;
+        push_point(ctx.progress, results, idx, m.point, save)?;
     }
     Ok(())
 }
@@ -528,15 +527,23 @@ pub fn rss_fit(idle: Option<u64>, levels: &[(usize, u64)]) -> Option<Fit> {
 }
 
 fn push_point(
-    cfg: &RunConfig,
+    progress: &crate::progress::Progress,
     results: &mut Results,
     idx: usize,
     point: Point,
     save: &dyn Fn(&Results) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    if cfg.progress {
+    {
         let s = &point.summary;
-        eprintln!(
+        let at = format!(
+            "{} {} c={}{}",
+            point.workload,
+            point.mode,
+            point.connections,
+            point.rate_rps.map(|r| format!(" rate={r:.0}")).unwrap_or_default()
+        );
+        progress.point(&results.targets[idx].name, &at, s.throughput_rps.median, s.errors);
+        progress.line(&format!(
             "{}: {} {} c={}{}: {:.0} req/s [{:.0}–{:.0}], p50 {} µs, p99 {} µs{}",
             results.targets[idx].name,
             point.workload,
@@ -549,7 +556,7 @@ fn push_point(
             s.latency_us.p50,
             s.latency_us.p99,
             if s.flags.is_empty() { String::new() } else { format!(" [{}]", s.flags.join(",")) }
-        );
+        ));
     }
     results.targets[idx].points.push(point);
     save(results)
