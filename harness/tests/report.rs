@@ -1,8 +1,10 @@
 //! `harness report`: every chart from a fixture with every optional section, a self-contained
 //! page that renders in a real browser, Markdown and CSV that match the results, and clear
 //! failures on bad input. The fixture (tests/fixtures/report-results.json) holds flags, a
-//! target that failed verification, a target that never started, and the newer optional
-//! fields (cost, memory fits, infer-io, infer-cpu probe, mixed, robustness).
+//! target that failed verification, a target that never started, the newer optional fields
+//! (cost, memory fits, infer-io, infer-cpu probe at three concurrency levels, mixed,
+//! robustness), and eight measured targets with names up to 12 characters, as a run of all
+//! Rust and Python targets has.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -101,6 +103,18 @@ fn fixture_renders_every_chart_as_svg_and_png() {
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{c}.png is not a PNG");
         assert!(png.len() > 10_000, "{c}.png is suspiciously small ({} bytes)", png.len());
     }
+    // Every measured target appears in every chart (legend or group labels), eight of them.
+    for c in CHARTS {
+        let svg = dir.read(&format!("{c}.svg"));
+        for name in ["axum", "actix-web", "poem", "hyper", "fastapi", "litestar", "django-ninja", "flask"] {
+            assert!(svg.contains(name), "{c}.svg lacks target {name}");
+        }
+    }
+    // The probe chart has one bar per concurrency level beside the idle baseline.
+    let probe = dir.read("probe.svg");
+    for level in ["idle (no other load)", "1 CPU-bound request in flight", "8 CPU-bound requests in flight"] {
+        assert!(probe.contains(level), "probe.svg lacks the legend entry {level:?}");
+    }
     // Axis labels carry units.
     for (c, unit) in [("throughput", "responses/s"), ("latency-spectrum", "latency (µs"), ("memory", "MiB"), ("probe", "latency (ms)")] {
         assert!(dir.read(&format!("{c}.svg")).contains(unit), "{c}.svg lacks its unit {unit}");
@@ -132,6 +146,9 @@ fn html_is_self_contained_and_shows_flags_next_to_numbers() {
         "In-flight sweep (infer-io)",
         "Event-loop probe (infer-cpu)",
         "Mixed traffic (goose)",
+        "Mixed traffic per transaction (goose)",
+        "SSE TTFT p50 / p99 ms",
+        "<a href=\"django-ninja.goose.html\">django-ninja.goose.html</a>",
         "Memory per unit of concurrency",
         "fixture: synthetic figures",
         // The run dir is outside the checkout, so the docs are named rather than linked.
@@ -148,7 +165,7 @@ fn csv_has_one_row_per_target_and_point() {
     let dir = generated("csv");
     let r: harness::results::Results = serde_json::from_str(&dir.read("results.json")).unwrap();
     let points: usize = r.targets.iter().map(|t| t.points.len()).sum();
-    assert_eq!(points, 20);
+    assert_eq!(points, 96, "8 measured targets × 12 points");
     let mut rd = csv::Reader::from_path(dir.0.join("results.csv")).unwrap();
     let headers = rd.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
@@ -170,6 +187,7 @@ fn markdown_has_the_tables_and_links_the_pngs() {
     assert!(md.contains("| target | version | status |"));
     assert!(md.contains("`⚠ noisy`") && md.contains("`⚠ verification_failed`"));
     assert!(md.contains("## Cost of ownership"));
+    assert!(md.contains("[flask.goose.html](flask.goose.html)"), "report.md does not link the goose reports");
 }
 
 #[test]

@@ -55,7 +55,10 @@ fn cell(c: &Cell) -> String {
         return format!("<td class=\"na\" title=\"{NOT_MEASURED}\">{}</td>", esc(&c.text));
     }
     let flags: String = c.flags.iter().map(|f| flag(f)).collect();
-    format!("<td>{}{flags}</td>", esc(&c.text))
+    match &c.link {
+        Some(href) => format!("<td><a href=\"{}\">{}</a>{flags}</td>", esc(href), esc(&c.text)),
+        None => format!("<td>{}{flags}</td>", esc(&c.text)),
+    }
 }
 
 fn table(t: &Table) -> String {

@@ -17,10 +17,16 @@ fn cell(c: &Cell) -> String {
         return format!("_{}_", esc(&c.text));
     }
     let flags: Vec<String> = c.flags.iter().map(|f| format!("`⚠ {f}`")).collect();
+    let text = match &c.link {
+        // Spaces would end a Markdown link target; the angle-bracket form allows them.
+        Some(href) if href.contains(' ') => format!("[{}](<{}>)", esc(&c.text), esc(href)),
+        Some(href) => format!("[{}]({})", esc(&c.text), esc(href)),
+        None => esc(&c.text),
+    };
     match (c.text.is_empty(), flags.is_empty()) {
-        (_, true) => esc(&c.text),
+        (_, true) => text,
         (true, false) => flags.join(" "),
-        (false, false) => format!("{} {}", esc(&c.text), flags.join(" ")),
+        (false, false) => format!("{text} {}", flags.join(" ")),
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::view::{self, NOT_MEASURED, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
-use crate::results::{Point, Results, TargetResult};
+use crate::results::{MixedSummary, MixedTransaction, Point, Results, TargetResult};
 
 /// One cell: its text, the flags that qualify it (shown beside it), and whether the figure is
 /// absent from the run.
@@ -13,6 +13,8 @@ pub struct Cell {
     pub text: String,
     pub flags: Vec<String>,
     pub missing: bool,
+    /// A relative path the text links to (a file in the run directory).
+    pub link: Option<String>,
 }
 
 impl Cell {
@@ -20,10 +22,10 @@ impl Cell {
         Cell { text: s.into(), ..Cell::default() }
     }
     pub fn flagged(s: impl Into<String>, flags: &[String]) -> Self {
-        Cell { text: s.into(), flags: flags.to_vec(), missing: false }
+        Cell { text: s.into(), flags: flags.to_vec(), ..Cell::default() }
     }
     pub fn missing() -> Self {
-        Cell { text: "not measured".into(), flags: Vec::new(), missing: true }
+        Cell { text: "not measured".into(), missing: true, ..Cell::default() }
     }
     fn opt(v: Option<String>) -> Self {
         v.map_or_else(Cell::missing, Cell::text)
@@ -51,6 +53,7 @@ pub fn all(r: &Results, raw: &Value) -> Vec<Table> {
         inflight(r),
         probe(r),
         mixed(r),
+        mixed_transactions(r),
         memory_fits(r),
         Some(cost(r)),
         robustness(raw),
@@ -167,11 +170,10 @@ fn summary(r: &Results) -> Table {
     if has("mixed") {
         headers.push("mixed req/s (failures)".into());
         cols.push(Box::new(|t| match view::points_of(t, "mixed").find_map(|p| Some((p.summary.mixed.as_ref()?, p))) {
-            Some((m, p)) => {
-                let rps: f64 = m.transactions.iter().map(|x| x.rps).sum();
-                let fails: u64 = m.transactions.iter().map(|x| x.failures).sum();
-                Cell::flagged(format!("{} ({fails})", fmt_num(rps)), &p.summary.flags)
-            }
+            Some((m, p)) => Cell::flagged(
+                format!("{} ({})", fmt_num(p.summary.throughput_rps.median), http_failures(m)),
+                &p.summary.flags,
+            ),
             None => Cell::missing(),
         }));
     }
@@ -413,7 +415,83 @@ fn probe(r: &Results) -> Option<Table> {
     })
 }
 
+/// goose's custom records (the SSE TTFT) are named `SSE …`; every other name is an HTTP
+/// request (docs/metrics.md, "Mixed traffic").
+fn is_http(x: &MixedTransaction) -> bool {
+    !x.name.starts_with("SSE ")
+}
+
+fn http_failures(m: &MixedSummary) -> u64 {
+    m.transactions.iter().filter(|x| is_http(x)).map(|x| x.failures).sum()
+}
+
+fn is_relative_file(path: &str) -> bool {
+    !path.is_empty() && !path.contains(':') && !path.starts_with('/') && !path.split('/').any(|c| c == "..")
+}
+
+fn ms_pair(l: &crate::results::Latency) -> String {
+    format!("{} / {}", fmt_num(l.p50 as f64 / 1e3), fmt_num(l.p99 as f64 / 1e3))
+}
+
+/// One row per target: the scenario's load, each HTTP transaction's p50/p99, the streaming
+/// TTFT, what goose cost on the client, and goose's own report.
 fn mixed(r: &Results) -> Option<Table> {
+    let found: Vec<(&TargetResult, &Point, &MixedSummary)> = each_point(r, |p| p.summary.mixed.is_some())
+        .map(|(t, p)| (t, p, p.summary.mixed.as_ref().expect("filtered")))
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (_, _, m) in &found {
+        for x in m.transactions.iter().filter(|x| is_http(x)) {
+            if !names.contains(&x.name.as_str()) {
+                names.push(&x.name);
+            }
+        }
+    }
+    names.sort_unstable();
+    let mut headers: Vec<String> = ["target", "users", "HTTP req/s", "failures"].map(String::from).to_vec();
+    headers.extend(names.iter().map(|n| format!("{n} p50 / p99 ms")));
+    headers.extend(["SSE TTFT p50 / p99 ms", "goose client CPU-µs/request", "goose report"].map(String::from));
+    let rows = found
+        .iter()
+        .map(|(t, p, m)| {
+            let failures = http_failures(m);
+            let fail_flags: Vec<String> = (failures > 0).then(|| "errors".to_owned()).into_iter().collect();
+            let mut row = vec![
+                Cell::text(&t.name),
+                Cell::text(m.users.to_string()),
+                Cell::flagged(fmt_num(p.summary.throughput_rps.median), &p.summary.flags),
+                Cell::flagged(failures.to_string(), &fail_flags),
+            ];
+            row.extend(names.iter().map(|n| Cell::opt(m.transactions.iter().find(|x| x.name == *n).map(|x| ms_pair(&x.latency_us)))));
+            row.push(Cell::opt(m.transactions.iter().find(|x| x.name == "SSE generate TTFT").map(|x| ms_pair(&x.latency_us))));
+            row.push(Cell::opt(m.client_cpu_us_per_request.map(|c| format!("{c:.0}"))));
+            row.push(match &m.goose_report {
+                // Only a path inside the run directory becomes a link: the page fetches nothing.
+                Some(path) if is_relative_file(path) => Cell { link: Some(path.clone()), ..Cell::text(path) },
+                Some(path) => Cell::text(path),
+                None => Cell::missing(),
+            });
+            row
+        })
+        .collect();
+    Some(Table {
+        id: "mixed",
+        title: "Mixed traffic (goose)".into(),
+        note: "The goose scenario per target: users, HTTP requests per second over the measured seconds (the SSE \
+               TTFT records are not requests), failed HTTP requests, each request's p50 / p99 as goose timed it \
+               (to the response headers, so POST /v1/generate is time to headers), the time to the first token \
+               of the generate streams, the harness's CPU per request while goose ran, and goose's own report."
+            .into(),
+        headers,
+        rows,
+    })
+}
+
+/// goose's figures per transaction, for the detail behind the per-target table.
+fn mixed_transactions(r: &Results) -> Option<Table> {
     let mut rows = Vec::new();
     for (t, p) in each_point(r, |p| p.summary.mixed.is_some()) {
         let m = p.summary.mixed.as_ref().expect("filtered");
@@ -421,7 +499,6 @@ fn mixed(r: &Results) -> Option<Table> {
             let flags: Vec<String> = (x.failures > 0).then(|| "errors".to_owned()).into_iter().collect();
             rows.push(vec![
                 Cell::text(&t.name),
-                Cell::text(m.users.to_string()),
                 Cell::text(&x.name),
                 Cell::text(x.requests.to_string()),
                 Cell::flagged(x.failures.to_string(), &flags),
@@ -431,10 +508,10 @@ fn mixed(r: &Results) -> Option<Table> {
         }
     }
     (!rows.is_empty()).then(|| Table {
-        id: "mixed",
-        title: "Mixed traffic (goose)".into(),
-        note: "Per transaction of the goose scenario, as goose measured it.".into(),
-        headers: ["target", "users", "transaction", "requests", "failures", "req/s", "latency µs p50 / p99 / max"]
+        id: "mixed-transactions",
+        title: "Mixed traffic per transaction (goose)".into(),
+        note: "Per request name of the goose scenario, as goose measured it; latency in µs.".into(),
+        headers: ["target", "transaction", "requests", "failures", "req/s", "latency µs p50 / p99 / max"]
             .map(String::from)
             .to_vec(),
         rows,
