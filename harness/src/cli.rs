@@ -99,6 +99,10 @@ pub struct RunArgs {
     /// Do not run the targets' build commands.
     #[arg(long)]
     pub no_build: bool,
+    /// After verification, run the hostile corpus, slowloris and mid-stream disconnects
+    /// against each target and record `robustness` (about 20 s per target).
+    #[arg(long)]
+    pub hostile: bool,
     /// Measure even from a debug build of the harness (tests only; results say `debug`).
     #[arg(long, hide = true)]
     pub allow_debug_build: bool,
@@ -226,6 +230,7 @@ impl RunArgs {
             build: !self.no_build,
             ready_timeout: Duration::from_secs_f64(self.ready_timeout),
             stop_timeout: Duration::from_secs_f64(self.stop_timeout),
+            hostile: self.hostile,
             progress: true,
             cpu_work: None,
             root,

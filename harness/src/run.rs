@@ -80,6 +80,8 @@ pub struct RunConfig {
     pub ready_timeout: Duration,
     /// How long a target may take to exit after SIGTERM before SIGKILL (`--stop-timeout`).
     pub stop_timeout: Duration,
+    /// After verification, measure robustness (`--hostile`; docs/metrics.md, "Robustness").
+    pub hostile: bool,
     /// Print progress to stderr.
     pub progress: bool,
     /// `work` for infer-cpu, calibrated once per run (`probe::calibrate`); filled by
@@ -309,6 +311,20 @@ fn run_target(
     }
     anyhow::ensure!(passed, "failed verification: {failed} of {} conformance cases", cases.len());
     progress.line(&format!("{}: verified ({} cases)", results.targets[idx].name, cases.len()));
+    if cfg.hostile {
+        // On the verification instance: every workload below starts a fresh server anyway.
+        let (pid, log) = instance.running.as_ref().map(|r| (r.pid, r.stderr_log.clone())).unzip();
+        let r = crate::hostile::measure(&instance.base_url, pid, log.as_deref(), &crate::hostile::Options::default())?;
+        let mut findings = r.verdict();
+        findings.extend(r.slow_client_findings());
+        let summary = if findings.is_empty() { "robust".to_owned() } else { findings.join("; ") };
+        progress.line(&format!("{}: hostile corpus {}/{}: {summary}", results.targets[idx].name, r.passed, r.cases));
+        results.targets[idx].robustness = Some(r);
+        save(results)?;
+        if let Some(r) = instance.running.as_mut() {
+            r.check_alive()?;
+        }
+    }
 
     // Every workload runs on a freshly started server, so that its memory figures do not
     // depend on what ran before (an allocator keeps what earlier loads grew; verification

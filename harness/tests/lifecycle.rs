@@ -68,6 +68,7 @@ fn unready_and_unverified_targets_are_skipped_and_leave_no_process() {
         build: true,
         ready_timeout: Duration::from_secs(2),
         stop_timeout: harness::target::STOP_TIMEOUT,
+        hostile: false,
         progress: false,
         cpu_work: None,
     };

@@ -41,6 +41,7 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
         build: false,
         ready_timeout: Duration::from_secs(30),
         stop_timeout: harness::target::STOP_TIMEOUT,
+        hostile: false,
         progress: true,
         // A small fixed `work` keeps the test short; the calibration has its own unit test.
         cpu_work: Some(200),
