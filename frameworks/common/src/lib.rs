@@ -52,10 +52,24 @@ pub fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
 }
 
-/// Binds the listening socket (non-blocking, ready for any runtime).
+/// The listen backlog of every target, Rust and Python alike: uvicorn's and gunicorn's
+/// default. Without it, `std::net::TcpListener::bind` would listen with 128, and a burst of
+/// connections (the in-flight sweep opens up to 10,000 at once) would overflow the accept
+/// queue of the Rust targets only, leaving handshakes to kernel retransmissions that last
+/// seconds (docs/methodology.md).
+pub const LISTEN_BACKLOG: i32 = 2048;
+
+/// Binds the listening socket (non-blocking, ready for any runtime), with SO_REUSEADDR as
+/// `std` sets it and [`LISTEN_BACKLOG`].
 pub fn bind(args: &Args) -> anyhow::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
     let addr = SocketAddr::new(args.bind, args.port);
-    let listener = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot bind {addr}: {e}"))?;
+    let err = |e: io::Error| anyhow::anyhow!("cannot bind {addr}: {e}");
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(err)?;
+    let listener: TcpListener = socket.into();
     listener.set_nonblocking(true)?;
     Ok(listener)
 }

@@ -326,12 +326,21 @@ async fn window(shared: &Shared) -> (Instant, Instant) {
 }
 
 async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadResult> {
+    // Connections start evenly over the first half of the warm-up rather than all at once:
+    // a burst of thousands of connects overflows any accept queue, and connections that
+    // start together stay in lockstep when every exchange takes the same time (infer-io,
+    // generate), so the server would see waves instead of a steady load.
+    let ramp = shared.spec.warmup / 2;
     let workers: Vec<_> = (0..connections)
-        .map(|_| {
+        .map(|i| {
             let shared = shared.clone();
+            let start_after = ramp.mul_f64(i as f64 / connections as f64);
             // `unconstrained`: the closed loop yields on every I/O wait anyway, and tokio's
             // cooperative budget would only add bookkeeping to each poll.
             tokio::spawn(tokio::task::unconstrained(async move {
+                if !start_after.is_zero() {
+                    tokio::time::sleep(start_after).await;
+                }
                 let mut rec = Recorder::default();
                 let mut conn: Option<Conn> = None;
                 // One timer per connection, re-armed only when less than TIMER_SLACK is left:
