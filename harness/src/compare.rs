@@ -70,11 +70,19 @@ pub struct Comparison {
     /// Points present on one side only (not a regression: profiles may differ).
     pub unmatched: Vec<String>,
     pub warnings: Vec<String>,
+    /// The runs come from different machines (CPU model or count): verdicts are shown, but
+    /// they are no regression gate, because the machine and not the code may differ.
+    pub machines_differ: bool,
 }
 
 impl Comparison {
     pub fn regressions(&self) -> usize {
         self.rows.iter().filter(|r| r.verdict == Verdict::Worse).count()
+    }
+
+    /// Whether the comparison fails the gate: a regression between runs of the same machine.
+    pub fn gate_fails(&self) -> bool {
+        self.regressions() > 0 && !self.machines_differ
     }
 }
 
@@ -180,12 +188,14 @@ pub fn compare(base: &Results, new: &Results, base_label: &str, new_label: &str,
         rows: Vec::new(),
         unmatched: Vec::new(),
         warnings: Vec::new(),
+        machines_differ: false,
     };
     let profile = |r: &Results| r.profile.get("name").and_then(|v| v.as_str()).unwrap_or("?").to_owned();
     if profile(base) != profile(new) {
         c.warnings.push(format!("profiles differ: base `{}`, new `{}`", profile(base), profile(new)));
     }
     if base.environment.cpu_model != new.environment.cpu_model || base.environment.logical_cpus != new.environment.logical_cpus {
+        c.machines_differ = true;
         c.warnings.push(format!(
             "machines differ: base {} ({} CPUs), new {} ({} CPUs)",
             base.environment.cpu_model, base.environment.logical_cpus, new.environment.cpu_model, new.environment.logical_cpus

@@ -208,7 +208,13 @@ fn compare_cmd(base: &std::path::Path, new: &std::path::Path, threshold: f64) ->
     match compare::compare_paths(base, new, threshold) {
         Ok(c) => {
             print!("{}", compare::to_markdown(&c));
-            Ok(if c.regressions() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            if c.regressions() > 0 && c.machines_differ {
+                println!(
+                    "\n**Not gated:** the runs come from different machines, so a difference may be the machine's. \
+                     Take the baseline from a run on this machine to gate on it."
+                );
+            }
+            Ok(if c.gate_fails() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Err(e) => {
             eprintln!("harness compare: {e}");

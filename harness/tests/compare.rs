@@ -125,3 +125,30 @@ fn bad_arguments_are_unusable_input() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("cannot read"));
 }
+
+/// The same 30% regression between runs of different machines is shown but does not fail
+/// the gate: the machine, not the code, may be what changed.
+#[test]
+fn a_regression_across_machines_is_shown_but_not_gated() {
+    let d = Dir::new("machines");
+    let base = d.run("base", &example());
+    let mut other = example();
+    other["environment"]["cpu_model"] = "Some Other CPU".into();
+    for t in other["targets"].as_array_mut().unwrap().iter_mut().filter(|t| t["name"] == "axum") {
+        for p in t["points"].as_array_mut().unwrap().iter_mut().filter(|p| p["mode"] == "closed" && p["workload"] == "predict") {
+            for k in ["median", "min", "max", "ci95_low", "ci95_high"] {
+                let v = p["summary"]["throughput_rps"][k].as_f64().unwrap();
+                p["summary"]["throughput_rps"][k] = (v * 0.7).into();
+            }
+            for r in p["repeats"].as_array_mut().unwrap() {
+                let v = r["throughput_rps"].as_f64().unwrap();
+                r["throughput_rps"] = (v * 0.7).into();
+            }
+        }
+    }
+    let new = d.run("new", &other);
+    let o = compare(&base, &new, &["--threshold", "10%"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("**worse**") && out.contains("machines differ") && out.contains("Not gated"), "{out}");
+}
