@@ -35,11 +35,21 @@ pub fn capture(root: &Path) -> Environment {
     let kernel = nix::sys::utsname::uname()
         .map(|u| format!("{} {}", u.sysname().to_string_lossy(), u.release().to_string_lossy()))
         .unwrap_or_else(|_| "unknown".into());
+    let logical_cpus =
+        std::thread::available_parallelism().map_or(0, |n| n.get()).max(cpuinfo.matches("processor\t").count());
+    let mut warnings = Vec::new();
+    // The CPU flags say whether a hypervisor is underneath; a virtual machine's host may be
+    // shared with other tenants, which no reading here can rule out.
+    if cpuinfo.lines().any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor")) {
+        warnings.push(format!(
+            "a virtual machine with {logical_cpus} logical CPUs (the CPU reports a hypervisor): its host may be shared, \
+             so expect noise between runs; read the spread and the `noisy` flags"
+        ));
+    }
     Environment {
         cpu_model,
-        logical_cpus: std::thread::available_parallelism()
-            .map_or(0, |n| n.get())
-            .max(cpuinfo.matches("processor\t").count()),
+        logical_cpus,
+        warnings,
         memory_bytes,
         kernel,
         rustc: first_line_of("rustc", &["-V"], root),
