@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use workloads::hostile::{self, raw};
 
-use crate::results::{Disconnect, Failure, Results, Robustness, Slowloris, TargetResult, Verification};
+use crate::results::{Disconnect, Failure, Results, Robustness, Slowloris, Verification};
 use crate::run::TargetSource;
 use crate::sampler;
 
@@ -396,29 +396,11 @@ impl VerifyRun {
         verification: Verification,
         robustness: Robustness,
     ) -> anyhow::Result<()> {
-        let mut t = match source {
-            TargetSource::Manifest(m) => TargetResult {
-                name: m.name.clone(),
-                language: m.language.clone(),
-                display_name: m.display_name.clone(),
-                framework_version: if m.language == "rust" {
-                    crate::env::locked_version(root, &m.framework_crate).unwrap_or_else(|| m.framework_version.clone())
-                } else {
-                    m.framework_version.clone()
-                },
-                server_setup: m.server_setup.replace("{workers}", "1"),
-                idle_rss_bytes: robustness.idle_rss_bytes,
-                ..TargetResult::default()
-            },
-            TargetSource::Url { name, base_url } => TargetResult {
-                name: name.clone(),
-                language: "unknown".into(),
-                display_name: name.clone(),
-                framework_version: "unknown".into(),
-                server_setup: format!("already running at {base_url}; not spawned by the harness"),
-                ..TargetResult::default()
-            },
-        };
+        // Verification spawns with one worker.
+        let mut t = crate::run::describe(source, root, 1);
+        if matches!(source, TargetSource::Manifest(_)) {
+            t.idle_rss_bytes = robustness.idle_rss_bytes;
+        }
         t.status = "verified".into();
         t.verification = Some(verification);
         t.robustness = Some(robustness);

@@ -57,32 +57,28 @@ impl Shared {
     }
 }
 
-async fn predict(user: &mut GooseUser, s: Arc<Shared>) -> TransactionResult {
+/// One JSON exchange read to its last byte; a failure unless it is a complete 200.
+async fn json_exchange(user: &mut GooseUser, s: &Shared, path: &str, body: &serde_json::Value) -> TransactionResult {
     let started = Instant::now();
-    let mut g = user.post_json("/v1/predict", s.pick(&s.predict)).await?;
+    let mut g = user.post_json(path, body).await?;
     let ok = match g.response {
         Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
         Err(_) => false,
     };
     s.record(started);
     if !ok {
-        return user.set_failure("predict: not a complete 200", &mut g.request, None, None);
+        let tag = format!("{path}: not a complete 200");
+        return user.set_failure(&tag, &mut g.request, None, None);
     }
     Ok(())
 }
 
+async fn predict(user: &mut GooseUser, s: Arc<Shared>) -> TransactionResult {
+    json_exchange(user, &s, "/v1/predict", s.pick(&s.predict)).await
+}
+
 async fn infer_io(user: &mut GooseUser, s: Arc<Shared>) -> TransactionResult {
-    let started = Instant::now();
-    let mut g = user.post_json("/v1/infer", s.pick(&s.infer)).await?;
-    let ok = match g.response {
-        Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
-        Err(_) => false,
-    };
-    s.record(started);
-    if !ok {
-        return user.set_failure("infer-io: not a complete 200", &mut g.request, None, None);
-    }
-    Ok(())
+    json_exchange(user, &s, "/v1/infer", s.pick(&s.infer)).await
 }
 
 /// goose times a request to its response headers; the stream is read here, its first token

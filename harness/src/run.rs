@@ -170,7 +170,8 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     Ok(results)
 }
 
-fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetResult {
+/// The descriptive fields of a target's entry in results.json.
+pub fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetResult {
     match source {
         TargetSource::Manifest(m) => TargetResult {
             name: m.name.clone(),
@@ -459,18 +460,12 @@ fn inflight_points(
     let payloads = PayloadSet::infer_io(p.inflight_latency_ms);
     for &c in &p.inflight_connections {
         let mut m = measure(ctx, &payloads, Mode::Closed { connections: c }, None, None)?;
-        let latency_us = p.inflight_latency_ms as f64 * 1e3;
         let ideal = c as f64 / (p.inflight_latency_ms as f64 / 1e3).max(1e-9);
-        let l = m.point.summary.latency_us;
         m.point.summary.inflight = Some(InflightSummary {
             latency_ms: p.inflight_latency_ms,
             ideal_rps: ideal,
             efficiency_pct: 100.0 * m.point.summary.throughput_rps.median / ideal,
-            overhead_us: SignedPercentiles {
-                p50: l.p50 as f64 - latency_us,
-                p99: l.p99 as f64 - latency_us,
-                p999: l.p999 as f64 - latency_us,
-            },
+            overhead_us: minus_ms(m.point.summary.latency_us, p.inflight_latency_ms),
         });
         push_point(ctx.progress, results, idx, m.point, save)?;
     }
@@ -653,11 +648,15 @@ fn measure(
     Ok(Measured { point, probe })
 }
 
+/// Latency percentiles minus a fixed time (a token delay, an io latency): what the target
+/// adds on top. Percentiles commute with subtracting a constant, so these are exact.
+fn minus_ms(l: Latency, ms: u64) -> SignedPercentiles {
+    let d = ms as f64 * 1e3;
+    SignedPercentiles { p50: l.p50 as f64 - d, p99: l.p99 as f64 - d, p999: l.p999 as f64 - d }
+}
+
 fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repeat]) -> StreamSummary {
-    let shift = |l: Latency| {
-        let d = delay_ms as f64 * 1e3;
-        SignedPercentiles { p50: l.p50 as f64 - d, p99: l.p99 as f64 - d, p999: l.p999 as f64 - d }
-    };
+    let shift = |l: Latency| minus_ms(l, delay_ms);
     let ttft = Latency::of(&s.ttft_us);
     let itl = Latency::of(&s.itl_us);
     let streams = s.streams_complete + s.streams_incomplete;

@@ -36,6 +36,22 @@ fn example() -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
+/// Cuts every closed-loop predict throughput of axum (summary and each repeat) by 30%.
+fn slow_down_axum_predict(results: &mut Value) {
+    for t in results["targets"].as_array_mut().unwrap().iter_mut().filter(|t| t["name"] == "axum") {
+        for p in t["points"].as_array_mut().unwrap().iter_mut().filter(|p| p["mode"] == "closed" && p["workload"] == "predict") {
+            for k in ["median", "min", "max", "ci95_low", "ci95_high"] {
+                let v = p["summary"]["throughput_rps"][k].as_f64().unwrap();
+                p["summary"]["throughput_rps"][k] = (v * 0.7).into();
+            }
+            for r in p["repeats"].as_array_mut().unwrap() {
+                let v = r["throughput_rps"].as_f64().unwrap();
+                r["throughput_rps"] = (v * 0.7).into();
+            }
+        }
+    }
+}
+
 fn compare(base: &Path, new: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_harness")).arg("compare").arg(base).arg(new).args(extra).output().unwrap()
 }
@@ -63,18 +79,7 @@ fn an_injected_30_percent_regression_fails() {
     let d = Dir::new("regress");
     let base = d.run("base", &example());
     let mut slower = example();
-    for t in slower["targets"].as_array_mut().unwrap().iter_mut().filter(|t| t["name"] == "axum") {
-        for p in t["points"].as_array_mut().unwrap().iter_mut().filter(|p| p["mode"] == "closed" && p["workload"] == "predict") {
-            for k in ["median", "min", "max", "ci95_low", "ci95_high"] {
-                let v = p["summary"]["throughput_rps"][k].as_f64().unwrap();
-                p["summary"]["throughput_rps"][k] = (v * 0.7).into();
-            }
-            for r in p["repeats"].as_array_mut().unwrap() {
-                let v = r["throughput_rps"].as_f64().unwrap();
-                r["throughput_rps"] = (v * 0.7).into();
-            }
-        }
-    }
+    slow_down_axum_predict(&mut slower);
     let new = d.run("new", &slower);
     let o = compare(&base, &new, &["--threshold", "10%"]);
     let (out, err) = text(&o);
@@ -134,18 +139,7 @@ fn a_regression_across_machines_is_shown_but_not_gated() {
     let base = d.run("base", &example());
     let mut other = example();
     other["environment"]["cpu_model"] = "Some Other CPU".into();
-    for t in other["targets"].as_array_mut().unwrap().iter_mut().filter(|t| t["name"] == "axum") {
-        for p in t["points"].as_array_mut().unwrap().iter_mut().filter(|p| p["mode"] == "closed" && p["workload"] == "predict") {
-            for k in ["median", "min", "max", "ci95_low", "ci95_high"] {
-                let v = p["summary"]["throughput_rps"][k].as_f64().unwrap();
-                p["summary"]["throughput_rps"][k] = (v * 0.7).into();
-            }
-            for r in p["repeats"].as_array_mut().unwrap() {
-                let v = r["throughput_rps"].as_f64().unwrap();
-                r["throughput_rps"] = (v * 0.7).into();
-            }
-        }
-    }
+    slow_down_axum_predict(&mut other);
     let new = d.run("new", &other);
     let o = compare(&base, &new, &["--threshold", "10%"]);
     let (out, err) = text(&o);
