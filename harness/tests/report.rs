@@ -142,7 +142,7 @@ fn html_is_self_contained_and_shows_flags_next_to_numbers() {
         "hostile-deep-nesting",
         "Cost of ownership",
         "Robustness (hostile input)",
-        "slowloris.health_ok",
+        "probes ok",
         "In-flight sweep (infer-io)",
         "Event-loop probe (infer-cpu)",
         "Mixed traffic (goose)",

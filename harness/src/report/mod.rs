@@ -68,13 +68,13 @@ pub struct Written {
 
 /// Writes every report file into `run_dir` from its `results.json`.
 pub fn generate(run_dir: &Path) -> anyhow::Result<Written> {
-    let (results, raw) = load(run_dir)?;
+    let (results, _raw) = load(run_dir)?;
     let dir = if run_dir.is_dir() { run_dir.to_path_buf() } else { run_dir.parent().unwrap_or(Path::new(".")).to_path_buf() };
-    write_all(&results, &raw, &dir)
+    write_all(&results, &dir)
 }
 
 /// Writes every report file for `results` into `dir`.
-pub fn write_all(results: &Results, raw: &serde_json::Value, dir: &Path) -> anyhow::Result<Written> {
+pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<Written> {
     let mut files = Vec::new();
     let mut not_measured = Vec::new();
     let mut rendered = Vec::new();
@@ -92,7 +92,7 @@ pub fn write_all(results: &Results, raw: &serde_json::Value, dir: &Path) -> anyh
         files.extend([svg_path, png_path]);
         rendered.push((chart, Some(svg)));
     }
-    let tables = tables::all(results, raw);
+    let tables = tables::all(results);
     let docs = docs_link(dir);
     let index = dir.join("index.html");
     write(&index, html::render(results, &tables, &rendered, docs.as_deref()).as_bytes())?;

@@ -1,9 +1,8 @@
 //! The report's tables as data: built once from `results.json`, rendered by both
 //! `index.html` and `report.md`, so the two always show the same figures and flags.
 
-use serde_json::Value;
 
-use super::view::{self, NOT_MEASURED, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
+use super::view::{self, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
 use crate::results::{MixedSummary, MixedTransaction, Point, Results, TargetResult};
 
 /// One cell: its text, the flags that qualify it (shown beside it), and whether the figure is
@@ -44,7 +43,7 @@ pub struct Table {
 
 /// Every table that has rows, in report order. Tables whose data the run lacks are replaced
 /// by a one-line "not measured in this run" note by the renderers (see [`absent`]).
-pub fn all(r: &Results, raw: &Value) -> Vec<Table> {
+pub fn all(r: &Results) -> Vec<Table> {
     [
         Some(summary(r)),
         skipped(r),
@@ -56,7 +55,7 @@ pub fn all(r: &Results, raw: &Value) -> Vec<Table> {
         mixed_transactions(r),
         memory_fits(r),
         Some(cost(r)),
-        robustness(raw),
+        robustness(r),
     ]
     .into_iter()
     .flatten()
@@ -584,78 +583,79 @@ fn cost(r: &Results) -> Table {
     }
 }
 
-/// Robustness results are read from the raw JSON, so the table follows whatever the file
-/// holds: one row per figure (nested objects flattened to `a.b`), one column per target.
-fn robustness(raw: &Value) -> Option<Table> {
-    let mut names: Vec<String> = Vec::new();
-    let mut figures: Vec<String> = Vec::new();
-    let mut values: Vec<std::collections::HashMap<String, String>> = Vec::new();
-    for t in raw.get("targets")?.as_array()? {
-        let Some(rb) = t.get("robustness").filter(|v| !v.is_null()) else { continue };
-        names.push(t.get("name").and_then(Value::as_str).unwrap_or("?").to_owned());
-        let mut map = std::collections::HashMap::new();
-        flatten(rb, String::new(), &mut |path, v| {
-            if !figures.contains(&path) {
-                figures.push(path.clone());
-            }
-            map.insert(path, v);
-        });
-        values.push(map);
-    }
-    if names.is_empty() {
-        return None;
-    }
-    let rows = figures
+/// One row per target that went through the robustness checks (`harness verify --hostile`
+/// or `run --hostile`): the corpus verdict, then the slow-client measurements beside it, each
+/// cell flagged when it misses its bar (docs/metrics.md, "Robustness").
+fn robustness(r: &Results) -> Option<Table> {
+    let bad = || vec!["errors".to_owned()];
+    let cell = |text: String, ok: bool| if ok { Cell::text(text) } else { Cell::flagged(text, &bad()) };
+    let rows: Vec<Vec<Cell>> = r
+        .targets
         .iter()
-        .map(|f| {
-            let mut row = vec![Cell::text(f)];
-            row.extend(values.iter().map(|m| m.get(f).map_or_else(Cell::missing, |v| {
-                let bad = (f == "ok" || f.ends_with("_ok")) && v == "false" || f == "crashes" && v != "0";
-                if bad { Cell::flagged(v.as_str(), &["errors".to_owned()]) } else { Cell::text(v.as_str()) }
-            })));
-            row
+        .filter_map(|t| Some((t, t.robustness.as_ref()?)))
+        .map(|(t, rb)| {
+            let slow = rb.slowloris.as_ref().map_or_else(Cell::missing, |s| {
+                let max = s.health_max_ms.map_or("no answer".into(), |m| format!("max {m:.1} ms"));
+                let cut = if s.closed_by_server > 0 {
+                    format!("; {} cut at {:.1} s", s.closed_by_server, s.first_close_s.unwrap_or(f64::NAN))
+                } else {
+                    String::new()
+                };
+                cell(format!("{}/{} probes ok, {max}{cut}", s.probes - s.probes_failed, s.probes), s.health_ok)
+            });
+            let disconnect = rb.disconnect.as_ref().map_or_else(Cell::missing, |d| {
+                let idle = d.cpu_idle_after_s.map_or("CPU never idle".into(), |s| format!("CPU idle after {s:.2} s"));
+                cell(
+                    format!(
+                        "{idle}; RSS {:+.1}% (1st cycle {:+.1}%); {}/{} streams answering",
+                        d.rss_change_pct, d.first_cycle_rss_change_pct, d.answering, d.streams
+                    ),
+                    d.cpu_ok && d.rss_ok,
+                )
+            });
+            let mut verdict = rb.verdict();
+            verdict.extend(rb.slow_client_findings());
+            if !rb.failures.is_empty() {
+                let names: Vec<&str> = rb.failures.iter().take(12).map(|f| f.case.as_str()).collect();
+                let more = rb.failures.len().saturating_sub(names.len());
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                verdict.push(format!("failing: {}{more}", names.join(", ")));
+            }
+            vec![
+                Cell::text(t.name.clone()),
+                cell(format!("{}/{}", rb.passed, rb.cases), rb.failures.is_empty()),
+                cell(rb.server_errors.to_string(), rb.server_errors == 0),
+                cell(rb.crashes.to_string(), rb.crashes == 0),
+                rb.rss_growth_bytes.map_or_else(Cell::missing, |g| {
+                    Cell::text(format!("{:+.1} MiB", g as f64 / f64::from(1u32 << 20)))
+                }),
+                match (&rb.health_after_ms, &rb.health_after_error) {
+                    (_, Some(e)) => cell(e.clone(), false),
+                    (Some(ms), None) => Cell::text(format!("{ms:.2} ms")),
+                    (None, None) => Cell::missing(),
+                },
+                slow,
+                disconnect,
+                cell(if verdict.is_empty() { "ok".into() } else { verdict.join("; ") }, verdict.is_empty()),
+            ]
         })
         .collect();
-    let mut headers = vec!["figure".to_owned()];
-    headers.extend(names);
+    if rows.is_empty() {
+        return None;
+    }
     Some(Table {
         id: "robustness",
         title: "Robustness (hostile input)".into(),
-        note: "How each target stood up to the hostile corpus, slow clients and vanishing clients, as recorded in \
-               results.json (definitions in docs/metrics.md, \"Robustness\")."
+        note: "The hostile corpus (cases passed, 5xx answers, crashes, RSS growth, /health right after), then 200 \
+               slowloris connections with /health probed, and 500 SSE streams dropped mid-stream (CPU back to idle, \
+               RSS against before the second cycle). A flagged cell misses its bar (docs/metrics.md, \"Robustness\"); \
+               the verdict names the failing cases (all are in results.json)."
             .into(),
-        headers,
+        headers: ["target", "cases passed", "5xx", "crashes", "RSS growth", "/health after", "slowloris", "disconnect", "verdict"]
+            .map(String::from)
+            .to_vec(),
         rows,
     })
-}
-
-fn flatten(v: &Value, path: String, out: &mut dyn FnMut(String, String)) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                flatten(x, p, out);
-            }
-        }
-        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
-            out(path, a.iter().map(scalar).collect::<Vec<_>>().join(", "));
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                let label = x.get("name").or_else(|| x.get("case")).and_then(Value::as_str).map_or(i.to_string(), str::to_owned);
-                flatten(x, format!("{path}[{label}]"), out);
-            }
-        }
-        other => out(path, scalar(other)),
-    }
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => NOT_MEASURED.into(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -663,21 +663,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn robustness_of_any_shape_becomes_rows() {
-        let raw = serde_json::json!({"targets": [
-            {"name": "a", "robustness": {"passed": 3, "cases": [{"name": "slowloris", "ok": true}], "notes": ["x", "y"], "ok": false}},
-            {"name": "b", "robustness": {"passed": 4, "extra": null}},
-            {"name": "c"}
-        ]});
-        let t = robustness(&raw).unwrap();
-        assert_eq!(t.headers, ["figure", "a", "b"]);
-        let flat: Vec<String> = t.rows.iter().map(|r| format!("{}={}/{}", r[0].text, r[1].text, r[2].text)).collect();
-        assert_eq!(
-            flat,
-            ["cases[slowloris].name=slowloris/not measured", "cases[slowloris].ok=true/not measured", "notes=x, y/not measured",
-             "ok=false/not measured", "passed=3/4", "extra=not measured/not measured in this run"]
-        );
-        assert_eq!(t.rows[3][1].flags, ["errors"]);
-        assert!(robustness(&serde_json::json!({"targets": [{"name": "a"}]})).is_none());
+    fn robustness_rows_flag_what_misses_its_bar() {
+        use crate::results::{Disconnect, Robustness, Slowloris, TargetResult};
+        let good = Robustness {
+            cases: 453,
+            passed: 453,
+            health_after_ms: Some(0.1),
+            rss_growth_bytes: Some(1 << 20),
+            slowloris: Some(Slowloris { probes: 20, health_ok: true, health_max_ms: Some(2.0), ..Slowloris::default() }),
+            disconnect: Some(Disconnect { cpu_ok: true, rss_ok: true, rss_change_pct: 4.0, ..Disconnect::default() }),
+            ok: true,
+            ..Robustness::default()
+        };
+        let mut bad = good.clone();
+        bad.server_errors = 8;
+        bad.slowloris.as_mut().unwrap().health_ok = false;
+        let mut r = Results {
+            schema_version: 1,
+            run_id: "x".into(),
+            started_at: String::new(),
+            finished_at: None,
+            profile: serde_json::json!({}),
+            environment: Default::default(),
+            targets: Vec::new(),
+        };
+        for (name, rb) in [("a", Some(good)), ("b", Some(bad)), ("c", None)] {
+            r.targets.push(TargetResult { name: name.into(), robustness: rb, ..TargetResult::default() });
+        }
+        let t = robustness(&r).unwrap();
+        assert_eq!(t.rows.len(), 2, "a target without robustness gets no row");
+        assert!(t.rows[0].iter().all(|c| c.flags.is_empty()), "all green");
+        assert_eq!(t.rows[0][8].text, "ok");
+        assert_eq!(t.rows[1][2].flags, ["errors"], "5xx flagged");
+        assert_eq!(t.rows[1][6].flags, ["errors"], "slowloris flagged");
+        assert!(t.rows[1][8].text.contains("5xx"), "{}", t.rows[1][8].text);
     }
 }
