@@ -44,12 +44,20 @@ pub enum Outcome {
     Timeout,
     /// The connection failed mid-exchange (closed, reset, malformed answer).
     Reset,
+    /// A reused connection turned out closed before the request left: the server ended it
+    /// while it sat idle in the pool (an idle or header-read timeout). Nothing was sent;
+    /// the caller sends the request again on a fresh connection. Never recorded as such.
+    Stale,
 }
 
 #[derive(Debug)]
 pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
+    /// At least one exchange completed on it: only such a connection can be stale (a fresh
+    /// connection that the server closes at once is a `reset`, so a server that closes every
+    /// connection is not retried forever).
+    used: bool,
 }
 
 impl Conn {
@@ -67,7 +75,7 @@ impl Conn {
             .map_err(std::io::Error::other)?;
         tokio::spawn(conn);
         let host = HeaderValue::from_str(target.authority()).map_err(std::io::Error::other)?;
-        Ok(Conn { sender, host })
+        Ok(Conn { sender, host, used: false })
     }
 
     /// Sends `req`, reads the whole answer, checks its status (always) and body (when
@@ -81,9 +89,19 @@ impl Conn {
         check_body: bool,
         deadline: Pin<&mut tokio::time::Sleep>,
     ) -> (Outcome, Option<Conn>) {
+        let used = self.used;
         let exchange = async {
-            self.sender.ready().await?;
-            let resp = self.sender.send_request(build_request(req, &self.host)).await?;
+            let stale = |e| if used { Failure::Stale } else { Failure::Http(e) };
+            self.sender.ready().await.map_err(stale)?;
+            // `try_send_request` hands the request back when the connection closed before it
+            // was written, which tells a stale connection from a failure mid-exchange.
+            let resp = match self.sender.try_send_request(build_request(req, &self.host)).await {
+                Ok(r) => r,
+                Err(mut e) => {
+                    let unsent = e.take_message().is_some();
+                    return Err(if unsent { stale(e.into_error()) } else { Failure::Http(e.into_error()) });
+                }
+            };
             let status = resp.status().as_u16();
             let headers = if check_body { Some(resp.headers().clone()) } else { None };
             // Count body bytes frame by frame; keep them only for a checked response.
@@ -94,7 +112,7 @@ impl Conn {
             // token event gets its own arrival time.
             let mut sse = req.stream.as_ref().filter(|_| status == 200).map(|_| SseState::default());
             while let Some(frame) = body.frame().await {
-                if let Ok(data) = frame?.into_data() {
+                if let Ok(data) = frame.map_err(Failure::Http)?.into_data() {
                     bytes += data.len() as u64;
                     if let Some(sse) = sse.as_mut() {
                         sse.feed(&data, req, check_body);
@@ -103,7 +121,7 @@ impl Conn {
                     }
                 }
             }
-            Ok::<_, hyper::Error>((status, headers, bytes, kept, sse))
+            Ok::<_, Failure>((status, headers, bytes, kept, sse))
         };
         let finished = match futures_util::future::select(std::pin::pin!(exchange), deadline).await {
             Either::Left((answer, _)) => Some(answer),
@@ -111,7 +129,8 @@ impl Conn {
         };
         match finished {
             None => (Outcome::Timeout, None),
-            Some(Err(_)) => (Outcome::Reset, None),
+            Some(Err(Failure::Stale)) => (Outcome::Stale, None),
+            Some(Err(Failure::Http(_))) => (Outcome::Reset, None),
             Some(Ok((status, headers, bytes, kept, sse))) => {
                 let stream = sse.map(|s| s.finish(req));
                 let mismatch = if status != req.case.expect.status {
@@ -130,10 +149,17 @@ impl Conn {
                 };
                 let outcome = Outcome::Response { status, bytes, mismatch, stream: stream.map(|s| s.0) };
                 let reusable = !self.sender.is_closed();
+                self.used = true;
                 (outcome, reusable.then_some(self))
             }
         }
     }
+}
+
+/// Why an exchange produced no answer.
+enum Failure {
+    Stale,
+    Http(#[allow(dead_code)] hyper::Error),
 }
 
 /// Incremental SSE state of one answer.

@@ -220,7 +220,8 @@ impl Recorder {
             }
             Outcome::Connect => self.errors.connect += 1,
             Outcome::Timeout => self.errors.timeout += 1,
-            Outcome::Reset => self.errors.reset += 1,
+            // Callers resend a stale request; should one reach here, it failed.
+            Outcome::Reset | Outcome::Stale => self.errors.reset += 1,
         }
     }
 
@@ -379,6 +380,10 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
                     }
                     let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
                     let took = sent.elapsed();
+                    if outcome == Outcome::Stale {
+                        // Nothing was sent: the next turn opens a fresh connection.
+                        continue;
+                    }
                     conn = c;
                     // Count the exchanges that *ended* inside the window: completions per second
                     // of window is unbiased in steady state (which the warm-up reaches), even
@@ -510,35 +515,37 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
         }
         return;
     };
-    let (conn, mut rec) = pool.idle.lock().expect("pool lock").pop().unwrap_or_default();
-    let conn = match conn {
-        Some(c) => Some(c),
-        None => match Conn::open(&shared.target).await {
-            Ok(c) => {
-                shared.opened.fetch_add(1, Ordering::Relaxed);
-                Some(c)
-            }
-            Err(_) => {
-                if measured {
-                    rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
+    let (mut conn, mut rec) = pool.idle.lock().expect("pool lock").pop().unwrap_or_default();
+    let req = shared.payloads.get(k);
+    let mut deadline = std::pin::pin!(tokio::time::sleep(shared.spec.request_timeout));
+    // At most two tries: a pooled connection that proves stale is replaced once.
+    for _ in 0..2 {
+        let c = match conn.take() {
+            Some(c) => c,
+            None => match Conn::open(&shared.target).await {
+                Ok(c) => {
+                    shared.opened.fetch_add(1, Ordering::Relaxed);
+                    c
                 }
-                None
-            }
-        },
-    };
-    let conn = match conn {
-        Some(c) => {
-            let req = shared.payloads.get(k);
-            let deadline = std::pin::pin!(tokio::time::sleep(shared.spec.request_timeout));
-            let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline).await;
-            if measured {
-                // From the *scheduled* time: waiting for a connection is part of the latency.
-                rec.record(outcome, scheduled, scheduled.elapsed());
-            }
-            c
+                Err(_) => {
+                    if measured {
+                        rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
+                    }
+                    break;
+                }
+            },
+        };
+        let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
+        if outcome == Outcome::Stale {
+            continue;
         }
-        None => None,
-    };
+        if measured {
+            // From the *scheduled* time: waiting for a connection is part of the latency.
+            rec.record(outcome, scheduled, scheduled.elapsed());
+        }
+        conn = c;
+        break;
+    }
     pool.idle.lock().expect("pool lock").push((conn, rec));
 }
 
