@@ -156,7 +156,9 @@ const METRICS: &[Metric] = &[
         better: Better::Higher,
         closed_only: false,
         summary: |p| p.summary.inflight.as_ref().map(|i| i.efficiency_pct),
-        repeat: |p, r| p.summary.inflight.as_ref().filter(|i| i.ideal_rps > 0.0).map(|i| 100.0 * r.throughput_rps / i.ideal_rps),
+        repeat: |p, r| {
+            p.summary.inflight.as_ref().filter(|i| i.ideal_rps > 0.0).map(|i| 100.0 * r.throughput_rps / i.ideal_rps)
+        },
     },
     Metric {
         name: "probe p99 loaded µs",
@@ -175,10 +177,20 @@ pub fn compare_paths(base: &Path, new: &Path, threshold_pct: f64) -> Result<Comp
     compare(&b, &n, &base.display().to_string(), &new.display().to_string(), threshold_pct)
 }
 
-pub fn compare(base: &Results, new: &Results, base_label: &str, new_label: &str, threshold_pct: f64) -> Result<Comparison, CompareError> {
+pub fn compare(
+    base: &Results,
+    new: &Results,
+    base_label: &str,
+    new_label: &str,
+    threshold_pct: f64,
+) -> Result<Comparison, CompareError> {
     for (a, b, present, absent) in [(base, new, base_label, new_label), (new, base, new_label, base_label)] {
         if let Some(t) = a.targets.iter().find(|t| !b.targets.iter().any(|u| u.name == t.name)) {
-            return Err(CompareError::TargetMissing { target: t.name.clone(), present: present.into(), absent: absent.into() });
+            return Err(CompareError::TargetMissing {
+                target: t.name.clone(),
+                present: present.into(),
+                absent: absent.into(),
+            });
         }
     }
     let mut c = Comparison {
@@ -194,11 +206,16 @@ pub fn compare(base: &Results, new: &Results, base_label: &str, new_label: &str,
     if profile(base) != profile(new) {
         c.warnings.push(format!("profiles differ: base `{}`, new `{}`", profile(base), profile(new)));
     }
-    if base.environment.cpu_model != new.environment.cpu_model || base.environment.logical_cpus != new.environment.logical_cpus {
+    if base.environment.cpu_model != new.environment.cpu_model
+        || base.environment.logical_cpus != new.environment.logical_cpus
+    {
         c.machines_differ = true;
         c.warnings.push(format!(
             "machines differ: base {} ({} CPUs), new {} ({} CPUs)",
-            base.environment.cpu_model, base.environment.logical_cpus, new.environment.cpu_model, new.environment.logical_cpus
+            base.environment.cpu_model,
+            base.environment.logical_cpus,
+            new.environment.cpu_model,
+            new.environment.logical_cpus
         ));
     }
     for bt in &base.targets {
@@ -223,7 +240,11 @@ fn compare_target(bt: &TargetResult, nt: &TargetResult, c: &mut Comparison) {
             new: None,
             change_pct: None,
             verdict: if measured(bt) { Verdict::Worse } else { Verdict::Better },
-            note: if measured(bt) { format!("not measured in new: {}", reason(nt)) } else { format!("not measured in base: {}", reason(bt)) },
+            note: if measured(bt) {
+                format!("not measured in new: {}", reason(nt))
+            } else {
+                format!("not measured in base: {}", reason(bt))
+            },
         });
         return;
     }
@@ -262,7 +283,14 @@ fn compare_target(bt: &TargetResult, nt: &TargetResult, c: &mut Comparison) {
 
 /// The verdict for one metric: beyond the threshold, and the repeats' 95% CIs apart (or,
 /// with a single repeat on a side, beyond `SINGLE_REPEAT_FACTOR` × threshold).
-fn judge(better: Better, base: f64, new: f64, base_reps: &[f64], new_reps: &[f64], threshold_pct: f64) -> (Verdict, Option<f64>, String) {
+fn judge(
+    better: Better,
+    base: f64,
+    new: f64,
+    base_reps: &[f64],
+    new_reps: &[f64],
+    threshold_pct: f64,
+) -> (Verdict, Option<f64>, String) {
     if base == 0.0 {
         return if new == 0.0 {
             (Verdict::Same, Some(0.0), String::new())
@@ -323,7 +351,9 @@ pub fn to_markdown(c: &Comparison) -> String {
     for w in &c.warnings {
         let _ = writeln!(s, "> **Warning:** {w}\n");
     }
-    s.push_str("| target | point | metric | base | new | change | verdict | note |\n|---|---|---|---|---|---|---|---|\n");
+    s.push_str(
+        "| target | point | metric | base | new | change | verdict | note |\n|---|---|---|---|---|---|---|---|\n",
+    );
     for r in &c.rows {
         let verdict = match r.verdict {
             Verdict::Worse => "**worse**".to_owned(),
@@ -358,7 +388,8 @@ pub fn to_markdown(c: &Comparison) -> String {
 
 /// `0.1`, `10`, `10%` → percent. Used by clap.
 pub fn parse_threshold(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().trim_end_matches('%').trim().parse().map_err(|_| format!("{s:?} is not a percentage like 10%"))?;
+    let v: f64 =
+        s.trim().trim_end_matches('%').trim().parse().map_err(|_| format!("{s:?} is not a percentage like 10%"))?;
     if !v.is_finite() || v < 0.0 {
         return Err(format!("{s:?}: the threshold must be a percentage of 0 or more"));
     }

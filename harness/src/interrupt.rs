@@ -30,7 +30,9 @@ pub fn install() {
             stop_all(Duration::from_secs(3));
             std::process::exit(130);
         }) {
-            eprintln!("harness: warning: cannot install the Ctrl-C handler ({e}); an interrupt may leave servers behind");
+            eprintln!(
+                "harness: warning: cannot install the Ctrl-C handler ({e}); an interrupt may leave servers behind"
+            );
         }
     });
 }

@@ -24,8 +24,8 @@ pub mod mixed;
 pub mod probe;
 pub mod profile;
 pub mod progress;
-pub mod report;
 pub mod python;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod sampler;
@@ -152,7 +152,12 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
             println!("{name}: {} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures());
         }
         if let Some(h) = hostile_run.as_mut() {
-            let r = hostile::measure(&url, running.as_ref().map(|r| r.pid), running.as_ref().map(|r| r.stderr_log.as_path()), &h.options)?;
+            let r = hostile::measure(
+                &url,
+                running.as_ref().map(|r| r.pid),
+                running.as_ref().map(|r| r.stderr_log.as_path()),
+                &h.options,
+            )?;
             let verdict = r.verdict();
             for finding in r.slow_client_findings() {
                 println!("{name}: slow clients: {finding}");

@@ -133,8 +133,12 @@ pub fn run(
 ) -> anyhow::Result<Point> {
     let p = &cfg.profile;
     let shared = Arc::new(Shared {
-        predict: (0..16u64).map(|i| workloads::payloads::predict(1, if i % 2 == 0 { "linear" } else { "mlp" }, i)).collect(),
-        generate: (0..16u64).map(|i| workloads::payloads::generate(STREAM_TOKENS, p.generate_token_delay_ms, i)).collect(),
+        predict: (0..16u64)
+            .map(|i| workloads::payloads::predict(1, if i % 2 == 0 { "linear" } else { "mlp" }, i))
+            .collect(),
+        generate: (0..16u64)
+            .map(|i| workloads::payloads::generate(STREAM_TOKENS, p.generate_token_delay_ms, i))
+            .collect(),
         infer: (0..16u64).map(|i| workloads::payloads::infer_io(p.inflight_latency_ms, i)).collect(),
         exchange_us: Mutex::new(crate::driver::Recorder::default().latency_us),
         bad_streams: Default::default(),
@@ -146,7 +150,9 @@ pub fn run(
     let scenario = scenario!("ml-api")
         .set_wait_time(THINK.0, THINK.1)?
         .register_transaction(
-            Transaction::new(Arc::new(move |u| Box::pin(predict(u, s1.clone())))).set_name("predict").set_weight(WEIGHTS[0].1)?,
+            Transaction::new(Arc::new(move |u| Box::pin(predict(u, s1.clone()))))
+                .set_name("predict")
+                .set_weight(WEIGHTS[0].1)?,
         )
         .register_transaction(
             Transaction::new(Arc::new(move |u| Box::pin(generate(u, s2.clone()))))
@@ -154,7 +160,9 @@ pub fn run(
                 .set_weight(WEIGHTS[1].1)?,
         )
         .register_transaction(
-            Transaction::new(Arc::new(move |u| Box::pin(infer_io(u, s3.clone())))).set_name("infer-io").set_weight(WEIGHTS[2].1)?,
+            Transaction::new(Arc::new(move |u| Box::pin(infer_io(u, s3.clone()))))
+                .set_name("infer-io")
+                .set_weight(WEIGHTS[2].1)?,
         );
 
     let report = format!("{target}.goose.html");

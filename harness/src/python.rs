@@ -50,9 +50,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PythonError + '_ {
 
 /// `python3 --version`, if it runs: (major, minor, patch).
 pub fn interpreter_version() -> Result<(u32, u32, u32), PythonError> {
-    let out = Command::new(INTERPRETER).arg("--version").stdin(Stdio::null()).output().map_err(|e| {
-        PythonError::Unavailable { found: format!("`{INTERPRETER} --version` could not run ({e})") }
-    })?;
+    let out =
+        Command::new(INTERPRETER).arg("--version").stdin(Stdio::null()).output().map_err(|e| {
+            PythonError::Unavailable { found: format!("`{INTERPRETER} --version` could not run ({e})") }
+        })?;
     let text = String::from_utf8_lossy(if out.stdout.is_empty() { &out.stderr } else { &out.stdout }).into_owned();
     parse_version(&text).ok_or_else(|| PythonError::Unavailable {
         found: format!("`{INTERPRETER} --version` printed {:?}", text.trim()),

@@ -366,8 +366,7 @@ fn run_target(
         results.targets[idx].cost = Some(cost);
     }
     let idle_of = |w: &str| idle_by_workload.iter().find(|(n, _)| *n == w).and_then(|(_, b)| *b);
-    results.targets[idx].memory =
-        memory_fits(&results.targets[idx].points, idle_of("generate"), idle_of("infer-io"));
+    results.targets[idx].memory = memory_fits(&results.targets[idx].points, idle_of("generate"), idle_of("infer-io"));
     if let Some(mut r) = instance.running.take() {
         results.targets[idx].shutdown = Some(r.stop());
     }

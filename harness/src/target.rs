@@ -35,7 +35,9 @@ pub enum TargetError {
         "{name}: the start command's program {program} does not exist (manifest {manifest}); build it, or fix `start`"
     )]
     MissingProgram { name: String, program: PathBuf, manifest: PathBuf },
-    #[error("{name} exited ({status}) before answering {path} (manifest {manifest}); its stderr ends: {tail}; see {stderr}")]
+    #[error(
+        "{name} exited ({status}) before answering {path} (manifest {manifest}); its stderr ends: {tail}; see {stderr}"
+    )]
     Exited { name: String, path: String, status: String, manifest: PathBuf, tail: String, stderr: PathBuf },
     #[error(
         "{name} did not answer {path} with 200 within {timeout:?} (port {port}, manifest {manifest}); see {stderr}"
@@ -159,8 +161,12 @@ pub fn spawn(
     ready_timeout: Duration,
 ) -> Result<Running, TargetError> {
     let manifest = m.dir.join("framework.toml");
-    let spawn_err =
-        |command: &str, source| TargetError::Spawn { name: m.name.clone(), command: command.into(), manifest: manifest.clone(), source };
+    let spawn_err = |command: &str, source| TargetError::Spawn {
+        name: m.name.clone(),
+        command: command.into(),
+        manifest: manifest.clone(),
+        source,
+    };
     let port = free_port().map_err(|e| spawn_err(&m.start, e))?;
     let command = m.start_command(port, workers);
     // A program named by path must exist; `sh` would only say "not found" with status 127.

@@ -39,7 +39,12 @@ fn example() -> Value {
 /// Cuts every closed-loop predict throughput of axum (summary and each repeat) by 30%.
 fn slow_down_axum_predict(results: &mut Value) {
     for t in results["targets"].as_array_mut().unwrap().iter_mut().filter(|t| t["name"] == "axum") {
-        for p in t["points"].as_array_mut().unwrap().iter_mut().filter(|p| p["mode"] == "closed" && p["workload"] == "predict") {
+        for p in t["points"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .filter(|p| p["mode"] == "closed" && p["workload"] == "predict")
+        {
             for k in ["median", "min", "max", "ci95_low", "ci95_high"] {
                 let v = p["summary"]["throughput_rps"][k].as_f64().unwrap();
                 p["summary"]["throughput_rps"][k] = (v * 0.7).into();
@@ -86,7 +91,11 @@ fn an_injected_30_percent_regression_fails() {
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     let worse: Vec<&str> = out.lines().filter(|l| l.contains("**worse**")).collect();
     assert_eq!(worse.len(), 1, "{out}");
-    assert!(worse[0].starts_with("| axum | predict closed c=64 | req/s |") && worse[0].contains("-30.0%"), "{}", worse[0]);
+    assert!(
+        worse[0].starts_with("| axum | predict closed c=64 | req/s |") && worse[0].contains("-30.0%"),
+        "{}",
+        worse[0]
+    );
     assert!(out.contains("**Regression**: 1 worse"), "{out}");
 
     // The same change under a 40% threshold is not a regression.

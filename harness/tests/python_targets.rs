@@ -51,7 +51,13 @@ fn every_python_target_passes_the_full_corpus_and_leaves_no_process() {
         let alive: Vec<i32> = tree.iter().copied().filter(|&p| is_running(p)).collect();
         assert!(alive.is_empty(), "{}: processes {alive:?} survived stop ({ended})", m.name);
         if !report.failed.is_empty() {
-            failures.push(format!("{}: {} of {} cases failed:\n{}", m.name, report.failed.len(), cases.len(), report.failures()));
+            failures.push(format!(
+                "{}: {} of {} cases failed:\n{}",
+                m.name,
+                report.failed.len(),
+                cases.len(),
+                report.failures()
+            ));
         }
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -72,11 +78,8 @@ fn cost_of_ownership_figures_describe_the_venv() {
     python::ensure_venv(&root, true).unwrap_or_else(|e| panic!("{e}"));
     let dists = python::installed_distributions(&root).unwrap();
     // Every pinned requirement, plus what `venv` seeds: pip, and setuptools before Python 3.12.
-    let pinned = std::fs::read_to_string(root.join(python::REQUIREMENTS))
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("=="))
-        .count();
+    let pinned =
+        std::fs::read_to_string(root.join(python::REQUIREMENTS)).unwrap().lines().filter(|l| l.contains("==")).count();
     assert!(
         (pinned + 1..=pinned + 2).contains(&dists),
         "{dists} installed distributions for {pinned} pinned lines in {}",

@@ -9,8 +9,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CHARTS: [&str; 8] =
-    ["throughput", "latency-spectrum", "latency-vs-load", "cpu-per-request", "memory", "streaming", "inflight", "probe"];
+const CHARTS: [&str; 8] = [
+    "throughput",
+    "latency-spectrum",
+    "latency-vs-load",
+    "cpu-per-request",
+    "memory",
+    "streaming",
+    "inflight",
+    "probe",
+];
 
 /// A fresh directory under the system temp dir holding a copy of `results`; removed on drop.
 struct RunDir(PathBuf);
@@ -116,7 +124,12 @@ fn fixture_renders_every_chart_as_svg_and_png() {
         assert!(probe.contains(level), "probe.svg lacks the legend entry {level:?}");
     }
     // Axis labels carry units.
-    for (c, unit) in [("throughput", "responses/s"), ("latency-spectrum", "latency (µs"), ("memory", "MiB"), ("probe", "latency (ms)")] {
+    for (c, unit) in [
+        ("throughput", "responses/s"),
+        ("latency-spectrum", "latency (µs"),
+        ("memory", "MiB"),
+        ("probe", "latency (ms)"),
+    ] {
         assert!(dir.read(&format!("{c}.svg")).contains(unit), "{c}.svg lacks its unit {unit}");
     }
 }
@@ -130,7 +143,10 @@ fn html_is_self_contained_and_shows_flags_next_to_numbers() {
     }
     assert_eq!(html.matches("<svg class=\"chart\"").count(), CHARTS.len(), "every chart is inlined once");
     // Flags sit in the same cell as the number they qualify.
-    assert!(html.contains("] <span class=\"flag f-noisy\"") || html.contains("]<span class=\"flag f-noisy\""), "noisy flag not beside its figure");
+    assert!(
+        html.contains("] <span class=\"flag f-noisy\"") || html.contains("]<span class=\"flag f-noisy\""),
+        "noisy flag not beside its figure"
+    );
     for needle in [
         "f-errors",
         "f-dropped",
@@ -223,10 +239,13 @@ fn the_command_regenerates_from_results_json_and_rejects_bad_input() {
 /// only where Chromium is not installed; .ci/run installs it.
 #[test]
 fn page_renders_in_chromium_without_broken_images() {
-    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|c| {
-        Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success())
-    }) else {
-        eprintln!("SKIPPED page_renders_in_chromium_without_broken_images: chromium is not installed (apt-get install chromium)");
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
+        eprintln!(
+            "SKIPPED page_renders_in_chromium_without_broken_images: chromium is not installed (apt-get install chromium)"
+        );
         return;
     };
     let dir = generated("chromium");
@@ -263,10 +282,9 @@ fn page_renders_in_chromium_without_broken_images() {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&out.stdout);
-    let line = dom
-        .split("<div id=\"probe\">")
-        .nth(1)
-        .and_then(|s| s.split("</div>").next())
-        .unwrap_or_else(|| panic!("the probe did not run; chromium said: {}", String::from_utf8_lossy(&out.stderr)));
+    let line =
+        dom.split("<div id=\"probe\">").nth(1).and_then(|s| s.split("</div>").next()).unwrap_or_else(|| {
+            panic!("the probe did not run; chromium said: {}", String::from_utf8_lossy(&out.stderr))
+        });
     assert_eq!(line, format!("images=0 broken=0 charts={0} drawn={0}", CHARTS.len()), "{line}");
 }

@@ -113,7 +113,12 @@ fn probe_sees_a_blocked_worker_and_not_a_blocking_pool() {
             .block_on(driver::run(
                 &url,
                 PayloadSet::health(),
-                harness::probe::probe_spec(50.0, Duration::from_millis(200), Duration::from_secs(2), Duration::from_secs(5)),
+                harness::probe::probe_spec(
+                    50.0,
+                    Duration::from_millis(200),
+                    Duration::from_secs(2),
+                    Duration::from_secs(5),
+                ),
             ))
             .unwrap();
         let (load, probe) = rt

@@ -56,7 +56,11 @@ fn connections_closed_while_idle_are_replaced_not_counted_as_errors() {
     let r = rt.block_on(driver::run(&url, PayloadSet::health(), open)).unwrap();
     assert_eq!(r.recorded.errors.total(), 0, "{:?}", r.recorded.errors);
     assert!(r.recorded.responses() >= 7, "{} responses", r.recorded.responses());
-    assert!(r.connections_opened >= 7, "the server's closes must have forced new connections: {}", r.connections_opened);
+    assert!(
+        r.connections_opened >= 7,
+        "the server's closes must have forced new connections: {}",
+        r.connections_opened
+    );
     // Closed loop with pauses longer than the idle limit cannot happen (it sends at once),
     // but its connections are closed by the same timer between warm-up and window edges:
     // whatever happens, no request is lost as an error.

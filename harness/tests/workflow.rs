@@ -24,7 +24,10 @@ fn benchmark_workflow_is_valid_and_complete() {
         assert!(job["runs-on"].as_str().is_some(), "each job names its runner");
         let steps = job["steps"].as_vec().expect("steps");
         for s in steps {
-            assert!(s["uses"].as_str().is_some() || s["run"].as_str().is_some(), "a step must use or run something: {s:?}");
+            assert!(
+                s["uses"].as_str().is_some() || s["run"].as_str().is_some(),
+                "a step must use or run something: {s:?}"
+            );
         }
         let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
         let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();

@@ -219,7 +219,8 @@ fn latency_vs_load(r: &Results) -> Chart {
         if open.is_empty() {
             continue;
         }
-        let top = open.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.summary.latency_us.p99 as f64)).fold(0.0, f64::max);
+        let top =
+            open.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.summary.latency_us.p99 as f64)).fold(0.0, f64::max);
         let (div, unit) = time_unit(top);
         let mut lines = Vec::new();
         for (i, ps) in &open {
@@ -326,7 +327,9 @@ fn memory(r: &Results) -> Chart {
             bars: workloads
                 .iter()
                 .map(|w| {
-                    let p = view::points_of(t, w).filter(|p| p.summary.rss_peak_bytes.is_some()).max_by_key(|p| p.summary.rss_peak_bytes)?;
+                    let p = view::points_of(t, w)
+                        .filter(|p| p.summary.rss_peak_bytes.is_some())
+                        .max_by_key(|p| p.summary.rss_peak_bytes)?;
                     Some(Bar {
                         value: p.summary.rss_peak_bytes? as f64 / MIB,
                         range: range(p.repeats.iter().filter_map(|rp| rp.rss_peak_bytes.map(|b| b as f64 / MIB))),
@@ -431,7 +434,13 @@ fn streaming(r: &Results) -> Chart {
         panels.push(empty("streaming (generate)"));
     }
     Chart {
-        figure: figure(r, "streaming", "Streaming: time to first token and inter-token jitter", target_legend(r), panels),
+        figure: figure(
+            r,
+            "streaming",
+            "Streaming: time to first token and inter-token jitter",
+            target_legend(r),
+            panels,
+        ),
         caption: "For each generate point: TTFT percentiles (from sending the request to the first token event) \
                   and the inter-token latency minus the configured token delay, i.e. how late tokens arrive \
                   beyond the simulated decode pace; whiskers span the repeats. Lower is better; jitter near \
@@ -577,19 +586,24 @@ fn probe(r: &Results) -> Chart {
                 // (docs/metrics.md, "Event-loop probe"); every point carries the same copy.
                 let idle = BarSeries {
                     color: IDLE_GREY,
-                    bars: targets.iter().map(|(_, ps)| ms(pick(&ps[0].summary.probe.as_ref()?.idle_us), false)).collect(),
-                };
-                let mut series = vec![idle];
-                series.extend(levels.iter().enumerate().map(|(j, c)| BarSeries {
-                    color: LOAD_SHADES[j % LOAD_SHADES.len()],
                     bars: targets
                         .iter()
-                        .map(|(_, ps)| {
-                            let p = ps.iter().find(|p| p.connections == *c)?;
-                            let pr = p.summary.probe.as_ref()?;
-                            ms(pick(&pr.loaded_us), pr.probe_errors > 0)
-                        })
+                        .map(|(_, ps)| ms(pick(&ps[0].summary.probe.as_ref()?.idle_us), false))
                         .collect(),
+                };
+                let mut series = vec![idle];
+                series.extend(levels.iter().enumerate().map(|(j, c)| {
+                    BarSeries {
+                        color: LOAD_SHADES[j % LOAD_SHADES.len()],
+                        bars: targets
+                            .iter()
+                            .map(|(_, ps)| {
+                                let p = ps.iter().find(|p| p.connections == *c)?;
+                                let pr = p.summary.probe.as_ref()?;
+                                ms(pick(&pr.loaded_us), pr.probe_errors > 0)
+                            })
+                            .collect(),
+                    }
                 }));
                 Panel::Bars(BarPanel {
                     title: format!("/health probe latency {q}"),
@@ -606,7 +620,8 @@ fn probe(r: &Results) -> Chart {
         color: LOAD_SHADES[j % LOAD_SHADES.len()],
         style: Mark::Box,
     }));
-    let mut figure = figure(r, "probe", "Event-loop probe: /health latency under CPU load against idle", legend, panels);
+    let mut figure =
+        figure(r, "probe", "Event-loop probe: /health latency under CPU load against idle", legend, panels);
     figure.columns = 1;
     Chart {
         figure,
@@ -647,7 +662,16 @@ mod tests {
         let names: Vec<&str> = charts.iter().map(|c| c.figure.name.as_str()).collect();
         assert_eq!(
             names,
-            ["throughput", "latency-spectrum", "latency-vs-load", "cpu-per-request", "memory", "streaming", "inflight", "probe"]
+            [
+                "throughput",
+                "latency-spectrum",
+                "latency-vs-load",
+                "cpu-per-request",
+                "memory",
+                "streaming",
+                "inflight",
+                "probe"
+            ]
         );
         for c in &charts[..6] {
             assert!(c.figure.has_data(), "{} should have data", c.figure.name);

@@ -60,7 +60,10 @@ pub enum Panel {
     Bars(BarPanel),
     Lines(LinePanel),
     /// A panel whose data this run does not have; the message is drawn in its place.
-    Empty { title: String, message: String },
+    Empty {
+        title: String,
+        message: String,
+    },
 }
 
 /// Above this many bars a bar panel takes the full width of the figure: at half width the
@@ -210,7 +213,8 @@ impl Figure {
         for (row, strip) in rows.iter().zip(body.split_evenly((rows.len().max(1), 1)).iter()) {
             // A panel left alone in a two-column figure keeps half the width, like its
             // neighbours, unless it is wide.
-            let slots = if row.len() == 1 && self.columns >= 2 && !self.panels[row[0]].is_wide() { 2 } else { row.len() };
+            let slots =
+                if row.len() == 1 && self.columns >= 2 && !self.panels[row[0]].is_wide() { 2 } else { row.len() };
             for (&i, cell) in row.iter().zip(strip.split_evenly((1, slots)).iter()) {
                 match &self.panels[i] {
                     Panel::Bars(b) => draw_bars(cell, b)?,
@@ -242,8 +246,7 @@ impl Figure {
                 }
             }
             let offset = if e.style == Mark::Box { 20 } else { 30 };
-            area.draw_text(&e.label, &style.pos(Pos::new(HPos::Left, VPos::Center)), (x + offset, y))
-                .map_err(err)?;
+            area.draw_text(&e.label, &style.pos(Pos::new(HPos::Left, VPos::Center)), (x + offset, y)).map_err(err)?;
             let (tw, _) = area.estimate_text_size(&e.label, &style).map_err(err)?;
             x += offset + tw as i32 + 24;
         }
@@ -350,7 +353,9 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
     let group_px = plot_w / n as f64;
     let mut group_font = GROUP_FONT;
     for g in &p.groups {
-        while group_font > 9 && f64::from(area.estimate_text_size(g, &text(group_font)).map_err(err)?.0) + 6.0 > group_px {
+        while group_font > 9
+            && f64::from(area.estimate_text_size(g, &text(group_font)).map_err(err)?.0) + 6.0 > group_px
+        {
             group_font -= 1;
         }
     }
@@ -391,7 +396,9 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
             let x0 = g as f64 + 0.1 + i as f64 * slot;
             let x1 = x0 + slot * 0.88;
             let xc = (x0 + x1) / 2.0;
-            chart.draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, b.value)], s.color.filled()))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, b.value)], s.color.filled())))
+                .map_err(err)?;
             let mut top = b.value.max(0.0);
             if let Some((a, z)) = b.range {
                 if z > a {
@@ -399,10 +406,7 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
                 }
                 top = top.max(z);
             }
-            chart
-                .plotting_area()
-                .draw(&Text::new(bar_label(b), (xc, top + lift), label_style.clone()))
-                .map_err(err)?;
+            chart.plotting_area().draw(&Text::new(bar_label(b), (xc, top + lift), label_style.clone())).map_err(err)?;
         }
     }
     Ok(())
@@ -422,7 +426,8 @@ fn whisker<DB: DrawingBackend, X: Ranged<ValueType = f64>, Y: Ranged<ValueType =
     let style = color.stroke_width(1);
     let root = area.strip_coord_spec();
     for path in [vec![(px, plo), (px, phi)], vec![(px - 4, plo), (px + 4, plo)], vec![(px - 4, phi), (px + 4, phi)]] {
-        let path: Vec<(i32, i32)> = path.into_iter().map(|(a, b)| (a - root.get_base_pixel().0, b - root.get_base_pixel().1)).collect();
+        let path: Vec<(i32, i32)> =
+            path.into_iter().map(|(a, b)| (a - root.get_base_pixel().0, b - root.get_base_pixel().1)).collect();
         root.draw(&PathElement::new(path, style)).map_err(err)?;
     }
     Ok(())
@@ -445,11 +450,8 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &LinePanel) 
     let x_lo = p.x_min.unwrap_or(if p.x_log { x_lo / 1.5 } else { 0f64.min(x_lo) });
     let x_hi = p.x_max.unwrap_or(if p.x_log { x_hi * 1.5 } else { x_hi * 1.08 }).max(x_lo * 1.01 + 1e-9);
     let y_log = p.y_log && y_lo > 0.0;
-    let (y_lo, y_hi) = if y_log {
-        (y_lo / 1.4, y_hi * 1.4)
-    } else {
-        (if y_lo < 0.0 { y_lo * 1.18 } else { 0.0 }, headroom(y_hi))
-    };
+    let (y_lo, y_hi) =
+        if y_log { (y_lo / 1.4, y_hi * 1.4) } else { (if y_lo < 0.0 { y_lo * 1.18 } else { 0.0 }, headroom(y_hi)) };
     let (y_lo, y_hi) = (p.y_min.unwrap_or(y_lo), p.y_max.unwrap_or(y_hi));
     let y_hi = y_hi.max(y_lo + 1e-9);
     let keys = p.x_ticks.as_ref().map(|t| t.iter().map(|t| t.0).collect::<Vec<f64>>());
@@ -465,7 +467,9 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &LinePanel) 
         .map_err(err)?;
     let ticks = p.x_ticks.clone();
     let x_fmt = move |x: &f64| match &ticks {
-        Some(t) => t.iter().find(|(v, _)| (v - x).abs() <= 1e-9 * v.abs().max(1.0)).map(|t| t.1.clone()).unwrap_or_default(),
+        Some(t) => {
+            t.iter().find(|(v, _)| (v - x).abs() <= 1e-9 * v.abs().max(1.0)).map(|t| t.1.clone()).unwrap_or_default()
+        }
         None => compact(*x),
     };
     chart

@@ -120,7 +120,13 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         }
     );
     h.push_str("<nav>");
-    for (id, name) in [("summary", "Summary"), ("charts", "Charts"), ("points", "Every point"), ("cost", "Cost"), ("environment", "Environment and method")] {
+    for (id, name) in [
+        ("summary", "Summary"),
+        ("charts", "Charts"),
+        ("points", "Every point"),
+        ("cost", "Cost"),
+        ("environment", "Environment and method"),
+    ] {
         let _ = write!(h, "<a href=\"#{id}\">{name}</a>");
     }
     h.push_str("</nav>");
@@ -213,7 +219,8 @@ fn environment(r: &Results, docs: Option<&str>) -> String {
         ("server workers", e.workers.to_string()),
         ("open-file limit", e.nofile_limit.to_string()),
     ];
-    let mut s = String::from("<section id=\"environment\"><h2>Environment and method</h2><div class=\"scroll\"><table><tbody>");
+    let mut s =
+        String::from("<section id=\"environment\"><h2>Environment and method</h2><div class=\"scroll\"><table><tbody>");
     for (k, v) in rows {
         let _ = write!(s, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
     }
@@ -252,7 +259,11 @@ mod tests {
 
     #[test]
     fn inline_svg_drops_namespace_and_size() {
-        let s = inline_svg("<svg width=\"10\" height=\"5\" viewBox=\"0 0 10 5\" xmlns=\"http://www.w3.org/2000/svg\">\n<rect/></svg>", (10, 5), "t");
+        let s = inline_svg(
+            "<svg width=\"10\" height=\"5\" viewBox=\"0 0 10 5\" xmlns=\"http://www.w3.org/2000/svg\">\n<rect/></svg>",
+            (10, 5),
+            "t",
+        );
         assert!(s.starts_with("<svg class=\"chart\" viewBox=\"0 0 10 5\""));
         assert!(!s.contains("http"));
         assert!(s.ends_with("<rect/></svg>"));

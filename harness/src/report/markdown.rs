@@ -48,7 +48,9 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         s,
         "Profile **{profile}**, started {}, {}.\n\n{}",
         r.started_at,
-        r.finished_at.as_deref().map_or("**not finished** (only completed points are shown)".to_owned(), |f| format!("finished {f}")),
+        r.finished_at
+            .as_deref()
+            .map_or("**not finished** (only completed points are shown)".to_owned(), |f| format!("finished {f}")),
         view::environment_line(r)
     );
     for w in &r.environment.warnings {
@@ -70,8 +72,10 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         s.push_str(&parts.join("; "));
         s.push('\n');
     }
-    s.push_str("\n## Charts\n\nSVG and PNG of each chart are in the run directory. Throughput whiskers are 95% \
-                confidence intervals of the mean over repeats; other whiskers span the repeats (min–max).\n");
+    s.push_str(
+        "\n## Charts\n\nSVG and PNG of each chart are in the run directory. Throughput whiskers are 95% \
+                confidence intervals of the mean over repeats; other whiskers span the repeats (min–max).\n",
+    );
     for (c, svg) in charts {
         let _ = writeln!(s, "\n### {}\n", c.figure.title);
         if svg.is_some() {

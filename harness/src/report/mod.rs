@@ -24,7 +24,9 @@ use crate::results::{Results, SCHEMA_VERSION};
 /// Why a results file cannot be used. Callers map these to exit status 2.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {path}: {source}; give a run directory written by `harness run` (it holds results.json) or the file itself")]
+    #[error(
+        "cannot read {path}: {source}; give a run directory written by `harness run` (it holds results.json) or the file itself"
+    )]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not JSON: {source}")]
     Json { path: PathBuf, source: serde_json::Error },
@@ -69,7 +71,8 @@ pub struct Written {
 /// Writes every report file into `run_dir` from its `results.json`.
 pub fn generate(run_dir: &Path) -> anyhow::Result<Written> {
     let (results, _raw) = load(run_dir)?;
-    let dir = if run_dir.is_dir() { run_dir.to_path_buf() } else { run_dir.parent().unwrap_or(Path::new(".")).to_path_buf() };
+    let dir =
+        if run_dir.is_dir() { run_dir.to_path_buf() } else { run_dir.parent().unwrap_or(Path::new(".")).to_path_buf() };
     write_all(&results, &dir)
 }
 

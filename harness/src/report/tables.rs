@@ -1,7 +1,6 @@
 //! The report's tables as data: built once from `results.json`, rendered by both
 //! `index.html` and `report.md`, so the two always show the same figures and flags.
 
-
 use super::view::{self, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
 use crate::results::{MixedSummary, MixedTransaction, Point, Results, TargetResult};
 
@@ -122,32 +121,36 @@ fn summary(r: &Results) -> Table {
             None => Cell::missing(),
         }));
         headers.push("predict CPU-µs/response (best closed loop)".into());
-        cols.push(Box::new(|t| match view::best_closed(t, "predict").and_then(|p| Some((p.summary.cpu_us_per_request?, p))) {
-            Some((c, p)) => Cell::flagged(format!("{c:.1}"), &p.summary.flags),
-            None => Cell::missing(),
+        cols.push(Box::new(|t| {
+            match view::best_closed(t, "predict").and_then(|p| Some((p.summary.cpu_us_per_request?, p))) {
+                Some((c, p)) => Cell::flagged(format!("{c:.1}"), &p.summary.flags),
+                None => Cell::missing(),
+            }
         }));
     }
     if let Some(key) = has("generate").then(|| view::headline_key(r, "generate")).flatten() {
         headers.push(format!("generate TTFT p99 ms / ITL jitter p99 µs / tokens/s ({})", key.setting()));
-        cols.push(Box::new(move |t| match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
-            Some((s, p)) => Cell::flagged(
-                format!(
-                    "{:.1} / {:.0} / {:.0}",
-                    s.ttft_us.p99 as f64 / 1e3,
-                    s.itl_jitter_us.p99,
-                    s.tokens_per_s
+        cols.push(Box::new(move |t| {
+            match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
+                Some((s, p)) => Cell::flagged(
+                    format!("{:.1} / {:.0} / {:.0}", s.ttft_us.p99 as f64 / 1e3, s.itl_jitter_us.p99, s.tokens_per_s),
+                    &p.summary.flags,
                 ),
-                &p.summary.flags,
-            ),
-            None => Cell::missing(),
+                None => Cell::missing(),
+            }
         }));
     }
     if has("infer-io") {
         headers.push("infer-io efficiency % (most in flight)".into());
         cols.push(Box::new(|t| {
-            match view::points_of(t, "infer-io").filter(|p| p.summary.inflight.is_some()).max_by_key(|p| p.connections) {
+            match view::points_of(t, "infer-io").filter(|p| p.summary.inflight.is_some()).max_by_key(|p| p.connections)
+            {
                 Some(p) => Cell::flagged(
-                    format!("{:.1} (c={})", p.summary.inflight.as_ref().map_or(0.0, |i| i.efficiency_pct), p.connections),
+                    format!(
+                        "{:.1} (c={})",
+                        p.summary.inflight.as_ref().map_or(0.0, |i| i.efficiency_pct),
+                        p.connections
+                    ),
                     &p.summary.flags,
                 ),
                 None => Cell::missing(),
@@ -181,7 +184,9 @@ fn summary(r: &Results) -> Table {
         Cell::opt(t.cost.as_ref().and_then(|c| c.idle_rss_bytes).or(t.idle_rss_bytes).map(|b| fmt_bytes(b as f64)))
     }));
     headers.push("peak RSS (any point)".into());
-    cols.push(Box::new(|t| Cell::opt(t.points.iter().filter_map(|p| p.summary.rss_peak_bytes).max().map(|b| fmt_bytes(b as f64)))));
+    cols.push(Box::new(|t| {
+        Cell::opt(t.points.iter().filter_map(|p| p.summary.rss_peak_bytes).max().map(|b| fmt_bytes(b as f64)))
+    }));
     let rows = r
         .targets
         .iter()
@@ -294,7 +299,10 @@ fn points(r: &Results) -> Table {
     }
 }
 
-fn each_point<'a>(r: &'a Results, pred: impl Fn(&Point) -> bool + 'a) -> impl Iterator<Item = (&'a TargetResult, &'a Point)> + 'a {
+fn each_point<'a>(
+    r: &'a Results,
+    pred: impl Fn(&Point) -> bool + 'a,
+) -> impl Iterator<Item = (&'a TargetResult, &'a Point)> + 'a {
     r.targets.iter().flat_map(move |t| t.points.iter().filter(|p| pred(p)).map(move |p| (t, p)).collect::<Vec<_>>())
 }
 
@@ -308,7 +316,10 @@ fn streaming(r: &Results) -> Option<Table> {
                 Cell::text(format!("{} / {}", s.ttft_us.p50, s.ttft_us.p99)),
                 Cell::text(format!("{:.0} / {:.0}", s.ttft_overhead_us.p50, s.ttft_overhead_us.p99)),
                 Cell::text(format!("{} / {}", s.itl_us.p50, s.itl_us.p99)),
-                Cell::text(format!("{:.0} / {:.0} / {:.0}", s.itl_jitter_us.p50, s.itl_jitter_us.p99, s.itl_jitter_us.p999)),
+                Cell::text(format!(
+                    "{:.0} / {:.0} / {:.0}",
+                    s.itl_jitter_us.p50, s.itl_jitter_us.p99, s.itl_jitter_us.p999
+                )),
                 Cell::text(format!("{} / {}", s.tpot_us.p50, s.tpot_us.p99)),
                 Cell::text(format!("{:.0}", s.tokens_per_s)),
                 Cell::flagged(format!("{:.1}%", 100.0 * s.streams_correct_share), &p.summary.flags),
@@ -464,8 +475,14 @@ fn mixed(r: &Results) -> Option<Table> {
                 Cell::flagged(fmt_num(p.summary.throughput_rps.median), &p.summary.flags),
                 Cell::flagged(failures.to_string(), &fail_flags),
             ];
-            row.extend(names.iter().map(|n| Cell::opt(m.transactions.iter().find(|x| x.name == *n).map(|x| ms_pair(&x.latency_us)))));
-            row.push(Cell::opt(m.transactions.iter().find(|x| x.name == "SSE generate TTFT").map(|x| ms_pair(&x.latency_us))));
+            row.extend(
+                names
+                    .iter()
+                    .map(|n| Cell::opt(m.transactions.iter().find(|x| x.name == *n).map(|x| ms_pair(&x.latency_us)))),
+            );
+            row.push(Cell::opt(
+                m.transactions.iter().find(|x| x.name == "SSE generate TTFT").map(|x| ms_pair(&x.latency_us)),
+            ));
             row.push(Cell::opt(m.client_cpu_us_per_request.map(|c| format!("{c:.0}"))));
             row.push(match &m.goose_report {
                 // Only a path inside the run directory becomes a link: the page fetches nothing.
@@ -521,7 +538,9 @@ fn memory_fits(r: &Results) -> Option<Table> {
     let mut rows = Vec::new();
     for t in &r.targets {
         let Some(m) = &t.memory else { continue };
-        for (what, fit) in [("per open stream", &m.bytes_per_open_stream), ("per in-flight request", &m.bytes_per_inflight_request)] {
+        for (what, fit) in
+            [("per open stream", &m.bytes_per_open_stream), ("per in-flight request", &m.bytes_per_inflight_request)]
+        {
             if let Some(f) = fit {
                 rows.push(vec![
                     Cell::text(&t.name),
@@ -564,7 +583,10 @@ fn cost(r: &Results) -> Table {
                 Cell::opt(c.idle_rss_bytes.or(t.idle_rss_bytes).map(|b| fmt_bytes(b as f64))),
                 Cell::opt(c.binary_bytes.map(|b| fmt_bytes(b as f64))),
                 Cell::opt(c.venv_bytes.map(|b| fmt_bytes(b as f64))),
-                Cell::opt(c.dependency_count.map(|d| format!("{d} {}", c.dependency_kind.as_deref().unwrap_or("")).trim().to_owned())),
+                Cell::opt(
+                    c.dependency_count
+                        .map(|d| format!("{d} {}", c.dependency_kind.as_deref().unwrap_or("")).trim().to_owned()),
+                ),
                 Cell::opt(c.loc.map(|l| l.to_string())),
                 Cell::opt(c.build_s.map(|b| format!("{b:.1} ({})", c.build_kind.as_deref().unwrap_or("?")))),
             ]
@@ -651,9 +673,19 @@ fn robustness(r: &Results) -> Option<Table> {
                RSS against before the second cycle). A flagged cell misses its bar (docs/metrics.md, \"Robustness\"); \
                the verdict names the failing cases (all are in results.json)."
             .into(),
-        headers: ["target", "cases passed", "5xx", "crashes", "RSS growth", "/health after", "slowloris", "disconnect", "verdict"]
-            .map(String::from)
-            .to_vec(),
+        headers: [
+            "target",
+            "cases passed",
+            "5xx",
+            "crashes",
+            "RSS growth",
+            "/health after",
+            "slowloris",
+            "disconnect",
+            "verdict",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     })
 }
@@ -670,7 +702,12 @@ mod tests {
             passed: 453,
             health_after_ms: Some(0.1),
             rss_growth_bytes: Some(1 << 20),
-            slowloris: Some(Slowloris { probes: 20, health_ok: true, health_max_ms: Some(2.0), ..Slowloris::default() }),
+            slowloris: Some(Slowloris {
+                probes: 20,
+                health_ok: true,
+                health_max_ms: Some(2.0),
+                ..Slowloris::default()
+            }),
             disconnect: Some(Disconnect { cpu_ok: true, rss_ok: true, rss_change_pct: 4.0, ..Disconnect::default() }),
             ok: true,
             ..Robustness::default()

@@ -81,7 +81,11 @@ impl PointKey {
 
     /// `closed c=64`, `open 2000 req/s`, `open 0.5 x max`.
     pub fn setting(&self) -> String {
-        if self.mode == "open" { format!("open {}", self.rate) } else { format!("{} c={}", self.mode, self.connections) }
+        if self.mode == "open" {
+            format!("open {}", self.rate)
+        } else {
+            format!("{} c={}", self.mode, self.connections)
+        }
     }
 
     pub fn label(&self) -> String {
@@ -107,10 +111,8 @@ pub fn find<'a>(t: &'a TargetResult, key: &PointKey) -> Option<&'a Point> {
 pub fn headline_key(r: &Results, workload: &str) -> Option<PointKey> {
     let targets: Vec<&TargetResult> = r.targets.iter().filter(|t| points_of(t, workload).next().is_some()).collect();
     let first = targets.first()?;
-    let common: Vec<PointKey> = points_of(first, workload)
-        .map(PointKey::of)
-        .filter(|k| targets.iter().all(|t| find(t, k).is_some()))
-        .collect();
+    let common: Vec<PointKey> =
+        points_of(first, workload).map(PointKey::of).filter(|k| targets.iter().all(|t| find(t, k).is_some())).collect();
     let candidates = if common.is_empty() { points_of(first, workload).map(PointKey::of).collect() } else { common };
     let absolute = candidates
         .iter()

@@ -28,7 +28,10 @@ pub struct Knobs {
     pub blocking_pool: Duration,
 }
 
-async fn handle(req: Request<hyper::body::Incoming>, k: Knobs) -> Result<Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>, Infallible> {
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    k: Knobs,
+) -> Result<Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>, Infallible> {
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let mut case = Case::new("live", parts.method.as_str(), parts.uri.path(), Body::Text(String::new()));
