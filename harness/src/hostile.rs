@@ -375,15 +375,7 @@ impl VerifyRun {
         let mut environment = crate::env::capture(root);
         environment.nofile_limit = nofile;
         environment.workers = 1;
-        let results = Results {
-            schema_version: crate::results::SCHEMA_VERSION,
-            run_id: out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            started_at: crate::env::now_rfc3339(),
-            finished_at: None,
-            profile: serde_json::json!({"name": "verify-hostile"}),
-            environment,
-            targets: Vec::new(),
-        };
+        let results = Results::begin(&out_dir, serde_json::json!({"name": "verify-hostile"}), environment);
         crate::results::write_atomic(&out_dir, &results).context("cannot write results.json")?;
         Ok(Self { out_dir, options, results })
     }

@@ -23,6 +23,21 @@ pub struct Results {
     pub targets: Vec<TargetResult>,
 }
 
+impl Results {
+    /// A run that starts now: no targets yet, not finished; its id is `out_dir`'s name.
+    pub fn begin(out_dir: &Path, profile: serde_json::Value, environment: Environment) -> Self {
+        Results {
+            schema_version: SCHEMA_VERSION,
+            run_id: out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            started_at: crate::env::now_rfc3339(),
+            finished_at: None,
+            profile,
+            environment,
+            targets: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Environment {
     pub cpu_model: String,

@@ -129,15 +129,7 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     if env.harness_build == "debug" {
         env.warnings.push("the harness is a debug build: its numbers are not comparable with release runs".into());
     }
-    let mut results = Results {
-        schema_version: results::SCHEMA_VERSION,
-        run_id: cfg.out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        started_at: crate::env::now_rfc3339(),
-        finished_at: None,
-        profile: serde_json::to_value(&cfg.profile)?,
-        environment: env,
-        targets: Vec::new(),
-    };
+    let mut results = Results::begin(&cfg.out_dir, serde_json::to_value(&cfg.profile)?, env);
     let save = |r: &Results| results::write_atomic(&cfg.out_dir, r).context("cannot write results.json");
     save(&results)?;
 

@@ -74,3 +74,13 @@ pub fn fw_hyper_debug_manifest() -> harness::manifest::Manifest {
     m.build = "true".into();
     m
 }
+
+/// A Python server that is ready (its `/health` answer is right) but gives that same answer
+/// to every request, so it fails the contract. Run as `python3 <file> <port>`.
+pub const WRONG_ANSWERS_PY: &str = "import sys, http.server\n\
+class H(http.server.BaseHTTPRequestHandler):\n\
+\x20   def answer(self):\n\
+\x20       self.send_response(200); self.send_header('content-type','application/json'); self.send_header('content-length','15'); self.end_headers(); self.wfile.write(b'{\"status\":\"ok\"}')\n\
+\x20   do_GET = do_POST = do_PUT = do_DELETE = answer\n\
+\x20   def log_message(self, *a): pass\n\
+http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";

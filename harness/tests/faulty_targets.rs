@@ -145,17 +145,7 @@ fn every_faulty_target_is_recorded_and_the_run_goes_on_without_orphans() {
     ws.target("missing-binary", "/nonexistent/mlapi/fw-missing --port {port} --workers {workers}");
     // Ready, but every answer is /health's: fails the contract.
     let wrong = ws.root.join("wrong.py");
-    std::fs::write(
-        &wrong,
-        "import sys, http.server\n\
-         class H(http.server.BaseHTTPRequestHandler):\n\
-         \x20   def answer(self):\n\
-         \x20       self.send_response(200); self.send_header('content-type','application/json'); self.send_header('content-length','15'); self.end_headers(); self.wfile.write(b'{\"status\":\"ok\"}')\n\
-         \x20   do_GET = do_POST = do_PUT = do_DELETE = answer\n\
-         \x20   def log_message(self, *a): pass\n\
-         http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n",
-    )
-    .unwrap();
+    std::fs::write(&wrong, common::WRONG_ANSWERS_PY).unwrap();
     ws.target("wrong-answers", &format!("python3 {} {{port}} # {{workers}}", wrong.display()));
     // Healthy for verification and the first workload (starts 1 and 2), then started for
     // the second workload it dies 1.5 s in with exit status 7.

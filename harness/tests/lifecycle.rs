@@ -1,6 +1,8 @@
 //! Targets that never get ready, or that fail verification, are skipped with a recorded
 //! reason, and no child process survives.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,17 +43,7 @@ fn unready_and_unverified_targets_are_skipped_and_leave_no_process() {
     std::fs::create_dir_all(&dir).unwrap();
     // Answers 200 {"status":"ok"} to everything: ready, but fails the contract.
     let fake = dir.join("fake_target_7731.py");
-    std::fs::write(
-        &fake,
-        "import sys, http.server\n\
-         class H(http.server.BaseHTTPRequestHandler):\n\
-         \x20   def answer(self):\n\
-         \x20       self.send_response(200); self.send_header('content-type','application/json'); self.send_header('content-length','15'); self.end_headers(); self.wfile.write(b'{\"status\":\"ok\"}')\n\
-         \x20   do_GET = do_POST = do_PUT = do_DELETE = answer\n\
-         \x20   def log_message(self, *a): pass\n\
-         http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n",
-    )
-    .unwrap();
+    std::fs::write(&fake, common::WRONG_ANSWERS_PY).unwrap();
     let never_ready = manifest("never-ready", "sleep 61.7731 # {port} {workers}");
     let unverified = manifest("unverified", &format!("python3 {} {{port}} # {{workers}}", fake.display()));
     let mut profile = Profile::get(ProfileName::Quick);

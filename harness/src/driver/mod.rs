@@ -380,7 +380,7 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
                     }
                     let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
                     let took = sent.elapsed();
-                    if outcome == Outcome::Stale {
+                    if matches!(outcome, Outcome::Stale) {
                         // Nothing was sent: the next turn opens a fresh connection.
                         continue;
                     }
@@ -536,7 +536,7 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
             },
         };
         let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
-        if outcome == Outcome::Stale {
+        if matches!(outcome, Outcome::Stale) {
             continue;
         }
         if measured {

@@ -715,15 +715,7 @@ mod tests {
         let mut bad = good.clone();
         bad.server_errors = 8;
         bad.slowloris.as_mut().unwrap().health_ok = false;
-        let mut r = Results {
-            schema_version: 1,
-            run_id: "x".into(),
-            started_at: String::new(),
-            finished_at: None,
-            profile: serde_json::json!({}),
-            environment: Default::default(),
-            targets: Vec::new(),
-        };
+        let mut r = Results::begin(std::path::Path::new("x"), serde_json::json!({}), Default::default());
         for (name, rb) in [("a", Some(good)), ("b", Some(bad)), ("c", None)] {
             r.targets.push(TargetResult { name: name.into(), robustness: rb, ..TargetResult::default() });
         }

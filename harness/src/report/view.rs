@@ -241,15 +241,8 @@ mod tests {
             ],
             ..TargetResult::default()
         };
-        let r = Results {
-            schema_version: 1,
-            run_id: "x".into(),
-            started_at: String::new(),
-            finished_at: None,
-            profile: serde_json::json!({}),
-            environment: Default::default(),
-            targets: vec![t],
-        };
+        let mut r = Results::begin(std::path::Path::new("x"), serde_json::json!({}), Default::default());
+        r.targets.push(t);
         assert_eq!(headline_key(&r, "predict").unwrap().setting(), "open 2000 req/s");
         assert_eq!(headline_key(&r, "generate").unwrap().setting(), "closed c=1000");
         assert!(headline_key(&r, "mixed").is_none());

@@ -303,7 +303,7 @@ pub fn json_diff_within(want: &Value, got: &Value, path: &str, tolerance: f64, o
 }
 
 /// The outcome of a corpus run.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CorpusReport {
     pub passed: Vec<String>,
     /// Case name and what was wrong.
@@ -312,9 +312,14 @@ pub struct CorpusReport {
 
 impl CorpusReport {
     pub fn record(&mut self, case: &Case, result: Result<(), Vec<String>>) {
+        self.record_named(&case.name, result)
+    }
+
+    /// As [`record`](Self::record), for cases of another corpus (the hostile one).
+    pub fn record_named(&mut self, name: &str, result: Result<(), Vec<String>>) {
         match result {
-            Ok(()) => self.passed.push(case.name.clone()),
-            Err(why) => self.failed.push((case.name.clone(), why)),
+            Ok(()) => self.passed.push(name.to_owned()),
+            Err(why) => self.failed.push((name.to_owned(), why)),
         }
     }
 

@@ -289,12 +289,11 @@ pub fn check(case: &HostileCase, got: &Exchange) -> Result<(), Vec<String>> {
     if bad.is_empty() { Ok(()) } else { Err(bad) }
 }
 
-/// The outcome of a hostile corpus run.
+/// The outcome of a hostile corpus run: the conformance report's passed and failed lists
+/// (reached through `Deref`), plus what only hostile input can show.
 #[derive(Debug, Default, Clone)]
 pub struct HostileReport {
-    pub passed: Vec<String>,
-    /// Case name and what was wrong.
-    pub failed: Vec<(String, Vec<String>)>,
+    pub cases: conformance::CorpusReport,
     /// Answers with a 5xx status, over all cases.
     pub server_errors: usize,
     /// Cases whose connection could not even be opened (the server is gone).
@@ -304,15 +303,20 @@ pub struct HostileReport {
 impl HostileReport {
     pub fn record(&mut self, case: &HostileCase, got: &Exchange) {
         self.server_errors += got.answers.iter().filter(|a| a.status >= 500).count();
-        match check(case, got) {
-            Ok(()) => self.passed.push(case.name.clone()),
-            Err(why) => self.failed.push((case.name.clone(), why)),
-        }
+        self.cases.record_named(&case.name, check(case, got));
     }
+}
 
-    /// A readable list of failures, for assertion messages.
-    pub fn failures(&self) -> String {
-        self.failed.iter().map(|(n, why)| format!("  {n}:\n    {}", why.join("\n    "))).collect::<Vec<_>>().join("\n")
+impl std::ops::Deref for HostileReport {
+    type Target = conformance::CorpusReport;
+    fn deref(&self) -> &Self::Target {
+        &self.cases
+    }
+}
+
+impl std::ops::DerefMut for HostileReport {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.cases
     }
 }
 
