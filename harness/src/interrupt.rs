@@ -18,6 +18,11 @@ static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// Set by the handler before it stops anything: a server that the main thread starts while
 /// the handler runs is killed as soon as it registers, so none is left behind by the exit.
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Held from just before a server is forked until it is registered. The handler takes it
+/// before stopping anything, so it never exits between a fork and its registration: an exit
+/// there would leave the server's own children (a shell's background job, gunicorn's
+/// workers) to no one, since the parent-death signal reaches the direct child only.
+static SPAWNING: Mutex<()> = Mutex::new(());
 
 /// Installs the handler; a second call (e.g. from tests running several plans in one
 /// process) is a no-op.
@@ -27,6 +32,8 @@ pub fn install() {
         if let Err(e) = ctrlc::set_handler(|| {
             eprintln!("harness: interrupted; stopping the servers");
             INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            // Wait for a spawn in progress to register its server; none starts after this.
+            let _no_more_spawns = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
             stop_all(Duration::from_secs(3));
             std::process::exit(130);
         }) {
@@ -40,6 +47,13 @@ pub fn install() {
 /// Whether a signal has started the shutdown (the main thread then ends with 130 too).
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Permission to start a server: `None` once a signal has started the shutdown. Hold the
+/// guard until the server is [`register`]ed.
+pub fn spawn_guard() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let guard = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
+    (!interrupted()).then_some(guard)
 }
 
 pub fn register(pid: i32) {

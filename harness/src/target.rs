@@ -45,6 +45,8 @@ pub enum TargetError {
     NotReady { name: String, path: String, timeout: Duration, port: u16, manifest: PathBuf, stderr: PathBuf },
     #[error("{name} exited mid-run ({status}); its stderr ends: {tail}; see {stderr}")]
     DiedMidRun { name: String, status: String, tail: String, stderr: PathBuf },
+    #[error("{name} was not started: the harness was interrupted")]
+    Interrupted { name: String },
     #[error("cannot pin to CPUs {cpus:?}: {source}")]
     Pin { cpus: Vec<usize>, source: nix::Error },
 }
@@ -195,11 +197,19 @@ pub fn spawn(
     // left behind by a server whose master has exited.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let started = Instant::now();
+    let Some(no_interrupt) = crate::interrupt::spawn_guard() else {
+        pin_current_thread(client_cpus)?;
+        return Err(TargetError::Interrupted { name: m.name.clone() });
+    };
     let spawned = cmd.spawn();
+    let pid = spawned.as_ref().map(|c| c.id() as i32);
+    if let Ok(pid) = pid {
+        crate::interrupt::register(pid);
+    }
+    drop(no_interrupt);
     pin_current_thread(client_cpus)?;
     let child = spawned.map_err(spawn_err)?;
     let pid = child.id() as i32;
-    crate::interrupt::register(pid);
     let mut running = Running {
         name: m.name.clone(),
         child: Some(child),
@@ -219,11 +229,17 @@ pub fn spawn(
 #[allow(unsafe_code)]
 fn set_parent_death_signal(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2),
-    // which is async-signal-safe; it touches no memory shared with the parent.
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2) and
+    // getppid(2), which are async-signal-safe; it touches no memory shared with the parent.
+    let parent = std::process::id();
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            // The parent may have died before prctl: then no signal will come. (No message:
+            // allocating here is not async-signal-safe.)
+            if nix::unistd::getppid().as_raw() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(nix::errno::Errno::ESRCH as i32));
+            }
             Ok(())
         });
     }
