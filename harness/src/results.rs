@@ -152,16 +152,39 @@ pub struct Disconnect {
     /// the watch period).
     pub cpu_idle_after_s: Option<f64>,
     pub cpu_ok: bool,
+    /// Cycles run before the judged ones: they grow the allocator's pools to their
+    /// high-water mark, and are reported but not judged (docs/metrics.md, "Robustness").
+    pub warmup_cycles: usize,
+    /// The judged cycle whose RSS moved most: its RSS before the streams and after the drop.
     pub rss_before_bytes: u64,
     pub rss_after_bytes: u64,
     pub rss_change_pct: f64,
+    /// Every judged cycle's RSS back within the tolerance of where that cycle started.
     pub rss_ok: bool,
-    /// The same figures for the first cycle, which also grows the allocator's pools to
-    /// their high-water mark (docs/metrics.md, "Robustness").
+    /// The first cycle, on the server as the corpus left it: how much the allocator kept.
     pub first_cycle_rss_before_bytes: u64,
     pub first_cycle_rss_after_bytes: u64,
     pub first_cycle_rss_change_pct: f64,
     pub first_cycle_cpu_idle_after_s: Option<f64>,
+    /// Every cycle, warm-up ones first.
+    pub cycles: Vec<DisconnectCycle>,
+}
+
+/// One open-and-drop cycle of [`Disconnect`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DisconnectCycle {
+    pub judged: bool,
+    pub opened: usize,
+    pub answering: usize,
+    /// Server CPU (cores) over 1 s before the streams, and while they ran.
+    pub idle_cpu_cores: f64,
+    pub loaded_cpu_cores: f64,
+    pub cpu_idle_after_s: Option<f64>,
+    /// RSS before the streams, just before the drop, and `settle` after it.
+    pub rss_before_bytes: u64,
+    pub rss_at_drop_bytes: u64,
+    pub rss_after_bytes: u64,
+    pub rss_change_pct: f64,
 }
 
 /// What a target costs to own, beside its speed.

@@ -20,6 +20,8 @@ fn small_options() -> Options {
             drop_after: Duration::from_millis(200),
             settle: Duration::from_secs(2),
             rss_tolerance: 0.10,
+            warmup_cycles: 1,
+            judged_cycles: 1,
         }),
     }
 }
@@ -41,6 +43,9 @@ fn fw_hyper_is_robust_and_the_figures_match_the_schema() {
     let d = r.disconnect.as_ref().unwrap();
     assert!(d.opened == 50 && d.answering > 0, "the streams were streaming: {d:?}");
     assert!(d.cpu_ok, "generation stops when the client goes: {d:?}");
+    assert_eq!(d.cycles.len(), 2, "one warm-up cycle and one judged: {d:?}");
+    assert!(!d.cycles[0].judged && d.cycles[1].judged && d.warmup_cycles == 1, "{d:?}");
+    assert!(d.cycles.iter().all(|c| c.rss_at_drop_bytes > 0 && c.rss_before_bytes > 0), "{d:?}");
 
     let out = dir.join("out");
     let mut run = VerifyRun::start(&common::workspace(), out.clone(), 1024, small_options()).unwrap();

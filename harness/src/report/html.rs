@@ -120,14 +120,18 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         }
     );
     h.push_str("<nav>");
+    let have = |id: &str| id == "summary" || id == "environment" || tables.iter().any(|t| t.id == id);
     for (id, name) in [
         ("summary", "Summary"),
         ("charts", "Charts"),
         ("points", "Every point"),
         ("cost", "Cost"),
+        ("robustness", "Robustness"),
         ("environment", "Environment and method"),
     ] {
-        let _ = write!(h, "<a href=\"#{id}\">{name}</a>");
+        if have(id) || (id == "charts" && !charts.is_empty()) {
+            let _ = write!(h, "<a href=\"#{id}\">{name}</a>");
+        }
     }
     h.push_str("</nav>");
     if !r.environment.warnings.is_empty() {
@@ -143,31 +147,33 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
     h.push_str(&flag_legend(tables));
     h.push_str("</section>");
 
-    h.push_str("<section id=\"charts\"><h2>Charts</h2>");
-    h.push_str(
+    if !charts.is_empty() {
+        h.push_str("<section id=\"charts\"><h2>Charts</h2>");
+        h.push_str(
         "<p class=\"note\">Each chart is also in this directory as SVG and PNG. Footers name the machine and the run. \
          Throughput whiskers are 95% confidence intervals of the mean over repeats; other whiskers span the \
          repeats (min–max).</p>",
     );
-    for (c, svg) in charts {
-        let _ = write!(h, "<figure id=\"chart-{}\"><h3>{}</h3>", c.figure.name, esc(&c.figure.title));
-        match svg {
-            Some(svg) => {
-                let _ = write!(
-                    h,
-                    "<figcaption>{} Files: <code>{1}.svg</code>, <code>{1}.png</code>.</figcaption>{2}",
-                    esc(&c.caption),
-                    c.figure.name,
-                    inline_svg(svg, c.figure.size(), &c.figure.title)
-                );
+        for (c, svg) in charts {
+            let _ = write!(h, "<figure id=\"chart-{}\"><h3>{}</h3>", c.figure.name, esc(&c.figure.title));
+            match svg {
+                Some(svg) => {
+                    let _ = write!(
+                        h,
+                        "<figcaption>{} Files: <code>{1}.svg</code>, <code>{1}.png</code>.</figcaption>{2}",
+                        esc(&c.caption),
+                        c.figure.name,
+                        inline_svg(svg, c.figure.size(), &c.figure.title)
+                    );
+                }
+                None => {
+                    let _ = write!(h, "<p class=\"missing\">{NOT_MEASURED}.</p>");
+                }
             }
-            None => {
-                let _ = write!(h, "<p class=\"missing\">{NOT_MEASURED}.</p>");
-            }
+            h.push_str("</figure>");
         }
-        h.push_str("</figure>");
+        h.push_str("</section>");
     }
-    h.push_str("</section>");
 
     for t in rest {
         h.push_str(&table(t));

@@ -72,16 +72,18 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         s.push_str(&parts.join("; "));
         s.push('\n');
     }
-    s.push_str(
-        "\n## Charts\n\nSVG and PNG of each chart are in the run directory. Throughput whiskers are 95% \
+    if !charts.is_empty() {
+        s.push_str(
+            "\n## Charts\n\nSVG and PNG of each chart are in the run directory. Throughput whiskers are 95% \
                 confidence intervals of the mean over repeats; other whiskers span the repeats (min–max).\n",
-    );
-    for (c, svg) in charts {
-        let _ = writeln!(s, "\n### {}\n", c.figure.title);
-        if svg.is_some() {
-            let _ = writeln!(s, "{}\n\n![{}]({}.png)", c.caption, c.figure.title, c.figure.name);
-        } else {
-            let _ = writeln!(s, "_{NOT_MEASURED}._");
+        );
+        for (c, svg) in charts {
+            let _ = writeln!(s, "\n### {}\n", c.figure.title);
+            if svg.is_some() {
+                let _ = writeln!(s, "{}\n\n![{}]({}.png)", c.caption, c.figure.title, c.figure.name);
+            } else {
+                let _ = writeln!(s, "_{NOT_MEASURED}._");
+            }
         }
     }
     for t in rest {

@@ -46,14 +46,14 @@ pub fn all(r: &Results) -> Vec<Table> {
     [
         Some(summary(r)),
         skipped(r),
-        Some(points(r)),
+        points(r),
         streaming(r),
         inflight(r),
         probe(r),
         mixed(r),
         mixed_transactions(r),
         memory_fits(r),
-        Some(cost(r)),
+        cost(r),
         robustness(r),
     ]
     .into_iter()
@@ -61,9 +61,13 @@ pub fn all(r: &Results) -> Vec<Table> {
     .collect()
 }
 
-/// Titles of the optional tables absent from this run.
+/// Titles of the optional tables absent from this run; none when the run measured no point
+/// (a `verify --hostile` run), where listing every workload's table would be noise.
 pub fn absent(tables: &[Table]) -> Vec<&'static str> {
     let have: Vec<&str> = tables.iter().map(|t| t.id).collect();
+    if !have.contains(&"points") {
+        return Vec::new();
+    }
     [
         ("streaming", "Streaming (generate)"),
         ("inflight", "In-flight sweep (infer-io)"),
@@ -183,20 +187,37 @@ fn summary(r: &Results) -> Table {
     cols.push(Box::new(|t| {
         Cell::opt(t.cost.as_ref().and_then(|c| c.idle_rss_bytes).or(t.idle_rss_bytes).map(|b| fmt_bytes(b as f64)))
     }));
-    headers.push("peak RSS (any point)".into());
-    cols.push(Box::new(|t| {
-        Cell::opt(t.points.iter().filter_map(|p| p.summary.rss_peak_bytes).max().map(|b| fmt_bytes(b as f64)))
-    }));
+    if !view::measured_nothing(r) {
+        headers.push("peak RSS (any point)".into());
+        cols.push(Box::new(|t| {
+            Cell::opt(t.points.iter().filter_map(|p| p.summary.rss_peak_bytes).max().map(|b| fmt_bytes(b as f64)))
+        }));
+    }
+    // Every column is computed for every target: those built on points say "not measured"
+    // for a target without any, while idle RSS and robustness come from verification.
+    if r.targets.iter().any(|t| t.robustness.is_some()) {
+        headers.push("robustness (hostile input, slow clients)".into());
+        cols.push(Box::new(|t| match &t.robustness {
+            Some(rb) => {
+                let findings = robustness_findings(rb);
+                if findings.is_empty() {
+                    Cell::text(format!("ok ({}/{} cases)", rb.passed, rb.cases))
+                } else {
+                    Cell::flagged(
+                        format!("{}/{} cases; {} finding(s)", rb.passed, rb.cases, findings.len()),
+                        &["not_robust".to_owned()],
+                    )
+                }
+            }
+            None => Cell::missing(),
+        }));
+    }
     let rows = r
         .targets
         .iter()
         .map(|t| {
             let mut row = vec![target_cell(t), Cell::text(&t.framework_version), status_cell(t)];
-            if t.points.is_empty() {
-                row.extend(cols.iter().map(|_| Cell::missing()));
-            } else {
-                row.extend(cols.iter().map(|c| c(t)));
-            }
+            row.extend(cols.iter().map(|c| c(t)));
             row
         })
         .collect();
@@ -215,7 +236,8 @@ fn skipped(r: &Results) -> Option<Table> {
     let rows: Vec<Vec<Cell>> = r
         .targets
         .iter()
-        .filter(|t| t.status != "measured")
+        // A verify run's targets are verified and, by design, not measured.
+        .filter(|t| t.status != "measured" && !(view::is_verify_run(r) && t.status == "verified"))
         .map(|t| {
             let failures = t.verification.as_ref().map_or_else(String::new, |v| {
                 v.failures
@@ -244,7 +266,7 @@ fn skipped(r: &Results) -> Option<Table> {
     })
 }
 
-fn points(r: &Results) -> Table {
+fn points(r: &Results) -> Option<Table> {
     let mut rows = Vec::new();
     for t in &r.targets {
         for p in &t.points {
@@ -269,7 +291,10 @@ fn points(r: &Results) -> Table {
             ]);
         }
     }
-    Table {
+    if rows.is_empty() {
+        return None;
+    }
+    Some(Table {
         id: "points",
         title: "Every point".into(),
         note: "One row per target and point. Latencies in µs from the repeats' merged HdrHistogram; open-loop \
@@ -296,7 +321,7 @@ fn points(r: &Results) -> Table {
         .map(String::from)
         .to_vec(),
         rows,
-    }
+    })
 }
 
 fn each_point<'a>(
@@ -564,7 +589,11 @@ fn memory_fits(r: &Results) -> Option<Table> {
     })
 }
 
-fn cost(r: &Results) -> Table {
+fn cost(r: &Results) -> Option<Table> {
+    // A verify run measures no cost; startup and idle RSS alone are in the summary.
+    if r.targets.iter().all(|t| t.cost.is_none() && t.points.is_empty()) {
+        return None;
+    }
     let rows = r
         .targets
         .iter()
@@ -592,7 +621,7 @@ fn cost(r: &Results) -> Table {
             ]
         })
         .collect();
-    Table {
+    Some(Table {
         id: "cost",
         title: "Cost of ownership".into(),
         note: "What a target costs beside its speed: cold start to the first 200, memory at idle, artefact size, \
@@ -602,14 +631,21 @@ fn cost(r: &Results) -> Table {
             .map(String::from)
             .to_vec(),
         rows,
-    }
+    })
+}
+
+/// Every bar a target's robustness figures miss: the corpus verdict, then slow clients.
+fn robustness_findings(rb: &crate::results::Robustness) -> Vec<String> {
+    let mut why = rb.verdict();
+    why.extend(rb.slow_client_findings());
+    why
 }
 
 /// One row per target that went through the robustness checks (`harness verify --hostile`
 /// or `run --hostile`): the corpus verdict, then the slow-client measurements beside it, each
 /// cell flagged when it misses its bar (docs/metrics.md, "Robustness").
 fn robustness(r: &Results) -> Option<Table> {
-    let bad = || vec!["errors".to_owned()];
+    let bad = || vec!["not_robust".to_owned()];
     let cell = |text: String, ok: bool| if ok { Cell::text(text) } else { Cell::flagged(text, &bad()) };
     let rows: Vec<Vec<Cell>> = r
         .targets
@@ -626,17 +662,20 @@ fn robustness(r: &Results) -> Option<Table> {
                 cell(format!("{}/{} probes ok, {max}{cut}", s.probes - s.probes_failed, s.probes), s.health_ok)
             });
             let disconnect = rb.disconnect.as_ref().map_or_else(Cell::missing, |d| {
-                let idle = d.cpu_idle_after_s.map_or("CPU never idle".into(), |s| format!("CPU idle after {s:.2} s"));
+                let idle = d
+                    .cpu_idle_after_s
+                    .map_or("CPU not idle after every cycle".into(), |s| format!("CPU idle within {s:.2} s"));
+                let judged = d.cycles.len().saturating_sub(d.warmup_cycles);
                 cell(
                     format!(
-                        "{idle}; RSS {:+.1}% (1st cycle {:+.1}%); {}/{} streams answering",
-                        d.rss_change_pct, d.first_cycle_rss_change_pct, d.answering, d.streams
+                        "{idle}; RSS {:+.1}% (median of {judged} cycles after {} warm-up; 1st cycle {:+.1}%); {}/{} \
+                         streams answering",
+                        d.rss_change_pct, d.warmup_cycles, d.first_cycle_rss_change_pct, d.answering, d.streams
                     ),
                     d.cpu_ok && d.rss_ok,
                 )
             });
-            let mut verdict = rb.verdict();
-            verdict.extend(rb.slow_client_findings());
+            let mut verdict = robustness_findings(rb);
             if !rb.failures.is_empty() {
                 let names: Vec<&str> = rb.failures.iter().take(12).map(|f| f.case.as_str()).collect();
                 let more = rb.failures.len().saturating_sub(names.len());
@@ -669,8 +708,9 @@ fn robustness(r: &Results) -> Option<Table> {
         id: "robustness",
         title: "Robustness (hostile input)".into(),
         note: "The hostile corpus (cases passed, 5xx answers, crashes, RSS growth, /health right after), then 200 \
-               slowloris connections with /health probed, and 500 SSE streams dropped mid-stream (CPU back to idle, \
-               RSS against before the second cycle). A flagged cell misses its bar (docs/metrics.md, \"Robustness\"); \
+               slowloris connections with /health probed, and 500 SSE streams dropped mid-stream, 5 times (CPU back to \
+               idle after every cycle; RSS judged by the median cycle after 2 warm-up cycles, with the 1st cycle shown: \
+               what the allocator keeps). A flagged cell misses its bar (docs/metrics.md, \"Robustness\"); \
                the verdict names the failing cases (all are in results.json)."
             .into(),
         headers: [
@@ -723,8 +763,31 @@ mod tests {
         assert_eq!(t.rows.len(), 2, "a target without robustness gets no row");
         assert!(t.rows[0].iter().all(|c| c.flags.is_empty()), "all green");
         assert_eq!(t.rows[0][8].text, "ok");
-        assert_eq!(t.rows[1][2].flags, ["errors"], "5xx flagged");
-        assert_eq!(t.rows[1][6].flags, ["errors"], "slowloris flagged");
+        assert_eq!(t.rows[1][2].flags, ["not_robust"], "5xx flagged");
+        assert_eq!(t.rows[1][6].flags, ["not_robust"], "slowloris flagged");
         assert!(t.rows[1][8].text.contains("5xx"), "{}", t.rows[1][8].text);
+
+        // The summary carries the verdict too.
+        let s = summary(&r);
+        let col = s.headers.iter().position(|h| h.starts_with("robustness")).expect("a robustness column");
+        assert_eq!(s.rows[0][col].text, "ok (453/453 cases)");
+        assert!(s.rows[0][col].flags.is_empty());
+        assert_eq!(s.rows[1][col].flags, ["not_robust"]);
+        assert!(s.rows[1][col].text.contains("2 finding(s)"), "{}", s.rows[1][col].text);
+        assert!(s.rows[2][col].missing);
+
+        // A verify run: verified targets, no points. Its report is the summary and the
+        // robustness table, without empty point, cost or "not measured" tables.
+        r.profile = serde_json::json!({"name": crate::hostile::VERIFY_PROFILE});
+        for t in &mut r.targets {
+            t.status = "verified".into();
+        }
+        let ids: Vec<&str> = all(&r).iter().map(|t| t.id).collect();
+        assert_eq!(ids, ["summary", "robustness"]);
+        assert!(absent(&all(&r)).is_empty());
+        assert!(!summary(&r).headers.iter().any(|h| h.starts_with("peak RSS")));
+        // The same targets in a measuring run that stopped early are listed as not measured.
+        r.profile = serde_json::json!({"name": "quick"});
+        assert!(all(&r).iter().any(|t| t.id == "skipped"));
     }
 }

@@ -43,6 +43,18 @@ pub fn with_points(r: &Results) -> Vec<(usize, &TargetResult)> {
     r.targets.iter().enumerate().filter(|(_, t)| !t.points.is_empty()).collect()
 }
 
+/// Whether the run measured no point at all: a `verify --hostile` run, or a run stopped
+/// before its first point. Its report leaves out charts and point tables rather than showing
+/// them empty.
+pub fn measured_nothing(r: &Results) -> bool {
+    r.targets.iter().all(|t| t.points.is_empty())
+}
+
+/// A `harness verify --hostile` run: its targets are verified, not measured, by design.
+pub fn is_verify_run(r: &Results) -> bool {
+    r.profile.get("name").and_then(|v| v.as_str()) == Some(crate::hostile::VERIFY_PROFILE)
+}
+
 /// Workloads present in the run, in report order.
 pub fn workloads(r: &Results) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
@@ -162,6 +174,7 @@ pub fn flag_meaning(flag: &str) -> &'static str {
         "dropped" => "some open-loop requests were never sent: the offered rate was not delivered",
         "single_run" => "one repeat only: no spread can be estimated",
         "verification_failed" => "the target failed the conformance corpus and was not measured",
+        "not_robust" => "a robustness figure misses its bar (docs/metrics.md, \"Robustness\")",
         _ => "see docs/metrics.md",
     }
 }
