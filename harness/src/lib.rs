@@ -186,6 +186,11 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
     if let Some(h) = hostile_run {
         print!("{}", h.table());
         println!("results: {}", h.out_dir.join("results.json").display());
+        // The report reads results.json only; a failure here must not lose the run.
+        match report::generate(&h.out_dir) {
+            Ok(w) => println!("report:  {}", w.index.display()),
+            Err(e) => eprintln!("harness: warning: the report could not be written ({e:#}); results.json is intact"),
+        }
     }
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

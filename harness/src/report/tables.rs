@@ -224,9 +224,15 @@ fn summary(r: &Results) -> Table {
     Table {
         id: "summary",
         title: "Summary".into(),
-        note: "Headline figures per target; flags beside a number qualify it (legend below). Latency headlines \
-               come from open-loop points at the same offered rate for every target where the run has them."
-            .into(),
+        note: if view::measured_nothing(r) {
+            "No point was measured in this run (a verification run, or one stopped before its first point); \
+             flags beside a figure qualify it (legend below)."
+                .into()
+        } else {
+            "Headline figures per target; flags beside a number qualify it (legend below). Latency headlines come \
+             from open-loop points at the same offered rate for every target where the run has them."
+                .into()
+        },
         headers,
         rows,
     }
@@ -668,7 +674,7 @@ fn robustness(r: &Results) -> Option<Table> {
                 let judged = d.cycles.len().saturating_sub(d.warmup_cycles);
                 cell(
                     format!(
-                        "{idle}; RSS {:+.1}% (median of {judged} cycles after {} warm-up; 1st cycle {:+.1}%); {}/{} \
+                        "{idle}; RSS {:+.1}% per cycle (mean of {judged} after {} warm-up; 1st cycle {:+.1}%); {}/{} \
                          streams answering",
                         d.rss_change_pct, d.warmup_cycles, d.first_cycle_rss_change_pct, d.answering, d.streams
                     ),
@@ -709,8 +715,8 @@ fn robustness(r: &Results) -> Option<Table> {
         title: "Robustness (hostile input)".into(),
         note: "The hostile corpus (cases passed, 5xx answers, crashes, RSS growth, /health right after), then 200 \
                slowloris connections with /health probed, and 500 SSE streams dropped mid-stream, 5 times (CPU back to \
-               idle after every cycle; RSS judged by the median cycle after 2 warm-up cycles, with the 1st cycle shown: \
-               what the allocator keeps). A flagged cell misses its bar (docs/metrics.md, \"Robustness\"); \
+               idle after every cycle; RSS change per cycle over the 3 cycles after 2 warm-up ones, with the 1st cycle \
+               shown: what the allocator keeps). A flagged cell misses its bar (docs/metrics.md, \"Robustness\"); \
                the verdict names the failing cases (all are in results.json)."
             .into(),
         headers: [
