@@ -89,28 +89,28 @@ async fn generate(user: &mut GooseUser, s: Arc<Shared>) -> TransactionResult {
     let mut ttft = None;
     let (mut tokens, mut done) = (0u64, false);
     let mut ok = false;
-    if let Ok(mut r) = g.response {
-        if r.status() == 200 {
-            let mut parser = workloads::sse::SseParser::new();
-            let mut events = Vec::new();
-            ok = loop {
-                match r.chunk().await {
-                    Ok(Some(chunk)) => {
-                        parser.feed(&chunk, &mut events);
-                        for ev in events.drain(..) {
-                            if ev.data == "[DONE]" {
-                                done = true;
-                            } else if ev.event.is_empty() || ev.event == "token" {
-                                tokens += 1;
-                                ttft.get_or_insert_with(|| started.elapsed());
-                            }
+    if let Ok(mut r) = g.response
+        && r.status() == 200
+    {
+        let mut parser = workloads::sse::SseParser::new();
+        let mut events = Vec::new();
+        ok = loop {
+            match r.chunk().await {
+                Ok(Some(chunk)) => {
+                    parser.feed(&chunk, &mut events);
+                    for ev in events.drain(..) {
+                        if ev.data == "[DONE]" {
+                            done = true;
+                        } else if ev.event.is_empty() || ev.event == "token" {
+                            tokens += 1;
+                            ttft.get_or_insert_with(|| started.elapsed());
                         }
                     }
-                    Ok(None) => break done && tokens == STREAM_TOKENS,
-                    Err(_) => break false,
                 }
-            };
-        }
+                Ok(None) => break done && tokens == STREAM_TOKENS,
+                Err(_) => break false,
+            }
+        };
     }
     s.record(started);
     if let Some(t) = ttft {
@@ -229,8 +229,7 @@ pub fn run(
     }
     flags.push("single_run".to_owned());
     let cpu = ws.server_cpu_rate.filter(|_| throughput > 0.0).map(|r| r * 1e6 / throughput);
-    let mut errors = crate::driver::ErrorCounts::default();
-    errors.unexpected_status = failures;
+    let errors = crate::driver::ErrorCounts { unexpected_status: failures, ..Default::default() };
     let repeat = Repeat {
         throughput_rps: throughput,
         responses: requests,

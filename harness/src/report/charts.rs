@@ -574,7 +574,8 @@ fn probe(r: &Results) -> Chart {
     levels.sort_unstable();
     levels.dedup();
     let groups: Vec<String> = targets.iter().map(|(t, _)| t.name.clone()).collect();
-    let quantiles: [(&str, fn(&Latency) -> u64); 2] = [("p50", |l| l.p50), ("p99", |l| l.p99)];
+    type Quantile = fn(&Latency) -> u64;
+    let quantiles: [(&str, Quantile); 2] = [("p50", |l| l.p50), ("p99", |l| l.p99)];
     let ms = |v: u64, flagged: bool| Some(Bar { value: v as f64 / 1e3, range: None, flagged });
     let panels: Vec<Panel> = if targets.is_empty() {
         vec![empty("probe latency p50"), empty("probe latency p99")]

@@ -49,12 +49,11 @@ async fn handle(
         tokio::task::spawn_blocking(move || std::thread::sleep(d)).await.unwrap();
     }
     let answer = reference::answer(&case);
-    if parts.uri.path() == "/v1/infer" {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-            if v["mode"] == "io" {
-                tokio::time::sleep(Duration::from_millis(v["latency_ms"].as_u64().unwrap_or(100))).await;
-            }
-        }
+    if parts.uri.path() == "/v1/infer"
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        && v["mode"] == "io"
+    {
+        tokio::time::sleep(Duration::from_millis(v["latency_ms"].as_u64().unwrap_or(100))).await;
     }
     drop(_held);
     let mut builder = Response::builder().status(answer.status);
