@@ -182,20 +182,10 @@ async def health(request):
 @api.post("/v1/predict", response=PredictOut, exclude_none=True)
 @decorate_view(require_json)
 async def predict(request, payload: PredictIn):
-    scores = model.scores(payload.model, [r.features for r in payload.inputs])
-    p = payload.params
     return {
         "request_id": payload.request_id,
         "model": payload.model,
-        "predictions": [
-            {
-                "id": r.id,
-                "score": s,
-                "label": c.label(s, p.threshold),
-                "top_features": model.top_features(r.features, p.top_k) if p.explain else None,
-            }
-            for r, s in zip(payload.inputs, scores)
-        ],
+        "predictions": model.predictions(payload.model, payload.inputs, payload.params, dict),
     }
 
 

@@ -134,20 +134,10 @@ async def health() -> dict[str, str]:
 @post("/v1/predict", status_code=200, before_request=require_json)
 async def predict(request: Request) -> PredictResponse:
     req = await body_as(request, PredictRequest)
-    scores = model.scores(req.model, [r.features for r in req.inputs])
-    p = req.params
     return PredictResponse(
         request_id=req.request_id,
         model=req.model,
-        predictions=[
-            Prediction(
-                id=r.id,
-                score=s,
-                label=c.label(s, p.threshold),
-                top_features=model.top_features(r.features, p.top_k) if p.explain else None,
-            )
-            for r, s in zip(req.inputs, scores)
-        ],
+        predictions=model.predictions(req.model, req.inputs, req.params, Prediction),
     )
 
 

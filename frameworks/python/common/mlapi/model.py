@@ -7,7 +7,7 @@ than the contract's loop (BLAS), which changes only the last bits: the contract 
 
 import numpy as np
 
-from .contract import FEATURES
+from .contract import FEATURES, label
 
 HIDDEN = 16
 LINEAR_SEED = 0x5EED
@@ -58,6 +58,22 @@ def mlp(x: np.ndarray) -> np.ndarray:
 def scores(model: str, rows: list[list[float]]) -> list[float]:
     x = np.asarray(rows, dtype=np.float64)
     return (linear(x) if model == "linear" else mlp(x)).tolist()
+
+
+def predictions(model: str, inputs, params, make):
+    """The predict answer's rows, in input order, each built by `make(id=, score=, label=,
+    top_features=)`: the framework's own response type, or `dict`. Every target's predict
+    scores through this one function."""
+    rows = scores(model, [r.features for r in inputs])
+    return [
+        make(
+            id=r.id,
+            score=s,
+            label=label(s, params.threshold),
+            top_features=top_features(r.features, params.top_k) if params.explain else None,
+        )
+        for r, s in zip(inputs, rows)
+    ]
 
 
 def top_features(row: list[float], k: int) -> list[int]:

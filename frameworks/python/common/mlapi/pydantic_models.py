@@ -87,19 +87,8 @@ class InferResponse(BaseModel):
 
 def predict(req: PredictRequest) -> PredictResponse:
     """Scores a validated request (the shared model; no framework code)."""
-    rows = [r.features for r in req.inputs]
-    scores = model.scores(req.model, rows)
-    p = req.params
     return PredictResponse(
         request_id=req.request_id,
         model=req.model,
-        predictions=[
-            Prediction(
-                id=r.id,
-                score=s,
-                label=c.label(s, p.threshold),
-                top_features=model.top_features(r.features, p.top_k) if p.explain else None,
-            )
-            for r, s in zip(req.inputs, scores)
-        ],
+        predictions=model.predictions(req.model, req.inputs, req.params, Prediction),
     )
