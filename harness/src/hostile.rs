@@ -17,8 +17,7 @@ use crate::results::{Disconnect, DisconnectCycle, Failure, Results, Robustness, 
 use crate::run::TargetSource;
 use crate::sampler;
 
-/// How much RSS the corpus may add over idle.
-pub const RSS_GROWTH_LIMIT: u64 = 64 << 20;
+pub use workloads::hostile::{RSS_GROWTH_LIMIT, panic_lines};
 /// `/health` must answer within this after the corpus and during slowloris.
 pub const HEALTH_LIMIT: Duration = Duration::from_secs(1);
 
@@ -41,30 +40,35 @@ pub struct DisconnectSpec {
     pub settle: Duration,
     pub rss_tolerance: f64,
     /// Cycles that bring the allocator to its high-water mark, reported but not judged;
-    /// then `judged_cycles` cycles, each of which must meet the RSS bar.
+    /// then `judged_cycles` cycles, whose mean RSS change per cycle must meet the bar.
     pub warmup_cycles: usize,
     pub judged_cycles: usize,
 }
 
+impl Default for DisconnectSpec {
+    /// The figures: 500 streams of 4,096 tokens 10 ms apart, dropped after 200 ms.
+    /// Two warm-up cycles, then three judged: on the Rust servers glibc's retained heap has
+    /// mostly stopped growing by the third cycle (docs/metrics.md, "Robustness", has the
+    /// series).
+    fn default() -> Self {
+        DisconnectSpec {
+            streams: 500,
+            max_tokens: 4096,
+            token_delay_ms: 10,
+            drop_after: Duration::from_millis(200),
+            settle: Duration::from_secs(2),
+            rss_tolerance: 0.10,
+            warmup_cycles: 2,
+            judged_cycles: 3,
+        }
+    }
+}
+
 impl Default for Options {
     /// The figures: 200 slow connections for 10 s (beyond the 5 s header timeouts),
-    /// and 500 streams of 4,096 tokens 10 ms apart, dropped after 200 ms. Two warm-up
-    /// cycles, then three judged: on the Rust servers glibc's retained heap has mostly
-    /// stopped growing by the third cycle (docs/metrics.md, "Robustness", has the series).
+    /// and the default disconnect.
     fn default() -> Self {
-        Options {
-            slowloris: Some((200, Duration::from_secs(10))),
-            disconnect: Some(DisconnectSpec {
-                streams: 500,
-                max_tokens: 4096,
-                token_delay_ms: 10,
-                drop_after: Duration::from_millis(200),
-                settle: Duration::from_secs(2),
-                rss_tolerance: 0.10,
-                warmup_cycles: 2,
-                judged_cycles: 3,
-            }),
-        }
+        Options { slowloris: Some((200, Duration::from_secs(10))), disconnect: Some(DisconnectSpec::default()) }
     }
 }
 
@@ -84,11 +88,6 @@ fn alive(pid: i32) -> bool {
         .ok()
         .and_then(|s| s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
         .unwrap_or(false)
-}
-
-/// Lines of a server's log that point to a panic.
-pub fn panic_lines(log: &str) -> Vec<String> {
-    log.lines().filter(|l| l.to_ascii_lowercase().contains("panic")).map(|l| l.chars().take(300).collect()).collect()
 }
 
 /// Runs the corpus and the options against `base_url`. `pid` is the server's root process
@@ -493,17 +492,6 @@ pub fn table(rows: &[(String, Option<&Robustness>)]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn panic_lines_are_found_case_insensitively() {
-        let log = "warn: slow\nthread 'tokio-runtime-worker' panicked at src/x.rs:1:1\nPANIC!\nfine";
-        assert_eq!(panic_lines(log).len(), 2);
-        assert!(panic_lines("all good").is_empty());
-    }
-
-    fn spec() -> DisconnectSpec {
-        DisconnectSpec { warmup_cycles: 2, judged_cycles: 3, ..Options::default().disconnect.unwrap() }
-    }
-
     /// Cycles with these RSS figures (before, after), in MiB; all back to idle in 0.5 s.
     fn cycles(rss: &[(u64, u64)]) -> Vec<DisconnectCycle> {
         rss.iter()
@@ -522,35 +510,35 @@ mod tests {
     #[test]
     fn warm_up_growth_is_reported_but_a_leak_in_the_judged_cycles_fails() {
         // glibc's high-water mark: large growth first, then little.
-        let d = judge(spec(), cycles(&[(4, 14), (14, 17), (17, 17), (17, 18), (18, 18)]));
+        let d = judge(DisconnectSpec::default(), cycles(&[(4, 14), (14, 17), (17, 17), (17, 18), (18, 18)]));
         assert!(d.rss_ok && d.cpu_ok, "{d:?}");
         assert_eq!(d.first_cycle_rss_change_pct, 250.0);
         assert_eq!((d.warmup_cycles, d.cycles.len()), (2, 5));
         assert_eq!((d.rss_before_bytes >> 20, d.rss_after_bytes >> 20), (17, 18));
         // A leak: 10 → 17 MiB over the 3 judged cycles is +70%, 23.3% a cycle.
         let leak = [(10, 12), (12, 14), (10, 12), (12, 14), (14, 17)];
-        let d = judge(spec(), cycles(&leak));
+        let d = judge(DisconnectSpec::default(), cycles(&leak));
         assert!(!d.rss_ok, "{d:?}");
         assert!((d.rss_change_pct - 70.0 / 3.0).abs() < 1e-9, "{}", d.rss_change_pct);
         // RSS that steps down and back up is no leak; one that keeps a step in every cycle is.
-        assert!(judge(spec(), cycles(&[(4, 4), (4, 4), (20, 22), (22, 19), (19, 21)])).rss_ok);
-        assert!(!judge(spec(), cycles(&[(4, 4), (4, 4), (20, 23), (23, 26), (26, 29)])).rss_ok);
+        assert!(judge(DisconnectSpec::default(), cycles(&[(4, 4), (4, 4), (20, 22), (22, 19), (19, 21)])).rss_ok);
+        assert!(!judge(DisconnectSpec::default(), cycles(&[(4, 4), (4, 4), (20, 23), (23, 26), (26, 29)])).rss_ok);
         // Shrinking by more than the bar is also a change the verdict names.
-        assert!(!judge(spec(), cycles(&[(4, 4), (4, 4), (20, 10), (10, 5), (5, 2)])).rss_ok);
+        assert!(!judge(DisconnectSpec::default(), cycles(&[(4, 4), (4, 4), (20, 10), (10, 5), (5, 2)])).rss_ok);
         // No RSS reading (the process vanished): not ok.
-        assert!(!judge(spec(), cycles(&[(0, 0); 5])).rss_ok);
+        assert!(!judge(DisconnectSpec::default(), cycles(&[(0, 0); 5])).rss_ok);
     }
 
     #[test]
     fn cpu_must_be_idle_after_every_cycle_warm_up_included() {
         let mut c = cycles(&[(4, 4); 5]);
         c[0].cpu_idle_after_s = None;
-        let d = judge(spec(), c);
+        let d = judge(DisconnectSpec::default(), c);
         assert!(!d.cpu_ok && d.cpu_idle_after_s.is_none(), "{d:?}");
         let mut c = cycles(&[(4, 4); 5]);
         c[1].cpu_idle_after_s = Some(2.5);
-        let d = judge(spec(), c);
+        let d = judge(DisconnectSpec::default(), c);
         assert!(!d.cpu_ok && d.cpu_idle_after_s == Some(2.5), "{d:?}");
-        assert!(judge(spec(), cycles(&[(4, 4); 5])).cpu_ok);
+        assert!(judge(DisconnectSpec::default(), cycles(&[(4, 4); 5])).cpu_ok);
     }
 }

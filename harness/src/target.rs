@@ -202,9 +202,8 @@ pub fn spawn(
         return Err(TargetError::Interrupted { name: m.name.clone() });
     };
     let spawned = cmd.spawn();
-    let pid = spawned.as_ref().map(|c| c.id() as i32);
-    if let Ok(pid) = pid {
-        crate::interrupt::register(pid);
+    if let Ok(c) = &spawned {
+        crate::interrupt::register(c.id() as i32);
     }
     drop(no_interrupt);
     pin_current_thread(client_cpus)?;

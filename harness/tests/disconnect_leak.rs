@@ -51,16 +51,7 @@ fn stream(mut conn: TcpStream, leak: bool, spin: bool) {
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn spec() -> DisconnectSpec {
-    DisconnectSpec {
-        streams: 50,
-        max_tokens: 4096,
-        token_delay_ms: 10,
-        drop_after: Duration::from_millis(200),
-        settle: Duration::from_secs(2),
-        rss_tolerance: 0.10,
-        warmup_cycles: 1,
-        judged_cycles: 2,
-    }
+    DisconnectSpec { streams: 50, warmup_cycles: 1, judged_cycles: 2, ..DisconnectSpec::default() }
 }
 
 #[test]

@@ -15,13 +15,9 @@ fn small_options() -> Options {
         slowloris: Some((20, Duration::from_secs(2))),
         disconnect: Some(DisconnectSpec {
             streams: 50,
-            max_tokens: 4096,
-            token_delay_ms: 10,
-            drop_after: Duration::from_millis(200),
-            settle: Duration::from_secs(2),
-            rss_tolerance: 0.10,
             warmup_cycles: 1,
             judged_cycles: 1,
+            ..DisconnectSpec::default()
         }),
     }
 }

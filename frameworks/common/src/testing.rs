@@ -212,9 +212,6 @@ pub fn check_graceful_shutdown(binary: &str, signal: i32) {
     assert!(status.success(), "{binary} exited with {status} after signal {signal}");
 }
 
-/// How much a server's RSS may grow over the hostile corpus.
-pub const HOSTILE_RSS_GROWTH: u64 = 64 << 20;
-
 /// Resident set size of `pid` from /proc (Linux).
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -224,9 +221,9 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 
 /// Runs the whole hostile corpus (workloads/hostile/cases.jsonl) against `binary`, then
 /// requires that the server is still alive, answers `/health` within 1 s, grew its RSS by
-/// less than [`HOSTILE_RSS_GROWTH`], and logged no panic. Panics with every failure.
+/// less than [`workloads::hostile::RSS_GROWTH_LIMIT`], and logged no panic. Panics with every failure.
 pub fn run_hostile(binary: &str) {
-    use workloads::hostile::{corpus, raw};
+    use workloads::hostile::{RSS_GROWTH_LIMIT, corpus, panic_lines, raw};
     let mut server = spawn(binary, 2);
     let authority = raw::authority(&server.base_url).expect("base URL is valid").to_owned();
     let pid = server.child.id();
@@ -246,12 +243,12 @@ pub fn run_hostile(binary: &str) {
             problems.push(format!("after the corpus: {e}"));
         }
         let after = rss_bytes(pid).unwrap_or(0);
-        if after >= idle + HOSTILE_RSS_GROWTH {
-            problems.push(format!("RSS grew from {idle} to {after} bytes (limit: idle + {HOSTILE_RSS_GROWTH})"));
+        if after >= idle + RSS_GROWTH_LIMIT {
+            problems.push(format!("RSS grew from {idle} to {after} bytes (limit: idle + {RSS_GROWTH_LIMIT})"));
         }
     }
     let logged = String::from_utf8_lossy(&server.stderr.lock().expect("stderr buffer")).into_owned();
-    if let Some(line) = logged.lines().find(|l| l.contains("panicked") || l.to_ascii_lowercase().contains("panic")) {
+    if let Some(line) = panic_lines(&logged).first() {
         problems.push(format!("the server logged a panic: {line}"));
     }
     assert!(problems.is_empty(), "{binary}: hostile corpus:\n{}", problems.join("\n"));

@@ -309,6 +309,13 @@ pub async fn run(base_url: &str, payloads: PayloadSet, spec: LoadSpec) -> anyhow
     }
 }
 
+/// Opens a connection to the target and counts it in `opened`.
+async fn connect(shared: &Shared) -> std::io::Result<Conn> {
+    let c = Conn::open(&shared.target).await?;
+    shared.opened.fetch_add(1, Ordering::Relaxed);
+    Ok(c)
+}
+
 /// Waits out the warm-up, then the window; returns the window's edges.
 async fn window(shared: &Shared) -> (Instant, Instant) {
     tokio::time::sleep(shared.spec.warmup).await;
@@ -356,11 +363,8 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
                     }
                     let c = match conn.take() {
                         Some(c) => c,
-                        None => match Conn::open(&shared.target).await {
-                            Ok(c) => {
-                                shared.opened.fetch_add(1, Ordering::Relaxed);
-                                c
-                            }
+                        None => match connect(&shared).await {
+                            Ok(c) => c,
                             Err(_) => {
                                 if phase == MEASURE {
                                     rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
@@ -522,11 +526,8 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
     for _ in 0..2 {
         let c = match conn.take() {
             Some(c) => c,
-            None => match Conn::open(&shared.target).await {
-                Ok(c) => {
-                    shared.opened.fetch_add(1, Ordering::Relaxed);
-                    c
-                }
+            None => match connect(&shared).await {
+                Ok(c) => c,
                 Err(_) => {
                     if measured {
                         rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);

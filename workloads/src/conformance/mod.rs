@@ -136,10 +136,15 @@ impl Observed {
 
 /// Parses the corpus text (JSON Lines; blank lines and `//` lines are skipped).
 pub fn parse_corpus(text: &str) -> Result<Vec<Case>, String> {
+    parse_json_lines(text, "cases.jsonl")
+}
+
+/// Parses JSON Lines, skipping blank lines and `//` lines; an error names `file` and the line.
+pub fn parse_json_lines<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<Vec<T>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("cases.jsonl line {}: {e}", i + 1)))
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{file} line {}: {e}", i + 1)))
         .collect()
 }
 

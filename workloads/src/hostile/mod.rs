@@ -209,11 +209,16 @@ impl HostileCase {
 
 /// Parses the corpus text (JSON Lines; blank lines and `//` lines are skipped).
 pub fn parse_corpus(text: &str) -> Result<Vec<HostileCase>, String> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("hostile/cases.jsonl line {}: {e}", i + 1)))
-        .collect()
+    conformance::parse_json_lines(text, "hostile/cases.jsonl")
+}
+
+/// How much a server's RSS may grow over the corpus.
+pub const RSS_GROWTH_LIMIT: u64 = 64 << 20;
+
+/// Lines of a server's log that mention a panic (case-insensitive), each cut to 300
+/// characters: after the corpus there must be none.
+pub fn panic_lines(log: &str) -> Vec<String> {
+    log.lines().filter(|l| l.to_ascii_lowercase().contains("panic")).map(|l| l.chars().take(300).collect()).collect()
 }
 
 /// The committed corpus.
@@ -323,6 +328,13 @@ impl std::ops::DerefMut for HostileReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panic_lines_are_found_case_insensitively() {
+        let log = "warn: slow\nthread 'tokio-runtime-worker' panicked at src/x.rs:1:1\nPANIC!\nfine";
+        assert_eq!(panic_lines(log).len(), 2);
+        assert!(panic_lines("all good").is_empty());
+    }
 
     #[test]
     fn committed_corpus_matches_generator() {
