@@ -86,14 +86,16 @@ impl Body {
             Body::None => Vec::new(),
             Body::Json(v) => serde_json::to_vec(v).expect("Value serialises"),
             Body::Text(t) => t.as_bytes().to_vec(),
-            Body::Hex(h) => (0..h.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("corpus hex is valid"))
-                .collect(),
+            Body::Hex(h) => hex_decode(h),
             Body::Generated { name, bytes } => crate::payloads::generated_body(name, *bytes)
                 .unwrap_or_else(|| panic!("unknown body generator {name:?}")),
         }
     }
+}
+
+/// A corpus's `hex` body as bytes.
+pub(crate) fn hex_decode(h: &str) -> Vec<u8> {
+    (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("corpus hex is valid")).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -97,16 +97,12 @@ impl Body {
             Body::None => Vec::new(),
             Body::Json(v) => serde_json::to_vec(v).expect("Value serialises"),
             Body::Text(t) => t.as_bytes().to_vec(),
-            Body::Hex(h) => hex_decode(h),
+            Body::Hex(h) => conformance::hex_decode(h),
             Body::Generated { name, n } => {
                 define::generated(name, *n).unwrap_or_else(|| panic!("unknown hostile body generator {name:?}"))
             }
         }
     }
-}
-
-fn hex_decode(h: &str) -> Vec<u8> {
-    (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("corpus hex is valid")).collect()
 }
 
 /// How the body's length is conveyed.
