@@ -193,7 +193,7 @@ pub fn target_sources(root: &std::path::Path, t: &TargetArgs) -> anyhow::Result<
     let all = manifest::discover(root)?;
     let mut picked = manifest::select(&all, &t.framework)?;
     if t.framework == "all" {
-        picked = crate::python::filter_all(picked, &mut |line| eprintln!("{line}"));
+        picked = crate::python::filter_all(picked, &mut |line| crate::errln!("{line}"));
     }
     Ok(picked.into_iter().map(TargetSource::Manifest).collect())
 }

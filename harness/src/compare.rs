@@ -28,6 +28,10 @@ pub enum CompareError {
     TargetMissing { target: String, present: String, absent: String },
     #[error("{base} and {new} share no measured point; compare runs of the same workloads and profile")]
     NothingShared { base: String, new: String },
+    #[error(
+        "not gated: {run} was interrupted ({what}), so its figures are partial and a missing or cut-short point would read as a change; re-run it to completion"
+    )]
+    Interrupted { run: String, what: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +188,11 @@ pub fn compare(
     new_label: &str,
     threshold_pct: f64,
 ) -> Result<Comparison, CompareError> {
+    for (r, label) in [(base, base_label), (new, new_label)] {
+        if let Some(i) = &r.interrupted {
+            return Err(CompareError::Interrupted { run: label.into(), what: i.describe() });
+        }
+    }
     for (a, b, present, absent) in [(base, new, base_label, new_label), (new, base, new_label, base_label)] {
         if let Some(t) = a.targets.iter().find(|t| !b.targets.iter().any(|u| u.name == t.name)) {
             return Err(CompareError::TargetMissing {

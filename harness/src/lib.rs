@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod compare;
+pub mod console;
 pub mod cost;
 /// The load driver allocates per request inside hyper; mimalloc makes that cheaper, which
 /// keeps the client off the critical path (docs/methodology.md, "Driver versus wrk"). It is
@@ -35,20 +36,30 @@ pub mod target;
 
 use std::process::ExitCode;
 
-/// The binary's logic, callable in-process.
+/// The binary's logic, callable in-process. After a signal (once the handler is installed)
+/// every command ends the same way: what is left of its servers stopped, exit status 130.
 pub fn main(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    let outcome = dispatch(cli);
+    if interrupt::claim() {
+        interrupt::stop_all(interrupt::grace());
+        return Ok(ExitCode::from(130));
+    }
+    outcome
+}
+
+fn dispatch(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     let root = cli::workspace_root();
     match cli.command {
         Some(cli::Command::List) => {
             for m in manifest::discover(&root).map_err(|e| cli::BadInput(e.into()))? {
-                println!("{:<14} {:<7} {:<24} {}", m.name, m.language, m.display_name, m.server_setup);
+                crate::outln!("{:<14} {:<7} {:<24} {}", m.name, m.language, m.display_name, m.server_setup);
             }
             Ok(ExitCode::SUCCESS)
         }
         Some(cli::Command::Verify(v)) => verify(&root, &v),
         Some(cli::Command::Decompose { criterion }) => {
             let dir = criterion.unwrap_or_else(|| root.join("target/criterion"));
-            print!("{}", decompose::table(&dir)?);
+            crate::out!("{}", decompose::table(&dir)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(cli::Command::Run(args)) => measure(root, &args),
@@ -64,21 +75,25 @@ fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<Exit
     }
     let cfg = args.to_config(root).map_err(cli::BadInput)?;
     interrupt::install();
-    eprintln!("harness: results go to {}", cfg.out_dir.display());
+    crate::errln!("harness: results go to {}", cfg.out_dir.display());
     let results = run::execute(&cfg);
-    if interrupt::interrupted() {
-        // The handler is stopping the servers and will exit with 130; the targets it killed
-        // must not turn into an ordinary failure exit first.
-        std::thread::sleep(std::time::Duration::from_secs(10));
+    // A signal: `execute` recorded it in results.json and stopped its server (or, when it
+    // could not get there within a second, the watchdog does both and exits with 130, so
+    // `claim` does not return); `main` stops whatever else is registered and exits 130.
+    if interrupt::claim() {
+        crate::errln!(
+            "harness: interrupted; the completed points are in {} (the run is marked interrupted)",
+            cfg.out_dir.join("results.json").display()
+        );
         return Ok(ExitCode::from(130));
     }
     let results = results?;
-    print!("{}", table::render(&results));
-    println!("results: {}", cfg.out_dir.join("results.json").display());
+    crate::out!("{}", table::render(&results));
+    crate::outln!("results: {}", cfg.out_dir.join("results.json").display());
     // The report reads results.json only; a failure here must not lose the run.
     match report::generate(&cfg.out_dir) {
-        Ok(w) => println!("report:  {}", w.index.display()),
-        Err(e) => eprintln!(
+        Ok(w) => crate::outln!("report:  {}", w.index.display()),
+        Err(e) => crate::errln!(
             "harness: the report failed ({e:#}); the results are safe, retry with `harness report {}`",
             cfg.out_dir.display()
         ),
@@ -96,17 +111,45 @@ fn rerun_in_release() -> anyhow::Result<ExitCode> {
              run `cargo run --release -p harness -- …` instead"
         );
     };
-    eprintln!(
+    crate::errln!(
         "harness: debug build detected; re-running as `cargo run --release -p harness` so the driver is optimised"
     );
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let status =
-        std::process::Command::new(cargo).args(["run", "--release", "-p", "harness", "--"]).args(&args).status()?;
-    Ok(ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8))
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["run", "--release", "-p", "harness", "--"]).args(&args);
+    let status = wait_as_a_wrapper(cmd)?;
+    // As a shell reports it: a child killed by signal N ends with 128 + N.
+    let code = status.code().or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s));
+    Ok(ExitCode::from(code.unwrap_or(1).clamp(0, 255) as u8))
+}
+
+/// Runs `cmd` and waits for it, transparent to signals. Ctrl-C and a closed terminal reach
+/// the whole foreground job, so the child gets them itself: this process ignores SIGINT and
+/// SIGHUP (the child gets the defaults back) and waits for the child's own orderly exit. A
+/// SIGTERM sent to this process alone reaches the child as its parent-death signal.
+#[allow(unsafe_code)]
+fn wait_as_a_wrapper(mut cmd: std::process::Command) -> std::io::Result<std::process::ExitStatus> {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: SIG_IGN and SIG_DFL install no handler code; signal(2) and prctl(2) are
+    // async-signal-safe, and the pre_exec closure touches no memory shared with the parent.
+    unsafe {
+        signal(Signal::SIGINT, SigHandler::SigIgn).map_err(std::io::Error::from)?;
+        signal(Signal::SIGHUP, SigHandler::SigIgn).map_err(std::io::Error::from)?;
+        cmd.pre_exec(|| {
+            signal(Signal::SIGINT, SigHandler::SigDfl).map_err(std::io::Error::from)?;
+            signal(Signal::SIGHUP, SigHandler::SigDfl).map_err(std::io::Error::from)?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
+        });
+    }
+    cmd.status()
 }
 
 fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCode> {
     let sources = cli::target_sources(root, &v.targets).map_err(cli::BadInput)?;
+    // Spawning and readiness stop at a signal; elsewhere (the corpus, the hostile checks)
+    // the watchdog stops the servers and exits 130 a second after it.
+    interrupt::install();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let logs = std::env::temp_dir().join(format!("mlapi-bench-verify-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
@@ -115,7 +158,7 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
     let mut hostile_run = if v.hostile {
         let (nofile, warning) = target::raise_nofile();
         if let Some(w) = warning {
-            eprintln!("harness: warning: {w}");
+            crate::errln!("harness: warning: {w}");
         }
         let out_dir = match &v.out {
             Some(o) => o.clone(),
@@ -146,10 +189,10 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
         };
         let report = rt.block_on(workloads::conformance::http::run_corpus(&url, &cases))?;
         if report.failed.is_empty() {
-            println!("{name}: all {} cases passed", cases.len());
+            crate::outln!("{name}: all {} cases passed", cases.len());
         } else {
             all_ok = false;
-            println!("{name}: {} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures());
+            crate::outln!("{name}: {} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures());
         }
         if let Some(h) = hostile_run.as_mut() {
             let r = hostile::measure(
@@ -160,15 +203,15 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
             )?;
             let verdict = r.verdict();
             for finding in r.slow_client_findings() {
-                println!("{name}: slow clients: {finding}");
+                crate::outln!("{name}: slow clients: {finding}");
             }
             if verdict.is_empty() {
-                println!("{name}: robust: all {} hostile cases passed, no 5xx, no crash", r.cases);
+                crate::outln!("{name}: robust: all {} hostile cases passed, no 5xx, no crash", r.cases);
             } else {
                 all_ok = false;
-                println!("{name}: not robust: {}", verdict.join("; "));
+                crate::outln!("{name}: not robust: {}", verdict.join("; "));
                 for f in &r.failures {
-                    println!("  {}: {}", f.case, f.reasons.join("; "));
+                    crate::outln!("  {}: {}", f.case, f.reasons.join("; "));
                 }
             }
             let verification = results::Verification {
@@ -184,12 +227,14 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
         }
     }
     if let Some(h) = hostile_run {
-        print!("{}", h.table());
-        println!("results: {}", h.out_dir.join("results.json").display());
+        crate::out!("{}", h.table());
+        crate::outln!("results: {}", h.out_dir.join("results.json").display());
         // The report reads results.json only; a failure here must not lose the run.
         match report::generate(&h.out_dir) {
-            Ok(w) => println!("report:  {}", w.index.display()),
-            Err(e) => eprintln!("harness: warning: the report could not be written ({e:#}); results.json is intact"),
+            Ok(w) => crate::outln!("report:  {}", w.index.display()),
+            Err(e) => {
+                crate::errln!("harness: warning: the report could not be written ({e:#}); results.json is intact")
+            }
         }
     }
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -199,14 +244,14 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
 fn report_cmd(run_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     match report::generate(run_dir) {
         Ok(w) => {
-            println!("report: {}", w.index.display());
+            crate::outln!("report: {}", w.index.display());
             if !w.charts_not_measured.is_empty() {
-                println!("charts not measured in this run: {}", w.charts_not_measured.join(", "));
+                crate::outln!("charts not measured in this run: {}", w.charts_not_measured.join(", "));
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.downcast_ref::<report::LoadError>().is_some() => {
-            eprintln!("harness report: {e:#}");
+            crate::errln!("harness report: {e:#}");
             Ok(ExitCode::from(2))
         }
         Err(e) => Err(e),
@@ -217,9 +262,9 @@ fn report_cmd(run_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 fn compare_cmd(base: &std::path::Path, new: &std::path::Path, threshold: f64) -> anyhow::Result<ExitCode> {
     match compare::compare_paths(base, new, threshold) {
         Ok(c) => {
-            print!("{}", compare::to_markdown(&c));
+            crate::out!("{}", compare::to_markdown(&c));
             if c.regressions() > 0 && c.machines_differ {
-                println!(
+                crate::outln!(
                     "\n**Not gated:** the runs come from different machines, so a difference may be the machine's. \
                      Take the baseline from a run on this machine to gate on it."
                 );
@@ -227,7 +272,7 @@ fn compare_cmd(base: &std::path::Path, new: &std::path::Path, threshold: f64) ->
             Ok(if c.gate_fails() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Err(e) => {
-            eprintln!("harness compare: {e}");
+            crate::errln!("harness compare: {e}");
             Ok(ExitCode::from(2))
         }
     }

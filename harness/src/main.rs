@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("bad command line").trim_start_matches("error: ");
-            eprintln!("harness: error: {first} (see `harness --help`)");
+            harness::errln!("harness: error: {first} (see `harness --help`)");
             return ExitCode::from(2);
         }
     };
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
             let bad_input = e.downcast_ref::<harness::cli::BadInput>().is_some();
             let text = format!("{e:#}");
             let text = if bad_input { text.split_whitespace().collect::<Vec<_>>().join(" ") } else { text };
-            eprintln!("harness: error: {text}");
+            harness::errln!("harness: error: {text}");
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }

@@ -183,7 +183,8 @@ pub fn run(
         .register_scenario(scenario);
     let start = Instant::now();
     let cpu0 = crate::sampler::own_cpu_seconds();
-    let metrics = rt.block_on(attack.execute()).context("goose failed")?;
+    let metrics =
+        rt.block_on(crate::interrupt::unless_signalled(async { attack.execute().await.context("goose failed") }))?;
     let cpu1 = crate::sampler::own_cpu_seconds();
     let end = Instant::now();
     sampler.mark();

@@ -36,7 +36,7 @@ impl Progress {
     pub fn line(&self, text: &str) {
         match (&self.bar, self.enabled) {
             (Some(b), _) => b.println(text),
-            (None, true) => eprintln!("{text}"),
+            (None, true) => crate::errln!("{text}"),
             (None, false) => {}
         }
     }

@@ -126,9 +126,11 @@ pub fn ensure_venv(root: &Path, progress: bool) -> Result<PathBuf, PythonError> 
     }
     let started = Instant::now();
     if progress {
-        eprintln!(
+        crate::errln!(
             "python: creating {VENV} from {REQUIREMENTS} (Python {}.{}.{}; about 250 MB from PyPI, usually under a minute)",
-            version.0, version.1, version.2
+            version.0,
+            version.1,
+            version.2
         );
     }
     if venv.exists() {
@@ -174,7 +176,7 @@ pub fn ensure_venv(root: &Path, progress: bool) -> Result<PathBuf, PythonError> 
     let _ = std::fs::rename(&log_path, venv.join(INSTALL_LOG));
     std::fs::write(&stamp_path, &want).map_err(io_err(&stamp_path))?;
     if progress {
-        eprintln!(
+        crate::errln!(
             "python: {VENV} ready in {:.0} s ({} distributions, {:.0} MB)",
             started.elapsed().as_secs_f64(),
             installed_distributions(root).unwrap_or(0),

@@ -21,6 +21,9 @@ pub struct Results {
     pub profile: serde_json::Value,
     pub environment: Environment,
     pub targets: Vec<TargetResult>,
+    /// Set when a signal (Ctrl-C, SIGTERM, SIGHUP) ended the run: its figures are partial.
+    #[serde(default)]
+    pub interrupted: Option<Interruption>,
 }
 
 impl Results {
@@ -34,8 +37,60 @@ impl Results {
             profile,
             environment,
             targets: Vec::new(),
+            interrupted: None,
         }
     }
+
+    /// Records that a signal ended the run: on the run, and on the target it was working on
+    /// (status `interrupted`); that target's completed points are kept.
+    pub fn mark_interrupted(&mut self, i: &Interruption) {
+        let at_target = |t: &TargetResult| i.target.as_deref().map_or(t.status == "running", |n| n == t.name);
+        if let Some(t) = self.targets.iter_mut().rev().find(|t| at_target(t) && t.status == "running") {
+            t.status = "interrupted".into();
+            t.interrupted = Some(i.clone());
+        }
+        self.interrupted = Some(i.clone());
+    }
+}
+
+impl Interruption {
+    /// One line: `at 2026-…Z, hyper: measuring predict closed c=64, repeat 1 of 2`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("at {}", self.at);
+        if let Some(t) = &self.target {
+            s.push_str(&format!(", {t}"));
+        }
+        match (&self.during, &self.point) {
+            (Some(d), Some(p)) => s.push_str(&format!(": {d} {p}")),
+            (Some(d), None) => s.push_str(&format!(": {d}")),
+            (None, Some(p)) => s.push_str(&format!(": {p}")),
+            (None, None) => {}
+        }
+        if let (Some(i), Some(n)) = (self.repeat, self.repeats) {
+            s.push_str(&format!(", repeat {i} of {n}"));
+        }
+        s
+    }
+}
+
+/// Where and when a signal ended a run (docs/results.md, "Interrupted runs").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// When the first signal came (RFC 3339, UTC).
+    pub at: String,
+    /// The target being worked on, if any.
+    pub target: Option<String>,
+    /// Its step: `building`, `starting`, `verifying`, `robustness`, `stopping`, `measuring` or
+    /// `startup runs`.
+    pub during: Option<String>,
+    /// The point being measured, as `<workload> <mode> c=<connections>[ rate=<req/s>]`.
+    pub point: Option<String>,
+    /// The repeat of that point (1-based) that was cut short, and how many it would have had.
+    pub repeat: Option<usize>,
+    pub repeats: Option<usize>,
+    /// `harness` (the main thread stopped at a safe point), `watchdog` (it did not within
+    /// 1 s, so the signal's watchdog wrote this from the last saved results) or `second signal`.
+    pub recorded_by: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -71,7 +126,7 @@ pub struct TargetResult {
     pub display_name: String,
     pub framework_version: String,
     pub server_setup: String,
-    /// `measured`, `skipped` or `running`.
+    /// `measured`, `skipped`, `failed`, `running`, `interrupted` or `verified` (docs/results.md).
     pub status: String,
     pub skip_reason: Option<String>,
     pub verification: Option<Verification>,
@@ -91,6 +146,9 @@ pub struct TargetResult {
     /// present when the run or `harness verify --hostile` measured it.
     #[serde(default)]
     pub robustness: Option<Robustness>,
+    /// Where a signal stopped this target (status `interrupted`).
+    #[serde(default)]
+    pub interrupted: Option<Interruption>,
 }
 
 /// How a target stood up to hostile input, slow clients and vanishing clients.
@@ -439,4 +497,70 @@ pub fn write_atomic(dir: &Path, results: &Results) -> std::io::Result<()> {
     let tmp = dir.join(".results.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(results).map_err(std::io::Error::other)?)?;
     std::fs::rename(&tmp, dir.join("results.json"))
+}
+
+#[cfg(test)]
+mod interruption_tests {
+    use super::*;
+
+    fn interruption(target: Option<&str>) -> Interruption {
+        Interruption {
+            at: "2026-12-01T20:00:00Z".into(),
+            target: target.map(str::to_owned),
+            during: Some("measuring".into()),
+            point: Some("predict closed c=64".into()),
+            repeat: Some(1),
+            repeats: Some(3),
+            recorded_by: "harness".into(),
+        }
+    }
+
+    fn run(statuses: &[(&str, &str)]) -> Results {
+        let mut r = Results::begin(Path::new("/tmp/run-x"), serde_json::json!({}), Environment::default());
+        for (name, status) in statuses {
+            r.targets.push(TargetResult { name: (*name).into(), status: (*status).into(), ..TargetResult::default() });
+        }
+        r
+    }
+
+    #[test]
+    fn only_the_running_target_is_marked_and_the_run_too() {
+        let mut r = run(&[("axum", "measured"), ("hyper", "running")]);
+        r.mark_interrupted(&interruption(Some("hyper")));
+        assert_eq!(r.targets[0].status, "measured");
+        assert!(r.targets[0].interrupted.is_none());
+        assert_eq!(r.targets[1].status, "interrupted");
+        assert_eq!(r.targets[1].interrupted, Some(interruption(Some("hyper"))));
+        assert_eq!(r.interrupted, Some(interruption(Some("hyper"))));
+        assert!(r.finished_at.is_none());
+    }
+
+    #[test]
+    fn a_signal_between_targets_marks_the_run_only() {
+        // The next target was not registered yet; the finished one keeps its status.
+        let mut r = run(&[("axum", "measured")]);
+        r.mark_interrupted(&interruption(Some("hyper")));
+        assert_eq!(r.targets[0].status, "measured");
+        assert!(r.interrupted.is_some());
+        // Without a target name, the one still running is the one.
+        let mut r = run(&[("axum", "measured"), ("poem", "running")]);
+        r.mark_interrupted(&interruption(None));
+        assert_eq!(r.targets[1].status, "interrupted");
+    }
+
+    #[test]
+    fn the_record_reads_as_one_line_and_round_trips() {
+        let i = interruption(Some("hyper"));
+        assert_eq!(i.describe(), "at 2026-12-01T20:00:00Z, hyper: measuring predict closed c=64, repeat 1 of 3");
+        let bare = Interruption { target: None, during: None, point: None, repeat: None, ..i.clone() };
+        assert_eq!(bare.describe(), "at 2026-12-01T20:00:00Z");
+        let back: Interruption = serde_json::from_str(&serde_json::to_string(&i).unwrap()).unwrap();
+        assert_eq!(back, i);
+        // A file written before the field existed still loads.
+        let mut r = run(&[("axum", "measured")]);
+        let mut v = serde_json::to_value(&r).unwrap();
+        v.as_object_mut().unwrap().remove("interrupted");
+        r = serde_json::from_value(v).unwrap();
+        assert!(r.interrupted.is_none());
+    }
 }

@@ -11,7 +11,7 @@ use crate::driver::{self, Arrival, LoadSpec, Mode, PayloadSet, Stop};
 use crate::manifest::Manifest;
 use crate::profile::Profile;
 use crate::results::{
-    self, Failure, Fit, InflightSummary, Latency, MemoryFits, Point, PointSummary, ProbeSummary, Repeat, Results,
+    Failure, Fit, InflightSummary, Latency, MemoryFits, Point, PointSummary, ProbeSummary, Repeat, Results,
     SignedPercentiles, StreamRepeat, StreamSummary, TargetResult, Verification,
 };
 use crate::sampler::Sampler;
@@ -96,9 +96,12 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     if cfg.workloads.contains(&Workload::InferCpu) && cfg.cpu_work.is_none() {
         let c = crate::probe::calibrate(&cfg.server_cpus, cfg.profile.cpu_target_ms)?;
         if cfg.progress {
-            eprintln!(
+            crate::errln!(
                 "infer-cpu: work = {} ({:.3} ms per 1000 passes on CPU {:?}; target {} ms per request)",
-                c.work, c.ms_per_1000, cfg.server_cpus, cfg.profile.cpu_target_ms
+                c.work,
+                c.ms_per_1000,
+                cfg.server_cpus,
+                cfg.profile.cpu_target_ms
             );
         }
         cfg.cpu_work = Some(c.work);
@@ -130,7 +133,9 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
         env.warnings.push("the harness is a debug build: its numbers are not comparable with release runs".into());
     }
     let mut results = Results::begin(&cfg.out_dir, serde_json::to_value(&cfg.profile)?, env);
-    let save = |r: &Results| results::write_atomic(&cfg.out_dir, r).context("cannot write results.json");
+    // Through the interrupt module: on a signal it records the interruption in what was saved.
+    let save = |r: &Results| crate::interrupt::save(&cfg.out_dir, r).context("cannot write results.json");
+    crate::interrupt::set_grace(cfg.stop_timeout);
     save(&results)?;
 
     let progress = crate::progress::Progress::new(cfg.progress, cfg.targets.len());
@@ -140,8 +145,16 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
         tr.status = "running".into();
         results.targets.push(tr);
         let idx = results.targets.len() - 1;
+        crate::interrupt::at_target(&results.targets[idx].name);
         save(&results)?;
-        let outcome = run_target(cfg, &progress, source, workers, &rt, &mut built, &mut results, idx, &save);
+        // The server now up lives here, not in `run_target`: on a signal the interruption is
+        // recorded before the server is stopped (its grace may be long).
+        let mut live: Option<Instance> = None;
+        let outcome = run_target(cfg, &progress, source, workers, &rt, &mut built, &mut results, idx, &save, &mut live);
+        if crate::interrupt::claim() {
+            return record_interruption(results, &save, &progress, live);
+        }
+        drop(live);
         let tr = &mut results.targets[idx];
         match outcome {
             Ok(()) => tr.status = "measured".into(),
@@ -156,9 +169,35 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
         save(&results)?;
         progress.target_done();
     }
+    if crate::interrupt::claim() {
+        return record_interruption(results, &save, &progress, None);
+    }
     progress.finish();
     results.finished_at = Some(crate::env::now_rfc3339());
     save(&results)?;
+    Ok(results)
+}
+
+/// A signal came: the target it found is `interrupted` (its completed points kept), the
+/// run is marked, results.json written; only then is the server stopped. The caller exits 130.
+fn record_interruption(
+    mut results: Results,
+    save: &dyn Fn(&Results) -> anyhow::Result<()>,
+    progress: &crate::progress::Progress,
+    live: Option<Instance>,
+) -> anyhow::Result<Results> {
+    let i = crate::interrupt::interruption("harness").context("interrupted, but no signal was recorded")?;
+    results.mark_interrupted(&i);
+    let saved = save(&results);
+    drop(live);
+    progress.line(&format!(
+        "harness: interrupted{}{}{}; results.json records it",
+        i.target.as_deref().map(|t| format!(" at {t}")).unwrap_or_default(),
+        i.during.as_deref().map(|d| format!(", {d}")).unwrap_or_default(),
+        i.point.as_deref().map(|p| format!(" {p}")).unwrap_or_default(),
+    ));
+    progress.finish();
+    saved?;
     Ok(results)
 }
 
@@ -235,6 +274,7 @@ fn run_target(
     results: &mut Results,
     idx: usize,
     save: &dyn Fn(&Results) -> anyhow::Result<()>,
+    live: &mut Option<Instance>,
 ) -> anyhow::Result<()> {
     let manifest = match source {
         TargetSource::Manifest(m) => Some(m),
@@ -243,6 +283,7 @@ fn run_target(
     let mut cost = crate::results::Cost::default();
     if let Some(m) = manifest {
         if cfg.build && !built.contains(&m.build) {
+            crate::interrupt::at_step("building", None);
             progress.line(&format!("{}: building: {}", m.name, m.build));
             let log = cfg.out_dir.join(format!("{}.build.log", m.name));
             target::build(m, &cfg.root, &log)?;
@@ -253,7 +294,7 @@ fn run_target(
                         cost.build_s = Some(secs);
                         cost.build_kind = Some("incremental".into());
                     }
-                    Err(e) => eprintln!("{}: own-package build time not measured: {e:#}", m.name),
+                    Err(e) => crate::errln!("{}: own-package build time not measured: {e:#}", m.name),
                 }
             }
         }
@@ -270,14 +311,15 @@ fn run_target(
 
     // The first instance: startup, idle RSS, then verification. A target that fails
     // verification gets no numbers.
-    let mut instance = open(&mut cost)?;
+    crate::interrupt::at_step("starting", None);
+    let instance = live.insert(open(&mut cost)?);
     {
         let tr = &mut results.targets[idx];
         if let Some(r) = &instance.running {
             tr.startup_ms = Some(r.startup.as_secs_f64() * 1e3);
             tr.server_affinity = r.server_affinity.clone();
         }
-        tr.idle_rss_bytes = idle_rss(&instance);
+        tr.idle_rss_bytes = idle_rss(instance);
         cost.idle_rss_bytes = tr.idle_rss_bytes;
         if manifest.is_some() {
             tr.cost = Some(cost.clone());
@@ -285,7 +327,9 @@ fn run_target(
     }
     save(results)?;
     let cases = workloads::conformance::corpus();
-    let report = rt.block_on(workloads::conformance::http::run_corpus(&instance.base_url, &cases))?;
+    crate::interrupt::at_step("verifying", None);
+    let corpus = workloads::conformance::http::run_corpus(&instance.base_url, &cases);
+    let report = rt.block_on(crate::interrupt::unless_signalled(corpus))?;
     let verification = Verification {
         passed: report.failed.is_empty(),
         cases: cases.len(),
@@ -305,6 +349,7 @@ fn run_target(
     anyhow::ensure!(passed, "failed verification: {failed} of {} conformance cases", cases.len());
     progress.line(&format!("{}: verified ({} cases)", results.targets[idx].name, cases.len()));
     if cfg.hostile {
+        crate::interrupt::at_step("robustness", None);
         // On the verification instance: every workload below starts a fresh server anyway.
         let (pid, log) = instance.running.as_ref().map(|r| (r.pid, r.stderr_log.clone())).unzip();
         let r = crate::hostile::measure(&instance.base_url, pid, log.as_deref(), &crate::hostile::Options::default())?;
@@ -325,12 +370,15 @@ fn run_target(
     let mut idle_by_workload: Vec<(&str, Option<u64>)> = Vec::new();
     for &w in &cfg.workloads {
         if manifest.is_some() {
-            if let Some(mut r) = instance.running.take() {
+            if let Some(mut r) = live.take().and_then(|i| i.running) {
+                crate::interrupt::at_step("stopping", None);
                 r.stop();
             }
-            instance = open(&mut cost)?;
+            crate::interrupt::at_step("starting", None);
+            *live = Some(open(&mut cost)?);
         }
-        let idle = if manifest.is_some() { idle_rss(&instance) } else { None };
+        let instance = live.as_mut().expect("an instance is up");
+        let idle = if manifest.is_some() { idle_rss(instance) } else { None };
         idle_by_workload.push((w.name(), idle));
         let sampler = Sampler::start(instance.pid());
         let ctx = Ctx { cfg, progress, rt, sampler: &sampler, base_url: &instance.base_url };
@@ -338,8 +386,11 @@ fn run_target(
             Workload::Health | Workload::Predict | Workload::Generate => throughput_points(&ctx, w, results, idx, save),
             Workload::InferIo => inflight_points(&ctx, results, idx, save),
             Workload::InferCpu => probe_points(&ctx, results, idx, save),
-            Workload::Mixed => crate::mixed::run(cfg, rt, &sampler, &instance.base_url, &results.targets[idx].name)
-                .and_then(|point| push_point(progress, results, idx, point, save)),
+            Workload::Mixed => {
+                crate::interrupt::at_step("measuring", Some(w.name().to_owned()));
+                crate::mixed::run(cfg, rt, &sampler, &instance.base_url, &results.targets[idx].name)
+                    .and_then(|point| push_point(progress, results, idx, point, save))
+            }
         };
         // A server that died is the reason, whatever error its absence caused.
         if let Some(r) = instance.running.as_mut() {
@@ -349,6 +400,7 @@ fn run_target(
     }
     // Cold starts until there are enough for the median.
     if let Some(m) = manifest {
+        crate::interrupt::at_step("startup runs", None);
         while cost.startup_runs_ms.len() < cfg.profile.startup_runs {
             let mut extra = start(cfg, m, workers, &mut cost)?;
             if let Some(mut r) = extra.running.take() {
@@ -359,7 +411,7 @@ fn run_target(
     }
     let idle_of = |w: &str| idle_by_workload.iter().find(|(n, _)| *n == w).and_then(|(_, b)| *b);
     results.targets[idx].memory = memory_fits(&results.targets[idx].points, idle_of("generate"), idle_of("infer-io"));
-    if let Some(mut r) = instance.running.take() {
+    if let Some(mut r) = live.take().and_then(|i| i.running) {
         results.targets[idx].shutdown = Some(r.stop());
     }
     save(results)?;
@@ -382,7 +434,7 @@ fn measure_static_cost(m: &Manifest, root: &Path, cost: &mut crate::results::Cos
                     cost.dependency_count = Some(n);
                     cost.dependency_kind = Some("crates".into());
                 }
-                Err(e) => eprintln!("{}: dependency count not measured: {e:#}", m.name),
+                Err(e) => crate::errln!("{}: dependency count not measured: {e:#}", m.name),
             }
         }
     }
@@ -473,7 +525,9 @@ fn probe_points(
     let p = &ctx.cfg.profile;
     let work = ctx.cfg.cpu_work.context("infer-cpu needs a calibrated `work` (RunConfig::cpu_work)")?;
     let mut idle = driver::Recorder::default().latency_us;
-    for _ in 0..p.repeats {
+    crate::interrupt::at_step("measuring", Some("infer-cpu probe idle baseline".into()));
+    for i in 0..p.repeats {
+        crate::interrupt::at_repeat(i + 1, p.repeats);
         let spec = crate::probe::probe_spec(p.probe_rps, p.warmup, p.duration, REQUEST_TIMEOUT);
         let r = ctx.rt.block_on(driver::run(ctx.base_url, PayloadSet::health(), spec))?;
         idle.add(&r.recorded.latency_us).expect("same histogram bounds");
@@ -590,7 +644,9 @@ fn measure(
     // steady state.
     let floor = payloads.exchange_floor;
     let (warmup, duration) = (p.warmup.max(floor), p.duration.max(2 * floor));
-    for _ in 0..p.repeats {
+    crate::interrupt::at_step("measuring", Some(point_label(&payloads.name, mode)));
+    for i in 0..p.repeats {
+        crate::interrupt::at_repeat(i + 1, p.repeats);
         let spec = LoadSpec { mode, warmup, stop: Stop::Duration(duration), request_timeout: REQUEST_TIMEOUT };
         let r = match probe_rps {
             None => rt.block_on(driver::run(base_url, payloads.clone(), spec))?,
@@ -637,6 +693,17 @@ fn measure(
     let mut point = summarize(payloads, mode, rate_basis, repeats, &merged);
     point.summary.streaming = merged_stream.map(|s| stream_summary(&s, delay, &point.repeats));
     Ok(Measured { point, probe })
+}
+
+/// A point as progress lines and interruption records name it: `<workload> <mode>
+/// c=<connections>[ rate=<req/s>]` (for an open-loop point, `c` is its pool bound).
+fn point_label(workload: &str, mode: Mode) -> String {
+    match mode {
+        Mode::Closed { connections } => format!("{workload} closed c={connections}"),
+        Mode::Open { rate_rps, max_connections, .. } => {
+            format!("{workload} open c={max_connections} rate={rate_rps:.0}")
+        }
+    }
 }
 
 /// Latency percentiles minus a fixed time (a token delay, an io latency): what the target

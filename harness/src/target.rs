@@ -45,7 +45,7 @@ pub enum TargetError {
     NotReady { name: String, path: String, timeout: Duration, port: u16, manifest: PathBuf, stderr: PathBuf },
     #[error("{name} exited mid-run ({status}); its stderr ends: {tail}; see {stderr}")]
     DiedMidRun { name: String, status: String, tail: String, stderr: PathBuf },
-    #[error("{name} was not started: the harness was interrupted")]
+    #[error("{name}: stopped, the harness was interrupted")]
     Interrupted { name: String },
     #[error("cannot pin to CPUs {cpus:?}: {source}")]
     Pin { cpus: Vec<usize>, source: nix::Error },
@@ -69,14 +69,23 @@ pub fn build(m: &Manifest, root: &Path, log: &Path) -> Result<(), TargetError> {
         log: log.to_path_buf(),
     };
     let out = File::create(log).map_err(|e| err(e.to_string()))?;
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(&m.build)
-        .current_dir(root)
-        .stdout(out.try_clone().map_err(|e| err(e.to_string()))?)
-        .stderr(out)
-        .status()
-        .map_err(|e| err(e.to_string()))?;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(&m.build).current_dir(root).stdout(out.try_clone().map_err(|e| err(e.to_string()))?).stderr(out);
+    // Its own process group, so that a signal to the harness (which stops the build) reaches
+    // the compiler under the shell too.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().map_err(|e| err(e.to_string()))?;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| err(e.to_string()))? {
+            break status;
+        }
+        if crate::interrupt::interrupted() {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(TargetError::Interrupted { name: m.name.clone() });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     if status.success() { Ok(()) } else { Err(err(status.to_string())) }
 }
 
@@ -261,6 +270,9 @@ fn wait_ready(r: &mut Running, path: &str, started: Instant, timeout: Duration) 
         if http_get_status(r.port, path) == Some(200) {
             return Ok(started.elapsed());
         }
+        if crate::interrupt::interrupted() {
+            return Err(TargetError::Interrupted { name: r.name.clone() });
+        }
         if Instant::now() >= deadline {
             return Err(TargetError::NotReady {
                 name: r.name.clone(),
@@ -302,32 +314,31 @@ impl Running {
     }
 
     /// SIGTERM, wait up to `stop_timeout` ([`STOP_TIMEOUT`] unless changed), then SIGKILL
-    /// to the whole process group. Returns how it ended.
+    /// to what is left of the process tree and group. Returns how it ended, once no process
+    /// of the tree is left (the tree is walked in `/proc` throughout: a child that leads a
+    /// group or session of its own is not reached by the group kill).
     pub fn stop(&mut self) -> String {
         let Some(mut child) = self.child.take() else { return "already stopped".into() };
-        // The server stays registered with the interrupt handler until its whole group is
+        // The server stays registered with the interrupt handler until its whole tree is
         // gone: a Ctrl-C during this wait must still reach it.
+        let mut tree = crate::interrupt::Tree::of(self.pid);
         let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
         let stop_timeout = self.stop_timeout;
         let deadline = Instant::now() + stop_timeout;
         while Instant::now() < deadline {
+            tree.refresh();
             if let Ok(Some(status)) = child.try_wait() {
-                self.kill_group();
+                tree.kill(&[self.pid]);
                 crate::interrupt::unregister(self.pid);
                 return status.to_string();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.kill_group();
+        tree.kill(&[self.pid]);
         let _ = child.kill();
         let _ = child.wait();
         crate::interrupt::unregister(self.pid);
         format!("killed after {stop_timeout:?} without exiting on SIGTERM")
-    }
-
-    /// SIGKILL to whatever is left of the server's process group (the server leads it).
-    fn kill_group(&self) {
-        let _ = nix::sys::signal::killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
     }
 }
 

@@ -155,3 +155,30 @@ fn a_regression_across_machines_is_shown_but_not_gated() {
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(out.contains("**worse**") && out.contains("machines differ") && out.contains("Not gated"), "{out}");
 }
+
+#[test]
+fn an_interrupted_run_is_not_gated_and_the_reason_is_given() {
+    let d = Dir::new("interrupted");
+    let base = d.run("base", &example());
+    let mut cut = example();
+    // As the harness leaves a run Ctrl-C ended during hyper's predict point.
+    let record = serde_json::json!({
+        "at": "2026-12-01T20:00:00Z", "target": "hyper", "during": "measuring",
+        "point": "predict closed c=64", "repeat": 1, "repeats": 2, "recorded_by": "harness"
+    });
+    cut["interrupted"] = record.clone();
+    cut["finished_at"] = Value::Null;
+    for t in cut["targets"].as_array_mut().unwrap().iter_mut().filter(|t| t["name"] == "hyper") {
+        t["status"] = "interrupted".into();
+        t["interrupted"] = record.clone();
+    }
+    let new = d.run("new", &cut);
+    for (a, b) in [(&base, &new), (&new, &base)] {
+        let o = compare(a, b, &[]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+        assert!(err.contains("not gated") && err.contains("was interrupted"), "{err}");
+        assert!(err.contains("hyper: measuring predict closed c=64, repeat 1 of 2"), "{err}");
+        assert!(err.contains(&new.display().to_string()), "names the interrupted run: {err}");
+    }
+}

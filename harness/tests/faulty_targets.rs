@@ -229,6 +229,7 @@ fn every_faulty_target_is_recorded_and_the_run_goes_on_without_orphans() {
 
 #[test]
 fn sigint_mid_run_stops_every_server_and_leaves_valid_results() {
+    let _one_at_a_time = TIMED.lock().unwrap_or_else(|e| e.into_inner());
     let ws = Workspace::new("sigint");
     let fw = fw_hyper();
     // A shell in front of the server that ignores SIGTERM: only the process-group SIGKILL
@@ -284,6 +285,10 @@ fn sigint_mid_run_stops_every_server_and_leaves_valid_results() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let r = results(&out);
     assert_eq!(r["targets"][0]["name"], "slow", "results.json stays valid and complete up to the interrupt");
+    assert_eq!(r["targets"][0]["status"], "interrupted", "{r}");
+    // The signal came while the verification instance was being stopped (its shell ignores
+    // SIGTERM, so that takes the 1 s stop timeout).
+    assert_eq!(r["interrupted"]["during"], "stopping", "{r}");
     ws.assert_no_survivors();
 }
 
@@ -322,4 +327,320 @@ fn bad_manifests_get_one_line_naming_the_manifest_and_exit_code_2() {
     std::fs::write(dir.join("framework.toml"), "name = \"other\"\n").unwrap();
     let out = ws.harness(&["verify"]).output().unwrap();
     one_line_exit_2(out, "frameworks/broken/framework.toml");
+}
+
+/// The tests that time an interrupt run one at a time: on 2 cores a second harness under
+/// load beside them would stretch the very bounds they check.
+static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// How the terminal ends the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ending {
+    /// The user presses Ctrl-C: 0x03 written to the pty, so the line discipline sends SIGINT
+    /// to the foreground process group (the harness and `tee` alike).
+    CtrlC,
+    /// The terminal closes: the pty's master is closed, the session leader gets SIGHUP and,
+    /// as it exits, the kernel sends SIGHUP to the foreground job.
+    Hangup,
+}
+
+/// How the harness was started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Launch {
+    /// As `cargo run --release` leaves it: cargo execs the harness (on Unix), so the process
+    /// in the pipeline is the harness itself.
+    Release,
+    /// As `cargo run` (debug) leaves it: the debug harness re-runs itself through `$CARGO run
+    /// --release` and waits. `$CARGO` here is a stand-in that execs the harness, as cargo does
+    /// after building (real cargo would rebuild in release inside the test run).
+    DebugRerun,
+}
+
+/// A pty session as a user has one: bash with job control leads it, and the job
+/// `harness … 2>&1 | tee log` is its foreground process group.
+struct Terminal {
+    master: Option<std::fs::File>,
+    shell: std::process::Child,
+    status: PathBuf,
+    screen: Vec<u8>,
+}
+
+impl Terminal {
+    #[allow(unsafe_code)]
+    fn start(ws: &Workspace, harness: Command) -> Terminal {
+        use nix::fcntl::OFlag;
+        use std::os::unix::process::CommandExt;
+        // O_CLOEXEC from the start: a master inherited by a child another test forks would
+        // keep the terminal open after we close it.
+        let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).unwrap();
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let slave_path = nix::pty::ptsname_r(&master).unwrap();
+        let master: std::fs::File = std::os::fd::OwnedFd::from(master).into();
+        nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        let slave = std::fs::OpenOptions::new().read(true).write(true).open(&slave_path).unwrap();
+        let status = ws.root.join("harness.exit-status");
+        // The brace group only records the harness's exit status; it ignores INT and HUP so
+        // that it outlives the harness (which installs its own handlers, replacing the
+        // inherited dispositions). tee keeps the default ones, so it dies as tee does.
+        let script = "set -m\n{ trap '' INT HUP; \"$@\"; echo $? > \"$STATUS\"; } 2>&1 | tee \"$LOG\"\n";
+        let program = harness.get_program().to_owned();
+        let args: Vec<_> = harness.get_args().map(|a| a.to_owned()).collect();
+        let mut shell = Command::new("bash");
+        shell.arg("-c").arg(script).arg("bash").arg(program).args(args);
+        for (k, v) in harness.get_envs() {
+            match v {
+                Some(v) => shell.env(k, v),
+                None => shell.env_remove(k),
+            };
+        }
+        if let Some(dir) = harness.get_current_dir() {
+            shell.current_dir(dir);
+        }
+        shell.env("STATUS", &status).env("LOG", ws.root.join("tee.log")).env("TERM", "dumb");
+        shell.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave);
+        // SAFETY: setsid(2) and ioctl(2) are async-signal-safe; nothing is allocated.
+        unsafe {
+            shell.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let shell = shell.spawn().unwrap();
+        Terminal { master: Some(master), shell, status, screen: Vec::new() }
+    }
+
+    /// Reads what the terminal shows so far (tee blocks once the pty's buffer is full).
+    fn drain(&mut self) {
+        use std::io::Read;
+        let Some(m) = self.master.as_mut() else { return };
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = m.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            self.screen.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn end(&mut self, how: Ending) {
+        match how {
+            Ending::CtrlC => {
+                use std::io::Write;
+                self.master.as_mut().unwrap().write_all(&[0x03]).unwrap();
+            }
+            Ending::Hangup => drop(self.master.take()),
+        }
+    }
+
+    fn exit_status(&self) -> Option<String> {
+        std::fs::read_to_string(&self.status).ok().filter(|s| s.ends_with('\n')).map(|s| s.trim().to_owned())
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.shell.kill();
+        let _ = self.shell.wait();
+    }
+}
+
+/// Runs a measured point with the harness in a terminal job `… 2>&1 | tee log`, ends it the
+/// way `how` says, and checks the bounds of issue 13: exit 130 within 1 s after the last
+/// process of the server's tree is gone and within the stop grace plus 2 s of the signal,
+/// nothing of ours left, and the target recorded as interrupted at the point it was in.
+fn interrupt_in_a_terminal(how: Ending, launch: Launch) {
+    let _one_at_a_time = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let ws = Workspace::new(&format!("tty-{how:?}-{launch:?}").to_lowercase());
+    let fw = fw_hyper();
+    // A server tree the process group does not cover: a shell that ignores SIGTERM, and the
+    // real server under it in a session (and group) of its own.
+    let server = ws.script(
+        "server.sh",
+        &format!("trap '' TERM\nsetsid {} --port \"$1\" --workers \"$2\" &\nwait; wait", fw.display()),
+    );
+    ws.target("slow", &format!("sh {} {{port}} {{workers}}", server.display()));
+    let out = ws.root.join("out");
+    let grace = Duration::from_secs(1);
+    let mut args: Vec<&str> = QUICK.to_vec();
+    args.extend(["--framework", "slow", "--workload", "health", "--duration", "30", "--out", out.to_str().unwrap()]);
+    let mut harness = ws.harness(&args);
+    if launch == Launch::DebugRerun {
+        // Drop --allow-debug-build so that the debug harness re-runs itself; the stand-in
+        // cargo puts it back when it execs the harness, as the release build needs none.
+        let args: Vec<&str> = args.iter().copied().filter(|a| *a != "--allow-debug-build").collect();
+        harness = ws.harness(&args);
+        let cargo = ws.script(
+            "cargo",
+            &format!(
+                "# stands in for `cargo run --release -p harness -- ARGS`: exec, as cargo does\n\
+                 while [ \"$1\" != \"--\" ]; do shift; done; shift\n\
+                 exec {} \"$@\" --allow-debug-build",
+                env!("CARGO_BIN_EXE_harness")
+            ),
+        );
+        std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        harness.env("CARGO", &cargo);
+    }
+    let mut term = Terminal::start(&ws, harness);
+    let server_procs = || -> Vec<String> {
+        ws.survivors().into_iter().filter(|p| p.contains("fw-hyper") || p.contains("server.sh")).collect()
+    };
+    // Wait until a point is being measured: the target has been verified.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        term.drain();
+        let verified = std::fs::read(out.join("results.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|r| r["targets"][0]["verification"]["passed"] == true);
+        if verified {
+            break;
+        }
+        let screen = String::from_utf8_lossy(&term.screen).into_owned();
+        assert!(Instant::now() < deadline, "the target was never verified; the terminal shows:\n{screen}");
+        assert!(term.exit_status().is_none(), "the harness ended early; the terminal shows:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Into the health point's measured window (warm-up 1 s in the quick profile).
+    std::thread::sleep(Duration::from_millis(1500));
+    term.drain();
+    assert!(!server_procs().is_empty(), "the server should be running now");
+    let signalled = Instant::now();
+    term.end(how);
+    let mut last_server_seen = signalled;
+    let (status, exited) = loop {
+        term.drain();
+        if !server_procs().is_empty() {
+            last_server_seen = Instant::now();
+        }
+        if let Some(s) = term.exit_status() {
+            break (s, Instant::now());
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(40),
+            "no exit within 40 s of {how:?}; the terminal shows:\n{}",
+            String::from_utf8_lossy(&term.screen)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let screen = String::from_utf8_lossy(&term.screen).into_owned();
+    let log = std::fs::read_to_string(ws.root.join("tee.log")).unwrap_or_default();
+    let context = format!(
+        "{how:?}, {launch:?}: exit {status} {:?} after the signal, {:?} after the server's tree was last seen\n\
+         terminal:\n{screen}\ntee.log:\n{log}",
+        exited - signalled,
+        exited.saturating_duration_since(last_server_seen)
+    );
+    eprintln!(
+        "{how:?}, {launch:?}: exit {status} {:?} after the signal, {:?} after the server's tree was last seen",
+        exited - signalled,
+        exited.saturating_duration_since(last_server_seen)
+    );
+    assert_eq!(status, "130", "{context}");
+    assert!(exited - signalled <= grace + Duration::from_secs(2), "later than the stop grace plus 2 s: {context}");
+    assert!(
+        exited.saturating_duration_since(last_server_seen) <= Duration::from_secs(1),
+        "more than 1 s after the server's tree was gone: {context}"
+    );
+    assert!(server_procs().is_empty(), "{context}");
+    assert!(!log.contains("panicked"), "{context}");
+    let r = results(&out);
+    let t = target(&r, "slow");
+    assert_eq!(t["status"], "interrupted", "{context}\n{t}");
+    assert_eq!(t["interrupted"]["point"], "health closed c=64", "{context}\n{t}");
+    assert!(t["interrupted"]["repeat"].as_u64().is_some(), "{t}");
+    assert_eq!(t["interrupted"]["during"], "measuring", "{t}");
+    assert_eq!(t["interrupted"]["recorded_by"], "harness", "the main thread stopped at its safe point: {t}");
+    assert!(t["interrupted"]["at"].is_string(), "{t}");
+    assert!(r["interrupted"]["at"].is_string(), "the run is marked interrupted: {r}");
+    assert!(r["finished_at"].is_null(), "{r}");
+    drop(term);
+    ws.assert_no_survivors();
+}
+
+#[test]
+fn ctrl_c_in_a_terminal_under_tee_stops_the_release_harness_within_bounds() {
+    interrupt_in_a_terminal(Ending::CtrlC, Launch::Release);
+}
+
+#[test]
+fn ctrl_c_in_a_terminal_under_tee_stops_the_debug_rerun_within_bounds() {
+    interrupt_in_a_terminal(Ending::CtrlC, Launch::DebugRerun);
+}
+
+#[test]
+fn a_closed_terminal_stops_the_release_harness_within_bounds() {
+    interrupt_in_a_terminal(Ending::Hangup, Launch::Release);
+}
+
+#[test]
+fn a_closed_terminal_stops_the_debug_rerun_within_bounds() {
+    interrupt_in_a_terminal(Ending::Hangup, Launch::DebugRerun);
+}
+
+/// A signal while the main thread is in a step that does not stop at once (here the hostile
+/// checks: slowloris holds its connections for 10 s): the watchdog takes over one second
+/// later, records the interruption in the last results saved, stops the server tree and
+/// exits 130, within the stop grace plus 2 s.
+#[test]
+fn a_signal_in_a_step_that_cannot_stop_is_recorded_and_ended_by_the_watchdog() {
+    let _one_at_a_time = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let ws = Workspace::new("watchdog");
+    let fw = fw_hyper();
+    let server = ws.script(
+        "server.sh",
+        &format!("trap '' TERM\nsetsid {} --port \"$1\" --workers \"$2\" &\nwait; wait", fw.display()),
+    );
+    ws.target("slow", &format!("sh {} {{port}} {{workers}}", server.display()));
+    let out = ws.root.join("out");
+    let mut child = ws
+        .harness(QUICK)
+        .args(["--framework", "slow", "--workload", "health", "--hostile", "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let verified = std::fs::read(out.join("results.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|r| r["targets"][0]["verification"]["passed"] == true);
+        if verified {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the target was never verified");
+        assert!(child.try_wait().unwrap().is_none(), "the harness ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Into the slowloris check (the hostile corpus before it takes about a second).
+    std::thread::sleep(Duration::from_secs(3));
+    let signalled = Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(20), "no exit within 20 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    eprintln!("watchdog: exit {:?} {took:?} after SIGTERM", status.code());
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    // Grace 1 s (--stop-timeout), plus 2 s.
+    assert!(took <= Duration::from_secs(3), "{took:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let r = results(&out);
+    let t = target(&r, "slow");
+    assert_eq!(t["status"], "interrupted", "{t}");
+    assert_eq!(t["interrupted"]["during"], "robustness", "{t}");
+    assert_eq!(t["interrupted"]["recorded_by"], "watchdog", "{t}");
+    assert_eq!(r["interrupted"], t["interrupted"], "{r}");
+    ws.assert_no_survivors();
 }

@@ -25,3 +25,62 @@ fn fixed_5ms_server_reports_p50_between_5_and_6_ms() {
     assert_eq!(r.recorded.errors.total(), 0, "{:?}", r.recorded.errors);
     assert!((5_000..=6_000).contains(&p50), "p50 {p50} µs is outside [5000, 6000]");
 }
+
+/// A cancel (what Ctrl-C fires) mid-window: the driver returns `Interrupted` within 0.5 s,
+/// rather than a truncated window that would read as a measurement, and sends nothing after.
+#[test]
+fn a_cancel_stops_the_driver_within_half_a_second_in_both_loops() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let arrived = Arc::new(AtomicU64::new(0));
+    let counter = arrived.clone();
+    let url = common::start_server(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { tokio::time::sleep(Duration::from_millis(2)).await }
+    });
+    let rt = common::client_runtime();
+    let modes = [
+        Mode::Closed { connections: 8 },
+        Mode::Open { rate_rps: 500.0, arrival: Arrival::Poisson { seed: 3 }, max_connections: 64 },
+    ];
+    for mode in modes {
+        let cancel: &'static harness::interrupt::Cancel = Box::leak(Box::new(harness::interrupt::Cancel::new()));
+        let spec = LoadSpec {
+            mode,
+            warmup: Duration::from_millis(200),
+            stop: Stop::Duration(Duration::from_secs(30)),
+            request_timeout: Duration::from_secs(5),
+        };
+        let fire = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            cancel.cancel();
+            std::time::Instant::now()
+        });
+        let r = rt.block_on(driver::run_until(&url, PayloadSet::health(), spec, cancel));
+        let returned = std::time::Instant::now();
+        let fired = fire.join().unwrap();
+        let err = r.expect_err("a cancelled run is not a measurement");
+        assert!(err.downcast_ref::<harness::interrupt::Interrupted>().is_some(), "{mode:?}: {err:#}");
+        let late = returned - fired;
+        assert!(late <= Duration::from_millis(500), "{mode:?}: returned {late:?} after the cancel");
+        let sent = arrived.load(Ordering::SeqCst);
+        assert!(sent > 100, "{mode:?}: the load ran before the cancel ({sent} requests)");
+        // Requests already on the wire may still land; after that, nothing new.
+        std::thread::sleep(Duration::from_millis(100));
+        let settled = arrived.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(arrived.load(Ordering::SeqCst), settled, "{mode:?}: requests were sent after the cancel");
+    }
+    // One already cancelled does not start.
+    let cancel: &'static harness::interrupt::Cancel = Box::leak(Box::new(harness::interrupt::Cancel::new()));
+    cancel.cancel();
+    let spec = LoadSpec {
+        mode: Mode::Closed { connections: 1 },
+        warmup: Duration::ZERO,
+        stop: Stop::Duration(Duration::from_secs(5)),
+        request_timeout: Duration::from_secs(5),
+    };
+    let before = arrived.load(Ordering::SeqCst);
+    assert!(rt.block_on(driver::run_until(&url, PayloadSet::health(), spec, cancel)).is_err());
+    assert_eq!(arrived.load(Ordering::SeqCst), before);
+}

@@ -288,3 +288,30 @@ fn page_renders_in_chromium_without_broken_images() {
         });
     assert_eq!(line, format!("images=0 broken=0 charts={0} drawn={0}", CHARTS.len()), "{line}");
 }
+
+#[test]
+fn an_interrupted_run_says_so_on_its_first_line() {
+    let dir = RunDir::with(&example(), "interrupted");
+    let path = dir.0.join("results.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let record = serde_json::json!({
+        "at": "2026-12-01T20:00:00Z", "target": "poem", "during": "measuring",
+        "point": "generate closed c=50", "repeat": 2, "repeats": 2, "recorded_by": "harness"
+    });
+    json["interrupted"] = record.clone();
+    json["finished_at"] = serde_json::Value::Null;
+    let poem = json["targets"].as_array_mut().unwrap().iter_mut().find(|t| t["name"] == "poem").unwrap();
+    poem["status"] = "interrupted".into();
+    poem["interrupted"] = record;
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    harness::report::generate(&dir.0).unwrap();
+    let md = dir.read("report.md");
+    let first = md.lines().next().unwrap();
+    assert!(first.starts_with("**Interrupted run:"), "{first}");
+    assert!(first.contains("at 2026-12-01T20:00:00Z, poem: measuring generate closed c=50, repeat 2 of 2"), "{first}");
+    let html = dir.read("index.html");
+    let body = html.split("<body>").nth(1).unwrap();
+    assert!(body.starts_with("<p class=\"warn\" id=\"interrupted\"><b>Interrupted run:"), "{}", &body[..200]);
+    assert!(html.contains(" (interrupted)</title>"), "the page title says so too");
+    assert!(html.contains("interrupted (partial)"), "the target's status cell says so");
+}

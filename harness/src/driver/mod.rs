@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use self::conn::{Conn, Outcome};
 pub use self::payloads::PayloadSet;
+use crate::interrupt::{Cancel, Interrupted};
 
 /// Largest latency the histograms hold (60 s, in µs).
 pub const MAX_LATENCY_US: u64 = 60_000_000;
@@ -34,6 +35,8 @@ pub const MAX_LATENCY_US: u64 = 60_000_000;
 pub const TIMER_SLACK: Duration = Duration::from_secs(1);
 /// One response in this many has its body fully checked against the expected answer.
 pub const CHECK_EVERY: u64 = 100;
+/// The open-loop scheduler looks for a cancel at least this often.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
@@ -289,10 +292,28 @@ struct Shared {
     target: workloads::conformance::http::Target,
     payloads: PayloadSet,
     spec: LoadSpec,
+    /// Ends the run early (a signal): the driver stops sending and returns [`Interrupted`].
+    cancel: &'static Cancel,
 }
 
-/// Runs one measured window (after its warm-up) against `base_url`.
+/// Runs one measured window (after its warm-up) against `base_url`. A signal
+/// ([`crate::interrupt::PROCESS`]) ends it early with [`Interrupted`].
 pub async fn run(base_url: &str, payloads: PayloadSet, spec: LoadSpec) -> anyhow::Result<LoadResult> {
+    run_until(base_url, payloads, spec, &crate::interrupt::PROCESS).await
+}
+
+/// [`run`], ended early by `cancel`: no request is sent after it fires (within the poll of
+/// the connection or scheduler that is running), and the run returns [`Interrupted`] rather
+/// than a truncated window that would read as a measurement.
+pub async fn run_until(
+    base_url: &str,
+    payloads: PayloadSet,
+    spec: LoadSpec,
+    cancel: &'static Cancel,
+) -> anyhow::Result<LoadResult> {
+    if cancel.is_cancelled() {
+        return Err(Interrupted.into());
+    }
     let target = workloads::conformance::http::Target::parse(base_url)?;
     let shared = Arc::new(Shared {
         phase: AtomicU8::new(if spec.warmup.is_zero() { MEASURE } else { WARMUP }),
@@ -302,6 +323,7 @@ pub async fn run(base_url: &str, payloads: PayloadSet, spec: LoadSpec) -> anyhow
         target,
         payloads,
         spec: spec.clone(),
+        cancel,
     });
     match spec.mode {
         Mode::Closed { connections } => closed(shared, connections).await,
@@ -401,7 +423,17 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
             }))
         })
         .collect();
-    let (window_start, window_end) = window(&shared).await;
+    let edges = tokio::select! {
+        edges = window(&shared) => Some(edges),
+        () = shared.cancel.cancelled() => None,
+    };
+    let Some((window_start, window_end)) = edges else {
+        shared.phase.store(STOPPED, Ordering::SeqCst);
+        for w in &workers {
+            w.abort();
+        }
+        return Err(Interrupted.into());
+    };
     let mut recorded = Recorder::default();
     for w in workers {
         recorded.merge(&w.await?);
@@ -468,9 +500,16 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
             if count_limit.is_some_and(|n| measured && in_window >= n) || (count_limit.is_none() && at >= end) {
                 break;
             }
-            let now = Instant::now();
-            if at > now {
-                std::thread::sleep(at - now);
+            // Sleep in slices, so that a cancel is seen within one even at low rates.
+            loop {
+                if sched_shared.cancel.is_cancelled() {
+                    return tasks;
+                }
+                let now = Instant::now();
+                if at <= now {
+                    break;
+                }
+                std::thread::sleep((at - now).min(CANCEL_POLL));
             }
             if measured {
                 in_window += 1;
@@ -487,6 +526,13 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
     let tasks = tokio::task::spawn_blocking(move || scheduler.join())
         .await?
         .map_err(|_| anyhow::anyhow!("scheduler panicked"))?;
+    if shared.cancel.is_cancelled() {
+        shared.phase.store(STOPPED, Ordering::SeqCst);
+        for t in &tasks {
+            t.abort();
+        }
+        return Err(Interrupted.into());
+    }
     let window_end = if count_limit.is_none() { end } else { Instant::now() };
     shared.phase.store(STOPPED, Ordering::SeqCst);
     for t in tasks {

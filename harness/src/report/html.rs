@@ -100,13 +100,16 @@ pub fn inline_svg(svg: &str, size: (u32, u32), label: &str) -> String {
 /// `docs` is the relative path from the run dir to the repository's `docs/`, when known.
 pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)], docs: Option<&str>) -> String {
     let mut h = String::new();
-    let title = format!("mlapi-bench run {}", r.run_id);
+    let title = format!("mlapi-bench run {}{}", r.run_id, if r.interrupted.is_some() { " (interrupted)" } else { "" });
     let _ = write!(
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
          content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>",
         esc(&title)
     );
+    if let Some(line) = super::view::interrupted_line(r) {
+        let _ = write!(h, "<p class=\"warn\" id=\"interrupted\"><b>{}</b></p>", esc(&line));
+    }
     let profile = r.profile.get("name").and_then(|v| v.as_str()).unwrap_or("?");
     let _ = write!(
         h,

@@ -43,7 +43,11 @@ fn table(t: &Table, out: &mut String) {
 pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)], docs: Option<&str>) -> String {
     let mut s = String::new();
     let profile = r.profile.get("name").and_then(|v| v.as_str()).unwrap_or("?");
-    let _ = writeln!(s, "# mlapi-bench run {}\n", r.run_id);
+    if let Some(line) = view::interrupted_line(r) {
+        let _ = writeln!(s, "**{line}**\n");
+    }
+    let _ =
+        writeln!(s, "# mlapi-bench run {}{}\n", r.run_id, if r.interrupted.is_some() { " (interrupted)" } else { "" });
     let _ = writeln!(
         s,
         "Profile **{profile}**, started {}, {}.\n\n{}",

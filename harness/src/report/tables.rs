@@ -98,6 +98,7 @@ fn status_cell(t: &TargetResult) -> Cell {
         ),
         (Some(v), "measured") => Cell::text(format!("measured; passed {} cases", v.cases)),
         (_, "skipped") => Cell::flagged("skipped", &["skipped".to_owned()]),
+        (_, "interrupted") => Cell::text("interrupted (partial)"),
         (_, s) => Cell::text(s),
     }
 }
@@ -256,7 +257,9 @@ fn skipped(r: &Results) -> Option<Table> {
             vec![
                 target_cell(t),
                 status_cell(t),
-                Cell::text(t.skip_reason.clone().unwrap_or_default()),
+                Cell::text(t.skip_reason.clone().unwrap_or_else(|| {
+                    t.interrupted.as_ref().map(|i| format!("interrupted {}", i.describe())).unwrap_or_default()
+                })),
                 if failures.is_empty() { Cell::text("—") } else { Cell::text(failures) },
             ]
         })

@@ -145,6 +145,17 @@ pub fn best_closed<'a>(t: &'a TargetResult, workload: &str) -> Option<&'a Point>
         .max_by(|a, b| a.summary.throughput_rps.median.total_cmp(&b.summary.throughput_rps.median))
 }
 
+/// The report's first line for a run a signal ended: what was cut short, and that the
+/// figures are partial.
+pub fn interrupted_line(r: &Results) -> Option<String> {
+    let i = r.interrupted.as_ref()?;
+    Some(format!(
+        "Interrupted run: a signal ended it {}. Only the points completed before it are shown; the target it was in \
+         is marked interrupted, and `harness compare` will not gate on this run.",
+        i.describe()
+    ))
+}
+
 /// One line naming the machine and the run, for chart footers.
 pub fn environment_line(r: &Results) -> String {
     let e = &r.environment;
