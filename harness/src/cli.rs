@@ -103,6 +103,10 @@ pub struct RunArgs {
     /// against each target and record `robustness` (about 20 s per target).
     #[arg(long)]
     pub hostile: bool,
+    /// Print the plan (every target, workload and point, with its warm-up, window and
+    /// repeats, and what open-loop rates derive from) and exit without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Measure even from a debug build of the harness (tests only; results say `debug`).
     #[arg(long, hide = true)]
     pub allow_debug_build: bool,

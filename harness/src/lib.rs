@@ -5,6 +5,7 @@
 //! `verify` → `driver` (load) + `sampler` (server and client resources) → `stats` →
 //! `results`.
 
+pub mod analysis;
 pub mod cli;
 pub mod compare;
 pub mod console;
@@ -22,6 +23,7 @@ pub mod hostile;
 pub mod interrupt;
 pub mod manifest;
 pub mod mixed;
+pub mod plan;
 pub mod probe;
 pub mod profile;
 pub mod progress;
@@ -70,6 +72,12 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<ExitCode> {
+    if args.dry_run {
+        // Nothing is measured, so a debug build may print the plan.
+        let cfg = args.to_config(root).map_err(cli::BadInput)?;
+        crate::out!("{}", plan::build(&cfg).render());
+        return Ok(ExitCode::SUCCESS);
+    }
     if cfg!(debug_assertions) && !args.allow_debug_build {
         return rerun_in_release();
     }

@@ -222,7 +222,7 @@ pub fn run(
     let hist = shared.exchange_us.lock().expect("histogram lock").clone();
     let client_cpu_us = (requests > 0).then(|| (cpu1 - cpu0) * 1e6 / requests as f64);
     let mut flags = Vec::new();
-    if ws.client_cpu_share > crate::run::CLIENT_BOUND_SHARE {
+    if ws.client_cpu_share > crate::analysis::CLIENT_BOUND_SHARE {
         flags.push("client_bound".to_owned());
     }
     if failures > 0 {

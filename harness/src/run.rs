@@ -1,25 +1,27 @@
-//! The plan: for each target, build → spawn pinned → readiness → verify → points → stop,
+//! The orchestrator: builds the plan (`plan`), then executes it: for each target, build →
+//! spawn pinned → readiness → verify → each workload's steps on a fresh server → stop,
 //! writing results.json after every point. A target that fails any step before measuring is
-//! recorded as skipped with the reason, and the run moves on.
+//! recorded as skipped with the reason, and the run moves on. What the figures mean is
+//! computed in `analysis`; this module only runs things and records them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::driver::{self, Arrival, LoadSpec, Mode, PayloadSet, Stop};
+use crate::analysis;
+use crate::driver::{self, LoadSpec, Mode, PayloadSet, Stop};
 use crate::manifest::Manifest;
+use crate::plan::{PlannedMode, Step, TargetPlan, Window, WorkloadPlan};
 use crate::profile::Profile;
 use crate::results::{
-    Failure, Fit, InflightSummary, Latency, MemoryFits, Point, PointSummary, ProbeSummary, Repeat, Results,
-    SignedPercentiles, StreamRepeat, StreamSummary, TargetResult, Verification,
+    Failure, Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, TargetResult, Verification,
 };
 use crate::sampler::Sampler;
 use crate::stats;
 use crate::target::{self, Running};
 
-/// Flag: the harness used more than this share of its CPUs.
-pub const CLIENT_BOUND_SHARE: f64 = 0.85;
+pub use crate::analysis::CLIENT_BOUND_SHARE;
 /// A request not answered within this is a `timeout` error.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -91,10 +93,11 @@ pub struct RunConfig {
 
 /// Runs the whole plan; returns the final results (also in `out_dir/results.json`).
 pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
+    let plan = crate::plan::build(cfg);
     let mut cfg = cfg.clone();
     let mut calibration = None;
-    if cfg.workloads.contains(&Workload::InferCpu) && cfg.cpu_work.is_none() {
-        let c = crate::probe::calibrate(&cfg.server_cpus, cfg.profile.cpu_target_ms)?;
+    if let Some(target_ms) = plan.calibrate_cpu_ms {
+        let c = crate::probe::calibrate(&cfg.server_cpus, target_ms)?;
         if cfg.progress {
             crate::errln!(
                 "infer-cpu: work = {} ({:.3} ms per 1000 passes on CPU {:?}; target {} ms per request)",
@@ -140,7 +143,7 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
 
     let progress = crate::progress::Progress::new(cfg.progress, cfg.targets.len());
     let mut built: Vec<String> = Vec::new();
-    for source in &cfg.targets {
+    for (source, tplan) in cfg.targets.iter().zip(&plan.targets) {
         let mut tr = describe(source, &cfg.root, workers);
         tr.status = "running".into();
         results.targets.push(tr);
@@ -150,7 +153,19 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
         // The server now up lives here, not in `run_target`: on a signal the interruption is
         // recorded before the server is stopped (its grace may be long).
         let mut live: Option<Instance> = None;
-        let outcome = run_target(cfg, &progress, source, workers, &rt, &mut built, &mut results, idx, &save, &mut live);
+        let target = TargetRun {
+            cfg,
+            progress: &progress,
+            rt: &rt,
+            source,
+            plan: tplan,
+            workers,
+            results: &mut results,
+            idx,
+            save: &save,
+            cost: crate::results::Cost::default(),
+        };
+        let outcome = target.run(&mut built, &mut live);
         if crate::interrupt::claim() {
             return record_interruption(results, &save, &progress, live);
         }
@@ -263,159 +278,179 @@ fn idle_rss(i: &Instance) -> Option<u64> {
     i.rss()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_target(
-    cfg: &RunConfig,
-    progress: &crate::progress::Progress,
-    source: &TargetSource,
+/// What one target's steps share: the run, its plan, and the results entry they fill.
+struct TargetRun<'a> {
+    cfg: &'a RunConfig,
+    progress: &'a crate::progress::Progress,
+    rt: &'a tokio::runtime::Runtime,
+    source: &'a TargetSource,
+    plan: &'a TargetPlan,
     workers: usize,
-    rt: &tokio::runtime::Runtime,
-    built: &mut Vec<String>,
-    results: &mut Results,
+    results: &'a mut Results,
     idx: usize,
-    save: &dyn Fn(&Results) -> anyhow::Result<()>,
-    live: &mut Option<Instance>,
-) -> anyhow::Result<()> {
-    let manifest = match source {
-        TargetSource::Manifest(m) => Some(m),
-        TargetSource::Url { .. } => None,
-    };
-    let mut cost = crate::results::Cost::default();
-    if let Some(m) = manifest {
-        if cfg.build && !built.contains(&m.build) {
+    save: &'a dyn Fn(&Results) -> anyhow::Result<()>,
+    cost: crate::results::Cost,
+}
+
+impl TargetRun<'_> {
+    fn manifest(&self) -> Option<&Manifest> {
+        match self.source {
+            TargetSource::Manifest(m) => Some(m),
+            TargetSource::Url { .. } => None,
+        }
+    }
+
+    /// The target's steps in plan order: build and static cost, a first instance (startup,
+    /// idle RSS, verification, robustness), each workload on a fresh instance, cold starts,
+    /// memory fits, shutdown. The instance up at any time is in `live`.
+    fn run(mut self, built: &mut Vec<String>, live: &mut Option<Instance>) -> anyhow::Result<()> {
+        self.build(built)?;
+        crate::interrupt::at_step("starting", None);
+        let instance = live.insert(self.open()?);
+        self.verify(instance)?;
+        // Every workload runs on a freshly started server, so that its memory figures do not
+        // depend on what ran before (an allocator keeps what earlier loads grew; verification
+        // alone sends 1 MiB bodies). Spawned targets are restarted; a --url target cannot be.
+        let mut idle_by_workload: Vec<(Workload, Option<u64>)> = Vec::new();
+        for wp in &self.plan.workloads {
+            if self.plan.spawned {
+                if let Some(mut r) = live.take().and_then(|i| i.running) {
+                    crate::interrupt::at_step("stopping", None);
+                    r.stop();
+                }
+                crate::interrupt::at_step("starting", None);
+                *live = Some(self.open()?);
+            }
+            let instance = live.as_mut().expect("an instance is up");
+            let idle = if self.plan.spawned { idle_rss(instance) } else { None };
+            idle_by_workload.push((wp.workload, idle));
+            let sampler = Sampler::start(instance.pid());
+            let ctx = Ctx {
+                cfg: self.cfg,
+                progress: self.progress,
+                rt: self.rt,
+                sampler: &sampler,
+                base_url: &instance.base_url,
+            };
+            let outcome = run_workload(&ctx, wp, self.results, self.idx, self.save);
+            // A server that died is the reason, whatever error its absence caused.
+            if let Some(r) = instance.running.as_mut() {
+                r.check_alive()?;
+            }
+            outcome?;
+        }
+        self.cold_starts()?;
+        let idle_of = |w: Workload| idle_by_workload.iter().find(|(n, _)| *n == w).and_then(|(_, b)| *b);
+        let tr = &mut self.results.targets[self.idx];
+        tr.memory = analysis::memory_fits(&tr.points, idle_of(Workload::Generate), idle_of(Workload::InferIo));
+        if let Some(mut r) = live.take().and_then(|i| i.running) {
+            tr.shutdown = Some(r.stop());
+        }
+        (self.save)(self.results)
+    }
+
+    /// The build (once per run for a shared build), its own-package build time, and the
+    /// cost figures read off the workspace.
+    fn build(&mut self, built: &mut Vec<String>) -> anyhow::Result<()> {
+        let Some(m) = self.manifest().cloned() else { return Ok(()) };
+        if self.plan.build.is_some() && !built.contains(&m.build) {
             crate::interrupt::at_step("building", None);
-            progress.line(&format!("{}: building: {}", m.name, m.build));
-            let log = cfg.out_dir.join(format!("{}.build.log", m.name));
-            target::build(m, &cfg.root, &log)?;
+            self.progress.line(&format!("{}: building: {}", m.name, m.build));
+            let log = self.cfg.out_dir.join(format!("{}.build.log", m.name));
+            target::build(&m, &self.cfg.root, &log)?;
             built.push(m.build.clone());
-            if let Some(pkg) = crate::cost::cargo_package(m) {
-                match crate::cost::own_package_build(m, &cfg.root, &pkg, &log) {
+            if let Some(pkg) = crate::cost::cargo_package(&m) {
+                match crate::cost::own_package_build(&m, &self.cfg.root, &pkg, &log) {
                     Ok(secs) => {
-                        cost.build_s = Some(secs);
-                        cost.build_kind = Some("incremental".into());
+                        self.cost.build_s = Some(secs);
+                        self.cost.build_kind = Some("incremental".into());
                     }
                     Err(e) => crate::errln!("{}: own-package build time not measured: {e:#}", m.name),
                 }
             }
         }
-        measure_static_cost(m, &cfg.root, &mut cost);
+        measure_static_cost(&m, &self.cfg.root, &mut self.cost);
+        Ok(())
     }
-    let open = |cost: &mut crate::results::Cost| -> anyhow::Result<Instance> {
-        match source {
-            TargetSource::Manifest(m) => start(cfg, m, workers, cost),
+
+    /// A fresh instance of a manifest target (its startup recorded), or the running service.
+    fn open(&mut self) -> anyhow::Result<Instance> {
+        match self.source {
+            TargetSource::Manifest(m) => start(self.cfg, m, self.workers, &mut self.cost),
             TargetSource::Url { base_url, .. } => {
                 Ok(Instance { base_url: base_url.trim_end_matches('/').to_owned(), running: None })
             }
         }
-    };
+    }
 
-    // The first instance: startup, idle RSS, then verification. A target that fails
-    // verification gets no numbers.
-    crate::interrupt::at_step("starting", None);
-    let instance = live.insert(open(&mut cost)?);
-    {
-        let tr = &mut results.targets[idx];
+    /// On the first instance: startup and idle RSS, then the conformance corpus (a target
+    /// that fails it gets no numbers), then the hostile checks when planned.
+    fn verify(&mut self, instance: &mut Instance) -> anyhow::Result<()> {
+        let tr = &mut self.results.targets[self.idx];
         if let Some(r) = &instance.running {
             tr.startup_ms = Some(r.startup.as_secs_f64() * 1e3);
             tr.server_affinity = r.server_affinity.clone();
         }
         tr.idle_rss_bytes = idle_rss(instance);
-        cost.idle_rss_bytes = tr.idle_rss_bytes;
-        if manifest.is_some() {
-            tr.cost = Some(cost.clone());
+        self.cost.idle_rss_bytes = tr.idle_rss_bytes;
+        if self.plan.spawned {
+            tr.cost = Some(self.cost.clone());
         }
-    }
-    save(results)?;
-    let cases = workloads::conformance::corpus();
-    crate::interrupt::at_step("verifying", None);
-    let corpus = workloads::conformance::http::run_corpus(&instance.base_url, &cases);
-    let report = rt.block_on(crate::interrupt::unless_signalled(corpus))?;
-    let verification = Verification {
-        passed: report.failed.is_empty(),
-        cases: cases.len(),
-        failures: report
-            .failed
-            .iter()
-            .map(|(case, reasons)| Failure { case: case.clone(), reasons: reasons.clone() })
-            .collect(),
-    };
-    let passed = verification.passed;
-    let failed = verification.failures.len();
-    results.targets[idx].verification = Some(verification);
-    save(results)?;
-    if let Some(r) = instance.running.as_mut() {
-        r.check_alive()?;
-    }
-    anyhow::ensure!(passed, "failed verification: {failed} of {} conformance cases", cases.len());
-    progress.line(&format!("{}: verified ({} cases)", results.targets[idx].name, cases.len()));
-    if cfg.hostile {
-        crate::interrupt::at_step("robustness", None);
-        // On the verification instance: every workload below starts a fresh server anyway.
-        let (pid, log) = instance.running.as_ref().map(|r| (r.pid, r.stderr_log.clone())).unzip();
-        let r = crate::hostile::measure(&instance.base_url, pid, log.as_deref(), &crate::hostile::Options::default())?;
-        let mut findings = r.verdict();
-        findings.extend(r.slow_client_findings());
-        let summary = if findings.is_empty() { "robust".to_owned() } else { findings.join("; ") };
-        progress.line(&format!("{}: hostile corpus {}/{}: {summary}", results.targets[idx].name, r.passed, r.cases));
-        results.targets[idx].robustness = Some(r);
-        save(results)?;
+        (self.save)(self.results)?;
+        let cases = workloads::conformance::corpus();
+        crate::interrupt::at_step("verifying", None);
+        let corpus = workloads::conformance::http::run_corpus(&instance.base_url, &cases);
+        let report = self.rt.block_on(crate::interrupt::unless_signalled(corpus))?;
+        let verification = Verification {
+            passed: report.failed.is_empty(),
+            cases: cases.len(),
+            failures: report
+                .failed
+                .iter()
+                .map(|(case, reasons)| Failure { case: case.clone(), reasons: reasons.clone() })
+                .collect(),
+        };
+        let (passed, failed) = (verification.passed, verification.failures.len());
+        self.results.targets[self.idx].verification = Some(verification);
+        (self.save)(self.results)?;
         if let Some(r) = instance.running.as_mut() {
             r.check_alive()?;
         }
+        anyhow::ensure!(passed, "failed verification: {failed} of {} conformance cases", cases.len());
+        let name = self.results.targets[self.idx].name.clone();
+        self.progress.line(&format!("{name}: verified ({} cases)", cases.len()));
+        if self.plan.hostile {
+            crate::interrupt::at_step("robustness", None);
+            // On the verification instance: every workload starts a fresh server anyway.
+            let (pid, log) = instance.running.as_ref().map(|r| (r.pid, r.stderr_log.clone())).unzip();
+            let opts = crate::hostile::Options::default();
+            let r = crate::hostile::measure(&instance.base_url, pid, log.as_deref(), &opts)?;
+            let mut findings = r.verdict();
+            findings.extend(r.slow_client_findings());
+            let summary = if findings.is_empty() { "robust".to_owned() } else { findings.join("; ") };
+            self.progress.line(&format!("{name}: hostile corpus {}/{}: {summary}", r.passed, r.cases));
+            self.results.targets[self.idx].robustness = Some(r);
+            (self.save)(self.results)?;
+            if let Some(r) = instance.running.as_mut() {
+                r.check_alive()?;
+            }
+        }
+        Ok(())
     }
 
-    // Every workload runs on a freshly started server, so that its memory figures do not
-    // depend on what ran before (an allocator keeps what earlier loads grew; verification
-    // alone sends 1 MiB bodies). Spawned targets are restarted; a --url target cannot be.
-    let mut idle_by_workload: Vec<(&str, Option<u64>)> = Vec::new();
-    for &w in &cfg.workloads {
-        if manifest.is_some() {
-            if let Some(mut r) = live.take().and_then(|i| i.running) {
-                crate::interrupt::at_step("stopping", None);
-                r.stop();
-            }
-            crate::interrupt::at_step("starting", None);
-            *live = Some(open(&mut cost)?);
-        }
-        let instance = live.as_mut().expect("an instance is up");
-        let idle = if manifest.is_some() { idle_rss(instance) } else { None };
-        idle_by_workload.push((w.name(), idle));
-        let sampler = Sampler::start(instance.pid());
-        let ctx = Ctx { cfg, progress, rt, sampler: &sampler, base_url: &instance.base_url };
-        let outcome = match w {
-            Workload::Health | Workload::Predict | Workload::Generate => throughput_points(&ctx, w, results, idx, save),
-            Workload::InferIo => inflight_points(&ctx, results, idx, save),
-            Workload::InferCpu => probe_points(&ctx, results, idx, save),
-            Workload::Mixed => {
-                crate::interrupt::at_step("measuring", Some(w.name().to_owned()));
-                crate::mixed::run(cfg, rt, &sampler, &instance.base_url, &results.targets[idx].name)
-                    .and_then(|point| push_point(progress, results, idx, point, save))
-            }
-        };
-        // A server that died is the reason, whatever error its absence caused.
-        if let Some(r) = instance.running.as_mut() {
-            r.check_alive()?;
-        }
-        outcome?;
-    }
-    // Cold starts until there are enough for the median.
-    if let Some(m) = manifest {
+    /// Cold starts until there are enough for the startup median.
+    fn cold_starts(&mut self) -> anyhow::Result<()> {
+        let Some(m) = self.manifest().cloned() else { return Ok(()) };
         crate::interrupt::at_step("startup runs", None);
-        while cost.startup_runs_ms.len() < cfg.profile.startup_runs {
-            let mut extra = start(cfg, m, workers, &mut cost)?;
+        while self.cost.startup_runs_ms.len() < self.plan.startup_runs {
+            let mut extra = start(self.cfg, &m, self.workers, &mut self.cost)?;
             if let Some(mut r) = extra.running.take() {
                 r.stop();
             }
         }
-        results.targets[idx].cost = Some(cost);
+        self.results.targets[self.idx].cost = Some(self.cost.clone());
+        Ok(())
     }
-    let idle_of = |w: &str| idle_by_workload.iter().find(|(n, _)| *n == w).and_then(|(_, b)| *b);
-    results.targets[idx].memory = memory_fits(&results.targets[idx].points, idle_of("generate"), idle_of("infer-io"));
-    if let Some(mut r) = live.take().and_then(|i| i.running) {
-        results.targets[idx].shutdown = Some(r.stop());
-    }
-    save(results)?;
-    Ok(())
 }
 
 /// Binary size, dependency count and lines of code: read off the workspace, not measured.
@@ -449,137 +484,103 @@ struct Ctx<'a> {
     base_url: &'a str,
 }
 
-/// health, predict and generate: closed-loop points, then predict's open-loop points (at
-/// fractions of its closed-loop maximum and at absolute rates) and generate's optional
-/// open-loop stream arrivals.
-fn throughput_points(
+/// One workload's steps from the plan, in order, on one fresh server. Rates that depend on
+/// earlier points (predict's fractions of its closed-loop maximum) are resolved here.
+fn run_workload(
     ctx: &Ctx,
-    w: Workload,
+    wp: &WorkloadPlan,
     results: &mut Results,
     idx: usize,
     save: &dyn Fn(&Results) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let p = &ctx.cfg.profile;
-    let (payloads, conns) = match w {
-        Workload::Health => (PayloadSet::health(), &p.health_connections),
-        Workload::Predict => (PayloadSet::predict(0x5EED), &p.predict_connections),
-        _ => (PayloadSet::generate(p.generate_max_tokens, p.generate_token_delay_ms), &p.generate_streams),
-    };
-    let mut max: Option<f64> = None;
-    for &c in conns {
-        let m = measure(ctx, &payloads, Mode::Closed { connections: c }, None, None)?;
-        max = Some(max.unwrap_or(0.0).max(m.point.summary.throughput_rps.median));
-        push_point(ctx.progress, results, idx, m.point, save)?;
+    let w = wp.workload;
+    if w == Workload::InferCpu {
+        ctx.cfg.cpu_work.context("infer-cpu needs a calibrated `work` (RunConfig::cpu_work)")?;
     }
-    let mut rates: Vec<(f64, String)> = Vec::new();
-    if w == Workload::Predict {
-        let max = max.context("no closed-loop predict point to take the maximum from")?;
-        rates.extend(p.open_fractions.iter().map(|f| (f * max, format!("{f} x max ({max:.0} req/s)"))));
-        rates.extend(p.open_absolute_rps.iter().map(|&r| (r, "absolute".to_owned())));
-    }
-    if w == Workload::Generate {
-        rates.extend(p.generate_arrival_rps.map(|r| (r, "stream arrivals".to_owned())));
-    }
-    for (rate, basis) in rates {
-        let mode = Mode::Open {
-            rate_rps: rate,
-            arrival: Arrival::Poisson { seed: 0x5EED },
-            max_connections: p.open_max_connections,
-        };
-        let m = measure(ctx, &payloads, mode, Some(basis), None)?;
-        push_point(ctx.progress, results, idx, m.point, save)?;
+    let payloads = crate::plan::payloads(w, p, ctx.cfg.cpu_work);
+    let mut closed_max: Option<f64> = None;
+    let mut idle_probe = None;
+    for step in &wp.steps {
+        match step {
+            Step::Goose { .. } => {
+                crate::interrupt::at_step("measuring", Some(w.name().to_owned()));
+                let point = crate::mixed::run(ctx.cfg, ctx.rt, ctx.sampler, ctx.base_url, &results.targets[idx].name)?;
+                push_point(ctx.progress, results, idx, point, save)?;
+            }
+            Step::ProbeBaseline { rate_rps, window } => idle_probe = Some(probe_baseline(ctx, *rate_rps, window)?),
+            Step::Point(pt) => {
+                let payloads = payloads.as_ref().with_context(|| format!("{} has no payloads", w.name()))?;
+                let (rate, basis) = match pt.mode {
+                    PlannedMode::Closed { .. } => (None, None),
+                    PlannedMode::Open { rate, .. } => {
+                        let (r, basis) = rate.resolve(closed_max)?;
+                        (Some(r), Some(basis))
+                    }
+                };
+                let mut m = measure(ctx, payloads, pt.mode.to_mode(rate), basis, &pt.window, pt.probe_rps)?;
+                if let PlannedMode::Closed { connections } = pt.mode {
+                    closed_max = Some(closed_max.unwrap_or(0.0).max(m.point.summary.throughput_rps.median));
+                    if w == Workload::InferIo {
+                        let s = &m.point.summary;
+                        let i = analysis::inflight_summary(
+                            p.inflight_latency_ms,
+                            connections,
+                            s.throughput_rps.median,
+                            s.latency_us,
+                        );
+                        m.point.summary.inflight = Some(i);
+                    }
+                }
+                if let Some(probe) = m.probe.take() {
+                    let idle = idle_probe.as_ref().context("a probe point needs its idle baseline first")?;
+                    attach_probe(
+                        &mut m.point,
+                        &probe,
+                        idle,
+                        ctx.cfg.cpu_work.unwrap_or(0),
+                        pt.probe_rps.unwrap_or(0.0),
+                    );
+                }
+                push_point(ctx.progress, results, idx, m.point, save)?;
+            }
+        }
     }
     Ok(())
 }
 
-/// infer-io: closed loop at each in-flight level (one request in flight per connection).
-fn inflight_points(
-    ctx: &Ctx,
-    results: &mut Results,
-    idx: usize,
-    save: &dyn Fn(&Results) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let p = &ctx.cfg.profile;
-    let payloads = PayloadSet::infer_io(p.inflight_latency_ms);
-    for &c in &p.inflight_connections {
-        let mut m = measure(ctx, &payloads, Mode::Closed { connections: c }, None, None)?;
-        let ideal = c as f64 / (p.inflight_latency_ms as f64 / 1e3).max(1e-9);
-        m.point.summary.inflight = Some(InflightSummary {
-            latency_ms: p.inflight_latency_ms,
-            ideal_rps: ideal,
-            efficiency_pct: 100.0 * m.point.summary.throughput_rps.median / ideal,
-            overhead_us: minus_ms(m.point.summary.latency_us, p.inflight_latency_ms),
-        });
-        push_point(ctx.progress, results, idx, m.point, save)?;
-    }
-    Ok(())
-}
-
-/// infer-cpu: the probe's idle baseline, then each concurrency level with the probe beside it.
-fn probe_points(
-    ctx: &Ctx,
-    results: &mut Results,
-    idx: usize,
-    save: &dyn Fn(&Results) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let p = &ctx.cfg.profile;
-    let work = ctx.cfg.cpu_work.context("infer-cpu needs a calibrated `work` (RunConfig::cpu_work)")?;
+/// infer-cpu's idle baseline: the `/health` probe alone on the fresh server.
+fn probe_baseline(ctx: &Ctx, rate_rps: f64, window: &Window) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
     let mut idle = driver::Recorder::default().latency_us;
     crate::interrupt::at_step("measuring", Some("infer-cpu probe idle baseline".into()));
-    for i in 0..p.repeats {
-        crate::interrupt::at_repeat(i + 1, p.repeats);
-        let spec = crate::probe::probe_spec(p.probe_rps, p.warmup, p.duration, REQUEST_TIMEOUT);
+    for i in 0..window.repeats {
+        crate::interrupt::at_repeat(i + 1, window.repeats);
+        let spec = crate::probe::probe_spec(rate_rps, window.warmup, window.duration, REQUEST_TIMEOUT);
         let r = ctx.rt.block_on(driver::run(ctx.base_url, PayloadSet::health(), spec))?;
         idle.add(&r.recorded.latency_us).expect("same histogram bounds");
     }
-    let payloads = PayloadSet::infer_cpu(work);
-    for &c in &p.cpu_concurrency {
-        let mut m = measure(ctx, &payloads, Mode::Closed { connections: c }, None, Some(p.probe_rps))?;
-        let probe = m.probe.take().expect("a probe ran");
-        m.point.summary.probe = Some(ProbeSummary {
-            work,
-            rate_rps: p.probe_rps,
-            loaded_us: Latency::of(&probe.latency_us),
-            idle_us: Latency::of(&idle),
-            probe_requests: probe.responses(),
-            probe_errors: probe.errors.total(),
-        });
-        if probe.errors.total() > 0 && !m.point.summary.flags.iter().any(|f| f == "errors") {
-            m.point.summary.flags.push("errors".into());
-        }
-        push_point(ctx.progress, results, idx, m.point, save)?;
-    }
-    Ok(())
+    Ok(idle)
 }
 
-/// Bytes per open stream and per in-flight request: the slope of mean RSS over concurrency,
-/// with the fresh server's idle RSS at 0.
-fn memory_fits(points: &[Point], idle_generate: Option<u64>, idle_inflight: Option<u64>) -> Option<MemoryFits> {
-    let fit = |workload: &str, idle: Option<u64>| -> Option<Fit> {
-        let levels: Vec<(usize, u64)> = points
-            .iter()
-            .filter(|pt| pt.workload == workload && pt.mode == "closed")
-            .filter_map(|pt| Some((pt.connections, pt.summary.rss_mean_bytes?)))
-            .collect();
-        rss_fit(idle, &levels)
-    };
-    let fits = MemoryFits {
-        bytes_per_open_stream: fit("generate", idle_generate),
-        bytes_per_inflight_request: fit("infer-io", idle_inflight),
-    };
-    (fits.bytes_per_open_stream.is_some() || fits.bytes_per_inflight_request.is_some()).then_some(fits)
-}
-
-/// The least-squares line of mean RSS over concurrency, through (0, idle) when known and
-/// (C, RSS) for each level (docs/metrics.md, "Memory fits"); `None` without a level.
-pub fn rss_fit(idle: Option<u64>, levels: &[(usize, u64)]) -> Option<Fit> {
-    if levels.is_empty() {
-        return None;
+/// The probe's figures beside an infer-cpu point; a failed probe flags the point `errors`.
+fn attach_probe(
+    point: &mut Point,
+    probe: &driver::Recorder,
+    idle: &hdrhistogram::Histogram<u64>,
+    work: u64,
+    rate_rps: f64,
+) {
+    point.summary.probe = Some(ProbeSummary {
+        work,
+        rate_rps,
+        loaded_us: Latency::of(&probe.latency_us),
+        idle_us: Latency::of(idle),
+        probe_requests: probe.responses(),
+        probe_errors: probe.errors.total(),
+    });
+    if probe.errors.total() > 0 && !point.summary.flags.iter().any(|f| f == "errors") {
+        point.summary.flags.push("errors".into());
     }
-    let mut pts: Vec<[f64; 2]> = idle.map(|b| vec![[0.0, b as f64]]).unwrap_or_default();
-    pts.extend(levels.iter().map(|&(c, b)| [c as f64, b as f64]));
-    let line = stats::linear_fit(&pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())?;
-    Some(Fit { slope_bytes: line.slope, intercept_bytes: line.intercept, r2: line.r2, points: pts })
 }
 
 fn push_point(
@@ -624,30 +625,30 @@ struct Measured {
     probe: Option<driver::Recorder>,
 }
 
-/// One point: `repeats` measured windows, each after its own warm-up; with `probe_rps`, the
-/// `/health` probe runs beside the load in every window.
+/// One point: `window.repeats` measured windows, each after its own warm-up; with
+/// `probe_rps`, the `/health` probe runs beside the load in every window.
 fn measure(
     ctx: &Ctx,
     payloads: &PayloadSet,
     mode: Mode,
     rate_basis: Option<String>,
+    window: &Window,
     probe_rps: Option<f64>,
 ) -> anyhow::Result<Measured> {
-    let (cfg, rt, sampler, base_url) = (ctx.cfg, ctx.rt, ctx.sampler, ctx.base_url);
-    let p = &cfg.profile;
-    let mut repeats = Vec::with_capacity(p.repeats);
+    let (rt, base_url) = (ctx.rt, ctx.base_url);
+    let mut repeats = Vec::with_capacity(window.repeats);
     let mut merged = driver::Recorder::default().latency_us;
     let mut merged_stream: Option<driver::StreamRecorder> = None;
     let mut probe: Option<driver::Recorder> = None;
-    // An exchange lasts at least `exchange_floor` (a stream's token delays, an io request's
-    // latency): warm up for at least one and measure for at least two, so the window sees
-    // steady state.
-    let floor = payloads.exchange_floor;
-    let (warmup, duration) = (p.warmup.max(floor), p.duration.max(2 * floor));
     crate::interrupt::at_step("measuring", Some(point_label(&payloads.name, mode)));
-    for i in 0..p.repeats {
-        crate::interrupt::at_repeat(i + 1, p.repeats);
-        let spec = LoadSpec { mode, warmup, stop: Stop::Duration(duration), request_timeout: REQUEST_TIMEOUT };
+    for i in 0..window.repeats {
+        crate::interrupt::at_repeat(i + 1, window.repeats);
+        let spec = LoadSpec {
+            mode,
+            warmup: window.warmup,
+            stop: Stop::Duration(window.duration),
+            request_timeout: REQUEST_TIMEOUT,
+        };
         let r = match probe_rps {
             None => rt.block_on(driver::run(base_url, payloads.clone(), spec))?,
             Some(rate) => {
@@ -656,43 +657,48 @@ fn measure(
                 r
             }
         };
-        let ws = sampler.window(r.window_start, r.window_end, cfg.client_cpus.len());
-        let throughput = r.throughput_rps();
         merged.add(&r.recorded.latency_us).expect("same histogram bounds");
-        repeats.push(Repeat {
-            throughput_rps: throughput,
-            responses: r.recorded.responses(),
-            window_s: r.window().as_secs_f64(),
-            latency_us: Latency::of(&r.recorded.latency_us),
-            cpu_us_per_request: ws.server_cpu_rate.filter(|_| throughput > 0.0).map(|rate| rate * 1e6 / throughput),
-            rss_peak_bytes: ws.rss_peak_bytes,
-            rss_mean_bytes: ws.rss_mean_bytes,
-            client_cpu_share: ws.client_cpu_share,
-            statuses: r.recorded.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            errors: r.recorded.errors.clone(),
-            scheduled: r.scheduled,
-            dropped: r.dropped,
-            bodies_checked: r.recorded.bodies_checked,
-            connections_opened: r.connections_opened,
-            mismatches: r.recorded.mismatches.clone(),
-            streaming: r.recorded.stream.as_ref().map(|s| StreamRepeat {
-                streams_complete: s.streams_complete,
-                streams_incomplete: s.streams_incomplete,
-                tokens: s.tokens,
-                tokens_per_s: s.tokens as f64 / r.window().as_secs_f64().max(1e-9),
-                ttft_us: Latency::of(&s.ttft_us),
-                itl_us: Latency::of(&s.itl_us),
-                tpot_us: Latency::of(&s.tpot_us),
-            }),
-        });
+        repeats.push(repeat_of(ctx, &r));
         if let Some(s) = &r.recorded.stream {
             merged_stream.get_or_insert_with(driver::StreamRecorder::default).merge_from(s);
         }
     }
     let delay = payloads.entries.first().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.token_delay_ms);
-    let mut point = summarize(payloads, mode, rate_basis, repeats, &merged);
-    point.summary.streaming = merged_stream.map(|s| stream_summary(&s, delay, &point.repeats));
+    let mut point = analysis::point(&payloads.name, mode, rate_basis, repeats, Latency::of(&merged));
+    point.summary.streaming = merged_stream.map(|s| analysis::stream_summary(&s, delay, &point.repeats));
     Ok(Measured { point, probe })
+}
+
+/// One measured window as results.json records it, with the sampler's figures for it.
+fn repeat_of(ctx: &Ctx, r: &driver::LoadResult) -> Repeat {
+    let ws = ctx.sampler.window(r.window_start, r.window_end, ctx.cfg.client_cpus.len());
+    let throughput = r.throughput_rps();
+    Repeat {
+        throughput_rps: throughput,
+        responses: r.recorded.responses(),
+        window_s: r.window().as_secs_f64(),
+        latency_us: Latency::of(&r.recorded.latency_us),
+        cpu_us_per_request: ws.server_cpu_rate.filter(|_| throughput > 0.0).map(|rate| rate * 1e6 / throughput),
+        rss_peak_bytes: ws.rss_peak_bytes,
+        rss_mean_bytes: ws.rss_mean_bytes,
+        client_cpu_share: ws.client_cpu_share,
+        statuses: r.recorded.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        errors: r.recorded.errors.clone(),
+        scheduled: r.scheduled,
+        dropped: r.dropped,
+        bodies_checked: r.recorded.bodies_checked,
+        connections_opened: r.connections_opened,
+        mismatches: r.recorded.mismatches.clone(),
+        streaming: r.recorded.stream.as_ref().map(|s| StreamRepeat {
+            streams_complete: s.streams_complete,
+            streams_incomplete: s.streams_incomplete,
+            tokens: s.tokens,
+            tokens_per_s: s.tokens as f64 / r.window().as_secs_f64().max(1e-9),
+            ttft_us: Latency::of(&s.ttft_us),
+            itl_us: Latency::of(&s.itl_us),
+            tpot_us: Latency::of(&s.tpot_us),
+        }),
+    }
 }
 
 /// A point as progress lines and interruption records name it: `<workload> <mode>
@@ -703,108 +709,5 @@ fn point_label(workload: &str, mode: Mode) -> String {
         Mode::Open { rate_rps, max_connections, .. } => {
             format!("{workload} open c={max_connections} rate={rate_rps:.0}")
         }
-    }
-}
-
-/// Latency percentiles minus a fixed time (a token delay, an io latency): what the target
-/// adds on top. Percentiles commute with subtracting a constant, so these are exact.
-fn minus_ms(l: Latency, ms: u64) -> SignedPercentiles {
-    let d = ms as f64 * 1e3;
-    SignedPercentiles { p50: l.p50 as f64 - d, p99: l.p99 as f64 - d, p999: l.p999 as f64 - d }
-}
-
-fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repeat]) -> StreamSummary {
-    let shift = |l: Latency| minus_ms(l, delay_ms);
-    let ttft = Latency::of(&s.ttft_us);
-    let itl = Latency::of(&s.itl_us);
-    let streams = s.streams_complete + s.streams_incomplete;
-    let tps: Vec<f64> = repeats.iter().filter_map(|r| r.streaming.as_ref().map(|s| s.tokens_per_s)).collect();
-    StreamSummary {
-        token_delay_ms: delay_ms,
-        ttft_us: ttft,
-        itl_us: itl,
-        tpot_us: Latency::of(&s.tpot_us),
-        ttft_overhead_us: shift(ttft),
-        itl_jitter_us: shift(itl),
-        tokens_per_s: stats::summarize(&tps).map_or(0.0, |x| x.median),
-        streams_correct_share: if streams == 0 { 0.0 } else { s.streams_complete as f64 / streams as f64 },
-    }
-}
-
-fn summarize(
-    payloads: &PayloadSet,
-    mode: Mode,
-    rate_basis: Option<String>,
-    repeats: Vec<Repeat>,
-    merged: &hdrhistogram::Histogram<u64>,
-) -> Point {
-    let tput: Vec<f64> = repeats.iter().map(|r| r.throughput_rps).collect();
-    let throughput = stats::summarize(&tput).unwrap_or(stats::Summary {
-        n: 0,
-        median: 0.0,
-        min: 0.0,
-        max: 0.0,
-        mean: 0.0,
-        ci95_low: 0.0,
-        ci95_high: 0.0,
-        cv: 0.0,
-    });
-    let median_of = |v: Vec<f64>| stats::summarize(&v).map(|s| s.median);
-    let cpu = median_of(repeats.iter().filter_map(|r| r.cpu_us_per_request).collect());
-    let client_share = median_of(repeats.iter().map(|r| r.client_cpu_share).collect()).unwrap_or(0.0);
-    let errors: u64 = repeats.iter().map(|r| r.errors.total()).sum();
-    let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
-    let mut flags = Vec::new();
-    if throughput.is_noisy() {
-        flags.push("noisy".to_owned());
-    }
-    if repeats.iter().any(|r| r.client_cpu_share > CLIENT_BOUND_SHARE) {
-        flags.push("client_bound".to_owned());
-    }
-    if errors > 0 {
-        flags.push("errors".to_owned());
-    }
-    if dropped > 0 {
-        flags.push("dropped".to_owned());
-    }
-    if repeats.len() < 2 {
-        flags.push("single_run".to_owned());
-    }
-    let (mode_name, connections, rate, arrival) = match mode {
-        Mode::Closed { connections } => ("closed", connections, None, None),
-        Mode::Open { rate_rps, arrival, max_connections } => (
-            "open",
-            max_connections,
-            Some(rate_rps),
-            Some(match arrival {
-                Arrival::Constant => "constant".to_owned(),
-                Arrival::Poisson { .. } => "poisson".to_owned(),
-            }),
-        ),
-    };
-    Point {
-        workload: payloads.name.clone(),
-        mode: mode_name.into(),
-        connections,
-        rate_rps: rate,
-        rate_basis,
-        arrival,
-        summary: PointSummary {
-            throughput_rps: throughput.into(),
-            latency_us: Latency::of(merged),
-            cpu_us_per_request: cpu,
-            rss_peak_bytes: repeats.iter().filter_map(|r| r.rss_peak_bytes).max(),
-            client_cpu_share: client_share,
-            errors,
-            dropped,
-            flags,
-            streaming: None,
-            rss_mean_bytes: median_of(repeats.iter().filter_map(|r| r.rss_mean_bytes.map(|b| b as f64)).collect())
-                .map(|b| b as u64),
-            inflight: None,
-            probe: None,
-            mixed: None,
-        },
-        repeats,
     }
 }

@@ -96,7 +96,7 @@ fn bytes_per_inflight_request_within_25_percent_of_a_known_buffer() {
         let w = sampler.window(r.window_start, r.window_end, 1);
         levels.push((c, w.rss_mean_bytes.unwrap()));
     }
-    let fit = harness::run::rss_fit(Some(idle), &levels).unwrap();
+    let fit = harness::analysis::rss_fit(Some(idle), &levels).unwrap();
     eprintln!("idle {idle} B, levels {levels:?}: {:.0} B per in-flight request (r2 {:.3})", fit.slope_bytes, fit.r2);
     let err = (fit.slope_bytes - HOLD as f64).abs() / HOLD as f64;
     assert!(err <= 0.25, "{:.0} B per request is {:.0}% off the {HOLD} B held", fit.slope_bytes, err * 100.0);

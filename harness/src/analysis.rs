@@ -1,0 +1,322 @@
+//! The pure analysis: repeats → a point's summary and flags, stream and in-flight
+//! summaries, memory fits. No I/O, no clock: every function here maps recorded figures to
+//! reported ones, so each is unit-tested on known inputs (docs/metrics.md defines them).
+
+use crate::driver::{self, Arrival, Mode};
+use crate::results::{
+    Fit, InflightSummary, Latency, MemoryFits, Point, PointSummary, Repeat, SignedPercentiles, StreamSummary,
+};
+use crate::stats;
+
+/// Flag: the harness used more than this share of its CPUs.
+pub const CLIENT_BOUND_SHARE: f64 = 0.85;
+
+/// Latency percentiles minus a fixed time (a token delay, an io latency): what the target
+/// adds on top. Percentiles commute with subtracting a constant, so these are exact.
+pub fn minus_ms(l: Latency, ms: u64) -> SignedPercentiles {
+    let d = ms as f64 * 1e3;
+    SignedPercentiles { p50: l.p50 as f64 - d, p99: l.p99 as f64 - d, p999: l.p999 as f64 - d }
+}
+
+/// The stream figures of a generate point (docs/metrics.md, "Streaming").
+pub fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repeat]) -> StreamSummary {
+    let shift = |l: Latency| minus_ms(l, delay_ms);
+    let ttft = Latency::of(&s.ttft_us);
+    let itl = Latency::of(&s.itl_us);
+    let streams = s.streams_complete + s.streams_incomplete;
+    let tps: Vec<f64> = repeats.iter().filter_map(|r| r.streaming.as_ref().map(|s| s.tokens_per_s)).collect();
+    StreamSummary {
+        token_delay_ms: delay_ms,
+        ttft_us: ttft,
+        itl_us: itl,
+        tpot_us: Latency::of(&s.tpot_us),
+        ttft_overhead_us: shift(ttft),
+        itl_jitter_us: shift(itl),
+        tokens_per_s: stats::summarize(&tps).map_or(0.0, |x| x.median),
+        streams_correct_share: if streams == 0 { 0.0 } else { s.streams_complete as f64 / streams as f64 },
+    }
+}
+
+/// A point from its repeats: throughput as the median over repeats with its spread, the
+/// latency percentiles of the merged histogram (`latency`), CPU per response and client CPU
+/// share as medians, errors and drops summed, and the flags (docs/metrics.md, "Flags").
+pub fn point(workload: &str, mode: Mode, rate_basis: Option<String>, repeats: Vec<Repeat>, latency: Latency) -> Point {
+    let tput: Vec<f64> = repeats.iter().map(|r| r.throughput_rps).collect();
+    let throughput = stats::summarize(&tput).unwrap_or(stats::Summary {
+        n: 0,
+        median: 0.0,
+        min: 0.0,
+        max: 0.0,
+        mean: 0.0,
+        ci95_low: 0.0,
+        ci95_high: 0.0,
+        cv: 0.0,
+    });
+    let median_of = |v: Vec<f64>| stats::summarize(&v).map(|s| s.median);
+    let cpu = median_of(repeats.iter().filter_map(|r| r.cpu_us_per_request).collect());
+    let client_share = median_of(repeats.iter().map(|r| r.client_cpu_share).collect()).unwrap_or(0.0);
+    let errors: u64 = repeats.iter().map(|r| r.errors.total()).sum();
+    let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
+    let flags = flags(&throughput, &repeats);
+    let (mode_name, connections, rate, arrival) = match mode {
+        Mode::Closed { connections } => ("closed", connections, None, None),
+        Mode::Open { rate_rps, arrival, max_connections } => (
+            "open",
+            max_connections,
+            Some(rate_rps),
+            Some(match arrival {
+                Arrival::Constant => "constant".to_owned(),
+                Arrival::Poisson { .. } => "poisson".to_owned(),
+            }),
+        ),
+    };
+    Point {
+        workload: workload.to_owned(),
+        mode: mode_name.into(),
+        connections,
+        rate_rps: rate,
+        rate_basis,
+        arrival,
+        summary: PointSummary {
+            throughput_rps: throughput.into(),
+            latency_us: latency,
+            cpu_us_per_request: cpu,
+            rss_peak_bytes: repeats.iter().filter_map(|r| r.rss_peak_bytes).max(),
+            client_cpu_share: client_share,
+            errors,
+            dropped,
+            flags,
+            streaming: None,
+            rss_mean_bytes: median_of(repeats.iter().filter_map(|r| r.rss_mean_bytes.map(|b| b as f64)).collect())
+                .map(|b| b as u64),
+            inflight: None,
+            probe: None,
+            mixed: None,
+        },
+        repeats,
+    }
+}
+
+/// The flags of a point from its repeats: `noisy` (throughput CV over the bound),
+/// `client_bound` (a repeat's client CPU share above [`CLIENT_BOUND_SHARE`]), `errors`,
+/// `dropped`, `single_run` (fewer than two repeats).
+pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<String> {
+    let errors: u64 = repeats.iter().map(|r| r.errors.total()).sum();
+    let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
+    let mut flags = Vec::new();
+    if throughput.is_noisy() {
+        flags.push("noisy".to_owned());
+    }
+    if repeats.iter().any(|r| r.client_cpu_share > CLIENT_BOUND_SHARE) {
+        flags.push("client_bound".to_owned());
+    }
+    if errors > 0 {
+        flags.push("errors".to_owned());
+    }
+    if dropped > 0 {
+        flags.push("dropped".to_owned());
+    }
+    if repeats.len() < 2 {
+        flags.push("single_run".to_owned());
+    }
+    flags
+}
+
+/// infer-io's efficiency and overhead at `connections` in flight, each request held
+/// `latency_ms` by the server (docs/metrics.md, "In-flight efficiency").
+pub fn inflight_summary(
+    latency_ms: u64,
+    connections: usize,
+    throughput_median: f64,
+    latency: Latency,
+) -> InflightSummary {
+    let ideal = connections as f64 / (latency_ms as f64 / 1e3).max(1e-9);
+    InflightSummary {
+        latency_ms,
+        ideal_rps: ideal,
+        efficiency_pct: 100.0 * throughput_median / ideal,
+        overhead_us: minus_ms(latency, latency_ms),
+    }
+}
+
+/// Bytes per open stream and per in-flight request: the slope of mean RSS over concurrency,
+/// with the fresh server's idle RSS at 0.
+pub fn memory_fits(points: &[Point], idle_generate: Option<u64>, idle_inflight: Option<u64>) -> Option<MemoryFits> {
+    let fit = |workload: &str, idle: Option<u64>| -> Option<Fit> {
+        let levels: Vec<(usize, u64)> = points
+            .iter()
+            .filter(|pt| pt.workload == workload && pt.mode == "closed")
+            .filter_map(|pt| Some((pt.connections, pt.summary.rss_mean_bytes?)))
+            .collect();
+        rss_fit(idle, &levels)
+    };
+    let fits = MemoryFits {
+        bytes_per_open_stream: fit("generate", idle_generate),
+        bytes_per_inflight_request: fit("infer-io", idle_inflight),
+    };
+    (fits.bytes_per_open_stream.is_some() || fits.bytes_per_inflight_request.is_some()).then_some(fits)
+}
+
+/// The least-squares line of mean RSS over concurrency, through (0, idle) when known and
+/// (C, RSS) for each level (docs/metrics.md, "Memory fits"); `None` without a level.
+pub fn rss_fit(idle: Option<u64>, levels: &[(usize, u64)]) -> Option<Fit> {
+    if levels.is_empty() {
+        return None;
+    }
+    let mut pts: Vec<[f64; 2]> = idle.map(|b| vec![[0.0, b as f64]]).unwrap_or_default();
+    pts.extend(levels.iter().map(|&(c, b)| [c as f64, b as f64]));
+    let line = stats::linear_fit(&pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())?;
+    Some(Fit { slope_bytes: line.slope, intercept_bytes: line.intercept, r2: line.r2, points: pts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Results;
+
+    fn repeat(throughput_rps: f64, client_cpu_share: f64) -> Repeat {
+        Repeat {
+            throughput_rps,
+            responses: 1000,
+            window_s: 2.0,
+            latency_us: Latency::default(),
+            cpu_us_per_request: Some(50.0),
+            rss_peak_bytes: Some(10 << 20),
+            rss_mean_bytes: Some(9 << 20),
+            client_cpu_share,
+            statuses: Default::default(),
+            errors: Default::default(),
+            scheduled: 0,
+            dropped: 0,
+            bodies_checked: 10,
+            connections_opened: 64,
+            mismatches: Vec::new(),
+            streaming: None,
+        }
+    }
+
+    fn flags_of(repeats: &[Repeat]) -> Vec<String> {
+        let t: Vec<f64> = repeats.iter().map(|r| r.throughput_rps).collect();
+        flags(&stats::summarize(&t).unwrap(), repeats)
+    }
+
+    #[test]
+    fn steady_repeats_get_no_flag_and_a_median_of_each_figure() {
+        let reps = vec![repeat(1000.0, 0.5), repeat(1010.0, 0.6), repeat(990.0, 0.4)];
+        let p = point("health", Mode::Closed { connections: 64 }, None, reps, Latency::default());
+        assert!(p.summary.flags.is_empty(), "{:?}", p.summary.flags);
+        assert_eq!(p.summary.throughput_rps.median, 1000.0);
+        assert_eq!((p.summary.throughput_rps.min, p.summary.throughput_rps.max), (990.0, 1010.0));
+        assert_eq!(p.summary.client_cpu_share, 0.5);
+        assert_eq!(p.summary.cpu_us_per_request, Some(50.0));
+        assert_eq!((p.mode.as_str(), p.connections, p.rate_rps), ("closed", 64, None));
+    }
+
+    #[test]
+    fn each_flag_rule_fires_on_its_own_condition() {
+        // One repeat: no spread to judge.
+        assert_eq!(flags_of(&[repeat(1000.0, 0.5)]), ["single_run"]);
+        // A client above 85% of its CPUs in any repeat (the median is below).
+        assert_eq!(flags_of(&[repeat(1000.0, 0.5), repeat(1000.0, 0.86), repeat(1000.0, 0.5)]), ["client_bound"]);
+        assert!(flags_of(&[repeat(1000.0, 0.85), repeat(1000.0, 0.85)]).is_empty(), "85% itself is not over");
+        // Repeats far apart.
+        assert_eq!(flags_of(&[repeat(500.0, 0.5), repeat(1500.0, 0.5)]), ["noisy"]);
+        // Errors and drops, summed over repeats.
+        let mut a = repeat(1000.0, 0.5);
+        a.errors.timeout = 1;
+        let mut b = repeat(1000.0, 0.5);
+        b.dropped = 3;
+        assert_eq!(flags_of(&[a, b]), ["errors", "dropped"]);
+    }
+
+    #[test]
+    fn an_open_point_records_its_rate_and_pool_and_no_repeats_give_zeros() {
+        let mode = Mode::Open { rate_rps: 2000.0, arrival: Arrival::Poisson { seed: 1 }, max_connections: 256 };
+        let p = point("predict", mode, Some("absolute".into()), Vec::new(), Latency::default());
+        assert_eq!((p.mode.as_str(), p.connections, p.rate_rps), ("open", 256, Some(2000.0)));
+        assert_eq!((p.arrival.as_deref(), p.rate_basis.as_deref()), (Some("poisson"), Some("absolute")));
+        assert_eq!(p.summary.throughput_rps.median, 0.0);
+        assert_eq!(p.summary.cpu_us_per_request, None);
+        assert_eq!(p.summary.flags, ["single_run"]);
+    }
+
+    #[test]
+    fn inflight_efficiency_is_throughput_over_c_divided_by_latency() {
+        let l = Latency { p50: 201_000, p90: 201_500, p99: 202_000, p999: 203_000, max: 204_000 };
+        let i = inflight_summary(200, 10, 49.5, l);
+        assert_eq!(i.ideal_rps, 50.0);
+        assert!((i.efficiency_pct - 99.0).abs() < 1e-9);
+        assert_eq!((i.overhead_us.p50, i.overhead_us.p99), (1000.0, 2000.0));
+    }
+
+    #[test]
+    fn an_rss_fit_goes_through_idle_and_needs_a_level() {
+        assert!(rss_fit(Some(1000), &[]).is_none());
+        let f = rss_fit(Some(1_000_000), &[(10, 1_100_000), (100, 2_000_000)]).unwrap();
+        assert!((f.slope_bytes - 10_000.0).abs() < 1.0, "{}", f.slope_bytes);
+        assert_eq!(f.points.len(), 3);
+    }
+
+    /// The analysis reproduces what the committed example run recorded (made before this
+    /// module existed): each point's summary recomputed from its recorded repeats (and its
+    /// merged latency, which the repeats cannot rebuild) is the one in the file.
+    #[test]
+    fn the_example_runs_summaries_are_recomputed_exactly_from_their_repeats() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/example/results.json");
+        let example: Results = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let mut checked = 0;
+        for t in &example.targets {
+            // mixed builds its point from goose's figures, not from repeats.
+            for pt in t.points.iter().filter(|p| p.workload != "mixed") {
+                let mode = match pt.mode.as_str() {
+                    "closed" => Mode::Closed { connections: pt.connections },
+                    _ => Mode::Open {
+                        rate_rps: pt.rate_rps.unwrap(),
+                        arrival: Arrival::Poisson { seed: 0 },
+                        max_connections: pt.connections,
+                    },
+                };
+                let again = point(&pt.workload, mode, pt.rate_basis.clone(), pt.repeats.clone(), pt.summary.latency_us);
+                let (a, b) = (&again.summary, &pt.summary);
+                let what = format!("{} {} {} c={}", t.name, pt.workload, pt.mode, pt.connections);
+                assert_eq!(
+                    serde_json::to_value(&a.throughput_rps).unwrap(),
+                    serde_json::to_value(&b.throughput_rps).unwrap(),
+                    "{what}"
+                );
+                assert_eq!(a.cpu_us_per_request, b.cpu_us_per_request, "{what}");
+                assert_eq!((a.rss_peak_bytes, a.rss_mean_bytes), (b.rss_peak_bytes, b.rss_mean_bytes), "{what}");
+                assert_eq!(a.client_cpu_share, b.client_cpu_share, "{what}");
+                assert_eq!((a.errors, a.dropped), (b.errors, b.dropped), "{what}");
+                // infer-cpu adds `errors` for a failed probe after the rules here.
+                let mut flags = a.flags.clone();
+                if pt.workload == "infer-cpu"
+                    && b.probe.as_ref().is_some_and(|p| p.probe_errors > 0)
+                    && !flags.contains(&"errors".to_owned())
+                {
+                    flags.push("errors".into());
+                }
+                assert_eq!(flags, b.flags, "{what}");
+                if let Some(i) = &b.inflight {
+                    let again = inflight_summary(i.latency_ms, pt.connections, b.throughput_rps.median, b.latency_us);
+                    assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(i).unwrap(), "{what}");
+                }
+                if let Some(s) = &b.streaming {
+                    let tps: Vec<f64> =
+                        pt.repeats.iter().filter_map(|r| r.streaming.as_ref().map(|s| s.tokens_per_s)).collect();
+                    assert_eq!(stats::summarize(&tps).map_or(0.0, |x| x.median), s.tokens_per_s, "{what}");
+                }
+                checked += 1;
+            }
+            if let Some(m) = &t.memory {
+                // The fits run through (0, the fresh server's idle RSS), recorded as their first point.
+                let idle = |f: &Option<Fit>| {
+                    f.as_ref().and_then(|f| f.points.iter().find(|p| p[0] == 0.0)).map(|p| p[1] as u64)
+                };
+                let again = memory_fits(&t.points, idle(&m.bytes_per_open_stream), idle(&m.bytes_per_inflight_request));
+                assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(Some(m)).unwrap(), "{}", t.name);
+            }
+        }
+        assert!(checked >= 8 * 10, "only {checked} points checked");
+    }
+}

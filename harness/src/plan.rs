@@ -1,0 +1,443 @@
+//! The plan: every step a run will take, as data, built from the configuration before
+//! anything runs. The orchestrator (`run`) executes it in order; `harness run --dry-run`
+//! prints it. A value that depends on an earlier step is stated as that dependency, not
+//! guessed: predict's open-loop rates at a fraction of the target's own closed-loop maximum
+//! say so ([`Rate::OfClosedMax`]) and are resolved when the closed-loop points are measured.
+//!
+//! The plan is the unit that later work reorders (interleaved rounds) and skips (resume
+//! from a journal): a point is identified by its target, workload and position in
+//! [`WorkloadPlan::steps`].
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::driver::{Arrival, Mode, PayloadSet};
+use crate::profile::Profile;
+use crate::run::{RunConfig, TargetSource, Workload};
+
+/// The seed of predict's payload mix and of every Poisson schedule.
+pub const SEED: u64 = 0x5EED;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub profile: Profile,
+    /// infer-cpu's `work` is calibrated once at the start of the run when this is set: the
+    /// server CPU time one request should cost, in ms.
+    pub calibrate_cpu_ms: Option<f64>,
+    pub server_cpus: Vec<usize>,
+    pub client_cpus: Vec<usize>,
+    pub workers: usize,
+    pub targets: Vec<TargetPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetPlan {
+    pub name: String,
+    /// The build command, when the run builds (shared builds run once per run).
+    pub build: Option<String>,
+    /// A manifest target gets a fresh server for verification and for each workload; a
+    /// `--url` target is one running service.
+    pub spawned: bool,
+    /// The hostile checks after verification (`--hostile`).
+    pub hostile: bool,
+    pub workloads: Vec<WorkloadPlan>,
+    /// Cold starts in all (the instances above count), for the startup median.
+    pub startup_runs: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkloadPlan {
+    pub workload: Workload,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// A measured point: `repeats` windows, each after its own warm-up.
+    Point(PointPlan),
+    /// infer-cpu: the `/health` probe alone on the fresh server, its idle baseline.
+    ProbeBaseline { rate_rps: f64, window: Window },
+    /// mixed: one goose run.
+    Goose { users: usize, duration: Duration },
+}
+
+/// Warm-up, measured window and repeats of a point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub repeats: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointPlan {
+    pub mode: PlannedMode,
+    pub window: Window,
+    /// A `/health` probe at this rate beside the load (infer-cpu).
+    pub probe_rps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PlannedMode {
+    Closed { connections: usize },
+    Open { rate: Rate, max_connections: usize },
+}
+
+/// How an open-loop rate is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// The same rate for every target, so latencies compare directly.
+    Absolute(f64),
+    /// This fraction of the highest median throughput among the workload's closed-loop
+    /// points on this target, measured earlier in the plan.
+    OfClosedMax(f64),
+    /// Stream arrivals per second (generate).
+    StreamArrivals(f64),
+}
+
+impl Rate {
+    /// The rate in req/s and its `rate_basis` as results.json records it; `closed_max` is
+    /// the highest closed-loop median measured so far (needed by [`Rate::OfClosedMax`]).
+    pub fn resolve(self, closed_max: Option<f64>) -> anyhow::Result<(f64, String)> {
+        Ok(match self {
+            Rate::Absolute(r) => (r, "absolute".to_owned()),
+            Rate::StreamArrivals(r) => (r, "stream arrivals".to_owned()),
+            Rate::OfClosedMax(f) => {
+                let max = closed_max
+                    .ok_or_else(|| anyhow::anyhow!("no closed-loop predict point to take the maximum from"))?;
+                (f * max, format!("{f} x max ({max:.0} req/s)"))
+            }
+        })
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Rate::Absolute(r) => format!("{r} req/s (absolute)"),
+            Rate::StreamArrivals(r) => format!("{r} streams/s (stream arrivals)"),
+            Rate::OfClosedMax(f) => format!("{f} x max of the closed points"),
+        }
+    }
+}
+
+impl PlannedMode {
+    /// The driver's mode, once the rate is known.
+    pub fn to_mode(self, rate_rps: Option<f64>) -> Mode {
+        match self {
+            PlannedMode::Closed { connections } => Mode::Closed { connections },
+            PlannedMode::Open { max_connections, .. } => Mode::Open {
+                rate_rps: rate_rps.unwrap_or(0.0),
+                arrival: Arrival::Poisson { seed: SEED },
+                max_connections,
+            },
+        }
+    }
+}
+
+/// The payloads of a workload, as the profile sets them (`cpu_work`: infer-cpu's
+/// calibrated `work`, known once the run has started).
+pub fn payloads(w: Workload, p: &Profile, cpu_work: Option<u64>) -> Option<PayloadSet> {
+    Some(match w {
+        Workload::Health => PayloadSet::health(),
+        Workload::Predict => PayloadSet::predict(SEED),
+        Workload::Generate => PayloadSet::generate(p.generate_max_tokens, p.generate_token_delay_ms),
+        Workload::InferIo => PayloadSet::infer_io(p.inflight_latency_ms),
+        Workload::InferCpu => PayloadSet::infer_cpu(cpu_work?),
+        Workload::Mixed => return None,
+    })
+}
+
+/// The plan of `cfg`: targets × workloads, in the order they run.
+pub fn build(cfg: &RunConfig) -> Plan {
+    let p = &cfg.profile;
+    let workloads: Vec<WorkloadPlan> = cfg.workloads.iter().map(|&w| workload_plan(w, p)).collect();
+    let targets = cfg
+        .targets
+        .iter()
+        .map(|source| match source {
+            TargetSource::Manifest(m) => TargetPlan {
+                name: m.name.clone(),
+                build: cfg.build.then(|| m.build.clone()),
+                spawned: true,
+                hostile: cfg.hostile,
+                workloads: workloads.clone(),
+                startup_runs: p.startup_runs,
+            },
+            TargetSource::Url { name, .. } => TargetPlan {
+                name: name.clone(),
+                build: None,
+                spawned: false,
+                hostile: cfg.hostile,
+                workloads: workloads.clone(),
+                startup_runs: 0,
+            },
+        })
+        .collect();
+    Plan {
+        profile: p.clone(),
+        calibrate_cpu_ms: (cfg.workloads.contains(&Workload::InferCpu) && cfg.cpu_work.is_none())
+            .then_some(p.cpu_target_ms),
+        server_cpus: cfg.server_cpus.clone(),
+        client_cpus: cfg.client_cpus.clone(),
+        workers: cfg.workers.unwrap_or(cfg.server_cpus.len().max(1)),
+        targets,
+    }
+}
+
+/// One workload's steps under profile `p`.
+pub fn workload_plan(w: Workload, p: &Profile) -> WorkloadPlan {
+    // An exchange lasts at least `exchange_floor` (a stream's token delays, an io request's
+    // latency): warm up for at least one and measure for at least two, so the window sees
+    // steady state. infer-cpu's floor does not depend on `work`.
+    let floor = payloads(w, p, Some(1)).map_or(Duration::ZERO, |s| s.exchange_floor);
+    let window = Window { warmup: p.warmup.max(floor), duration: p.duration.max(2 * floor), repeats: p.repeats };
+    let closed = |cs: &[usize], probe_rps: Option<f64>| -> Vec<Step> {
+        cs.iter()
+            .map(|&connections| Step::Point(PointPlan { mode: PlannedMode::Closed { connections }, window, probe_rps }))
+            .collect()
+    };
+    let open = |rate: Rate| {
+        Step::Point(PointPlan {
+            mode: PlannedMode::Open { rate, max_connections: p.open_max_connections },
+            window,
+            probe_rps: None,
+        })
+    };
+    let steps = match w {
+        Workload::Health => closed(&p.health_connections, None),
+        Workload::Predict => {
+            let mut s = closed(&p.predict_connections, None);
+            s.extend(p.open_fractions.iter().map(|&f| open(Rate::OfClosedMax(f))));
+            s.extend(p.open_absolute_rps.iter().map(|&r| open(Rate::Absolute(r))));
+            s
+        }
+        Workload::Generate => {
+            let mut s = closed(&p.generate_streams, None);
+            s.extend(p.generate_arrival_rps.map(|r| open(Rate::StreamArrivals(r))));
+            s
+        }
+        Workload::InferIo => closed(&p.inflight_connections, None),
+        Workload::InferCpu => {
+            let baseline = Window { warmup: p.warmup, duration: p.duration, repeats: p.repeats };
+            let mut s = vec![Step::ProbeBaseline { rate_rps: p.probe_rps, window: baseline }];
+            s.extend(closed(&p.cpu_concurrency, Some(p.probe_rps)));
+            s
+        }
+        Workload::Mixed => vec![Step::Goose { users: p.mixed_users, duration: p.mixed_duration }],
+    };
+    WorkloadPlan { workload: w, steps }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+impl Plan {
+    /// What `harness run --dry-run` prints: every step, and what it depends on.
+    pub fn render(&self) -> String {
+        let p = &self.profile;
+        let mut s = String::new();
+        let cpus = |v: &[usize]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+        let _ = writeln!(
+            s,
+            "plan: profile {}, {} target(s); server CPUs {}, client CPUs {}, {} worker(s)",
+            serde_json::to_value(p.name).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            self.targets.len(),
+            cpus(&self.server_cpus),
+            cpus(&self.client_cpus),
+            self.workers
+        );
+        if let Some(ms) = self.calibrate_cpu_ms {
+            let _ = writeln!(s, "first: calibrate infer-cpu `work` on the server CPUs to {ms} ms per request");
+        }
+        for t in &self.targets {
+            let _ = writeln!(s, "target {}", t.name);
+            if let Some(b) = &t.build {
+                let _ = writeln!(s, "  build: {b} (once per run for a shared build), then the cost of ownership");
+            }
+            let instance = if t.spawned { "a fresh instance" } else { "the running service" };
+            let _ = writeln!(s, "  verify: the conformance corpus on {instance} (startup and idle RSS first)");
+            if t.hostile {
+                let _ = writeln!(s, "  robustness: the hostile corpus, slowloris and disconnects on that instance");
+            }
+            for w in &t.workloads {
+                let _ = writeln!(s, "  workload {} on {instance}", w.workload.name());
+                for step in &w.steps {
+                    let _ = writeln!(s, "    {}", step.describe(w.workload));
+                }
+            }
+            if t.spawned {
+                let _ = writeln!(s, "  startup: cold starts until there are {} in all", t.startup_runs);
+            }
+        }
+        s
+    }
+}
+
+impl Step {
+    fn describe(&self, w: Workload) -> String {
+        let win =
+            |x: &Window| format!("warm-up {}, window {}, {} repeat(s)", secs(x.warmup), secs(x.duration), x.repeats);
+        match self {
+            Step::Point(pt) => {
+                let mode = match pt.mode {
+                    PlannedMode::Closed { connections } => format!("closed c={connections}"),
+                    PlannedMode::Open { rate, max_connections } => {
+                        format!("open c<={max_connections} poisson at {}", rate.describe())
+                    }
+                };
+                let probe = pt.probe_rps.map(|r| format!(", /health probe at {r} req/s beside")).unwrap_or_default();
+                format!("{} {mode}: {}{probe}", w.name(), win(&pt.window))
+            }
+            Step::ProbeBaseline { rate_rps, window } => {
+                format!("{} idle probe baseline: /health at {rate_rps} req/s alone, {}", w.name(), win(window))
+            }
+            Step::Goose { users, duration } => {
+                format!("{} goose: {users} users for {} after ramp-up", w.name(), secs(*duration))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::ProfileName;
+    use std::path::{Path, PathBuf};
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    }
+
+    /// `harness run --dry-run --framework all --profile <p>`, in-process.
+    fn dry_run(profile: &str) -> String {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["harness", "--dry-run", "--framework", "all", "--profile", profile])
+            .unwrap();
+        plan::build(&cli.run.to_config(root()).unwrap()).render()
+    }
+
+    use crate::plan;
+
+    /// The plan of every profile over every target is pinned by a golden file: a change of
+    /// what a run measures (a point, a window, a rate's basis) shows here as a diff. Set
+    /// MLAPI_BLESS=1 to rewrite the files after an intended change.
+    #[test]
+    fn the_plan_of_every_profile_matches_its_golden_file() {
+        if crate::python::available().is_err() {
+            // Without python3 >= 3.10, `all` has no Python targets and cannot match.
+            eprintln!("skipped: no python3 >= 3.10, so `--framework all` lacks the Python targets");
+            return;
+        }
+        for profile in ["quick", "standard", "full"] {
+            let path = root().join(format!("harness/tests/golden/plan-{profile}.txt"));
+            let got = dry_run(profile);
+            if std::env::var_os("MLAPI_BLESS").is_some() {
+                std::fs::write(&path, &got).unwrap();
+            }
+            let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(got == want, "the {profile} plan differs from {}:\n{got}", path.display());
+        }
+    }
+
+    /// The plan is what the orchestrator ran before the plan existed: the committed example
+    /// run (quick profile, every target) measured exactly the planned points, in order.
+    #[test]
+    fn the_quick_plan_is_what_the_example_run_measured() {
+        let text = std::fs::read(root().join("results/example/results.json")).unwrap();
+        let example: crate::results::Results = serde_json::from_slice(&text).unwrap();
+        let p = Profile::get(ProfileName::Quick);
+        for t in &example.targets {
+            let planned: Vec<String> = crate::run::Workload::ALL
+                .iter()
+                .flat_map(|&w| {
+                    workload_plan(w, &p).steps.into_iter().filter_map(move |step| match step {
+                        Step::Point(pt) => Some(match pt.mode {
+                            PlannedMode::Closed { connections } => {
+                                format!("{} closed {connections} {}", w.name(), pt.window.repeats)
+                            }
+                            PlannedMode::Open { rate, max_connections } => {
+                                let basis = match rate {
+                                    Rate::OfClosedMax(f) => format!("{f} x max"),
+                                    Rate::Absolute(_) => "absolute".into(),
+                                    Rate::StreamArrivals(_) => "stream arrivals".into(),
+                                };
+                                format!("{} open {max_connections} {} {basis}", w.name(), pt.window.repeats)
+                            }
+                        }),
+                        Step::Goose { users, .. } => Some(format!("{} closed {users} 1", w.name())),
+                        Step::ProbeBaseline { .. } => None,
+                    })
+                })
+                .collect();
+            let measured: Vec<String> = t
+                .points
+                .iter()
+                .map(|pt| {
+                    let basis = pt.rate_basis.as_deref().map(|b| b.split(" (").next().unwrap_or(b).to_owned());
+                    match basis {
+                        Some(b) if pt.mode == "open" => {
+                            format!("{} open {} {} {b}", pt.workload, pt.connections, pt.repeats.len())
+                        }
+                        _ => format!("{} {} {} {}", pt.workload, pt.mode, pt.connections, pt.repeats.len()),
+                    }
+                })
+                .collect();
+            assert_eq!(planned, measured, "{}", t.name);
+            // And the windows were the planned ones.
+            for pt in t.points.iter().filter(|pt| pt.workload != "mixed") {
+                let w = crate::run::Workload::ALL.into_iter().find(|w| w.name() == pt.workload).unwrap();
+                let Step::Point(first) =
+                    workload_plan(w, &p).steps.into_iter().find(|s| matches!(s, Step::Point(_))).unwrap()
+                else {
+                    unreachable!()
+                };
+                for r in &pt.repeats {
+                    let planned = first.window.duration.as_secs_f64();
+                    assert!(
+                        (r.window_s - planned).abs() < 0.05 * planned,
+                        "{} {}: window {} s, planned {planned} s",
+                        t.name,
+                        pt.workload,
+                        r.window_s
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_rates_resolve_as_results_json_records_them() {
+        assert_eq!(Rate::Absolute(2000.0).resolve(None).unwrap(), (2000.0, "absolute".to_owned()));
+        assert_eq!(Rate::StreamArrivals(50.0).resolve(None).unwrap(), (50.0, "stream arrivals".to_owned()));
+        assert_eq!(Rate::OfClosedMax(0.5).resolve(Some(16733.4)).unwrap(), (8366.7, "0.5 x max (16733 req/s)".into()));
+        assert!(Rate::OfClosedMax(0.5).resolve(None).is_err(), "a fraction needs a measured maximum");
+    }
+
+    #[test]
+    fn long_exchanges_stretch_the_window_and_short_ones_do_not() {
+        let p = Profile::get(ProfileName::Quick);
+        let window = |w| match &workload_plan(w, &p).steps[0] {
+            Step::Point(pt) => pt.window,
+            other => panic!("{other:?}"),
+        };
+        // 64 tokens 20 ms apart: 1.28 s per stream, so warm-up 1.28 s and window 2.56 s.
+        let g = window(Workload::Generate);
+        assert_eq!((g.warmup, g.duration), (Duration::from_millis(1280), Duration::from_millis(2560)));
+        let h = window(Workload::Health);
+        assert_eq!((h.warmup, h.duration, h.repeats), (p.warmup, p.duration, p.repeats));
+    }
+
+    #[test]
+    fn predict_measures_closed_points_before_the_open_ones_that_depend_on_them() {
+        let p = Profile::get(ProfileName::Standard);
+        let steps = workload_plan(Workload::Predict, &p).steps;
+        let closed = steps
+            .iter()
+            .take_while(|s| matches!(s, Step::Point(PointPlan { mode: PlannedMode::Closed { .. }, .. })))
+            .count();
+        assert_eq!(closed, p.predict_connections.len());
+        assert_eq!(steps.len(), closed + p.open_fractions.len() + p.open_absolute_rps.len());
+        let infer_cpu = workload_plan(Workload::InferCpu, &p).steps;
+        assert!(matches!(infer_cpu[0], Step::ProbeBaseline { .. }), "the idle baseline comes first");
+    }
+}
