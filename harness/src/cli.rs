@@ -7,8 +7,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::manifest;
+use crate::plan::{RunConfig, TargetSource};
 use crate::profile::{Profile, ProfileName};
-use crate::run::{RunConfig, TargetSource, Workload};
+use crate::results::Workload;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -10,8 +10,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::report::{self, view::PointKey};
-use crate::results::{Point, Repeat, Results, TargetResult};
+use crate::results::{self, Point, PointKey, Repeat, Results, TargetResult};
 use crate::stats;
 
 /// With one repeat on a side, a difference must exceed this multiple of the threshold.
@@ -21,7 +20,7 @@ pub const SINGLE_REPEAT_FACTOR: f64 = 2.0;
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
     #[error(transparent)]
-    Load(#[from] report::LoadError),
+    Load(#[from] results::LoadError),
     #[error(
         "target `{target}` is in {present} but not in {absent}; compare runs of the same targets (run both with the same --framework list)"
     )]
@@ -176,8 +175,8 @@ const METRICS: &[Metric] = &[
 
 /// Loads both runs and compares them.
 pub fn compare_paths(base: &Path, new: &Path, threshold_pct: f64) -> Result<Comparison, CompareError> {
-    let (b, _) = report::load(base)?;
-    let (n, _) = report::load(new)?;
+    let (b, _) = results::load(base)?;
+    let (n, _) = results::load(new)?;
     compare(&b, &n, &base.display().to_string(), &new.display().to_string(), threshold_pct)
 }
 

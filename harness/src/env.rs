@@ -83,9 +83,7 @@ pub fn run_id(root: &Path) -> String {
     format!("{stamp}-{}", first_line_of("git", &["rev-parse", "--short", "HEAD"], root))
 }
 
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
+pub use crate::results::now_rfc3339;
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use workloads::hostile::{self, raw};
 
+use crate::plan::TargetSource;
 use crate::results::{Disconnect, DisconnectCycle, Failure, Results, Robustness, Slowloris, Verification};
-use crate::run::TargetSource;
 use crate::sampler;
 
 pub use workloads::hostile::{RSS_GROWTH_LIMIT, panic_lines};
@@ -399,7 +399,7 @@ pub struct VerifyRun {
 }
 
 /// The profile name of a `verify --hostile` run's results.json.
-pub const VERIFY_PROFILE: &str = "verify-hostile";
+pub use crate::results::VERIFY_PROFILE;
 
 impl VerifyRun {
     pub fn start(root: &Path, out_dir: PathBuf, nofile: u64, options: Options) -> anyhow::Result<Self> {
@@ -425,7 +425,7 @@ impl VerifyRun {
         robustness: Robustness,
     ) -> anyhow::Result<()> {
         // Verification spawns with one worker.
-        let mut t = crate::run::describe(source, root, 1);
+        let mut t = crate::plan::describe(source, root, 1);
         if matches!(source, TargetSource::Manifest(_)) {
             t.idle_rss_bytes = robustness.idle_rss_bytes;
         }

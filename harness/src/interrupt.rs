@@ -38,6 +38,9 @@ use nix::unistd::Pid;
 
 use crate::results::{Interruption, Results};
 
+/// How long a server may take to exit after SIGTERM before SIGKILL, unless `--stop-timeout`
+/// says otherwise (its own grace period is 10 s).
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(12);
 /// How long the watchdog waits for the main thread to take the shutdown over.
 pub const CLAIM_WITHIN: Duration = Duration::from_secs(1);
 /// After the signal, the stop grace plus this, whatever is left is killed and the harness exits.
@@ -117,7 +120,7 @@ static STATE: AtomicU8 = AtomicU8::new(RUNNING);
 /// When the first signal came (and as RFC 3339), and where the run was then.
 static SIGNALLED_AT: Mutex<Option<(Instant, String, Position)>> = Mutex::new(None);
 /// `--stop-timeout` of the run, in ms.
-static GRACE_MS: AtomicU64 = AtomicU64::new(crate::target::STOP_TIMEOUT.as_millis() as u64);
+static GRACE_MS: AtomicU64 = AtomicU64::new(DEFAULT_GRACE.as_millis() as u64);
 /// Where the run is, for the record.
 static POSITION: Mutex<Position> = Mutex::new(Position::new());
 /// The results last written, and where: the watchdog records the interruption in them.
@@ -206,7 +209,7 @@ pub fn set_grace(grace: Duration) {
     GRACE_MS.store(grace.as_millis() as u64, Ordering::SeqCst);
 }
 
-/// The stop grace in force (`--stop-timeout` of the run, else [`crate::target::STOP_TIMEOUT`]).
+/// The stop grace in force (`--stop-timeout` of the run, else [`DEFAULT_GRACE`]).
 pub fn grace() -> Duration {
     Duration::from_millis(GRACE_MS.load(Ordering::SeqCst))
 }
@@ -214,7 +217,7 @@ pub fn grace() -> Duration {
 fn on_signal() {
     if STATE.compare_exchange(RUNNING, SIGNALLED, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
         let position = lock(&POSITION).clone();
-        *lock(&SIGNALLED_AT) = Some((Instant::now(), crate::env::now_rfc3339(), position));
+        *lock(&SIGNALLED_AT) = Some((Instant::now(), crate::results::now_rfc3339(), position));
         PROCESS.cancel();
         crate::errln!("harness: interrupted; stopping the servers (interrupt again to kill them at once)");
         if std::thread::Builder::new().name("interrupt-watchdog".into()).spawn(watchdog).is_err() {

@@ -183,8 +183,8 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
     };
     for source in sources {
         let (name, running, url) = match &source {
-            run::TargetSource::Url { name, base_url } => (name.clone(), None, base_url.clone()),
-            run::TargetSource::Manifest(m) => {
+            plan::TargetSource::Url { name, base_url } => (name.clone(), None, base_url.clone()),
+            plan::TargetSource::Manifest(m) => {
                 if !v.no_build {
                     target::build(m, root, &logs.join(format!("{}.build.log", m.name)))?;
                 }
@@ -283,5 +283,117 @@ fn compare_cmd(base: &std::path::Path, new: &std::path::Path, threshold: f64) ->
             crate::errln!("harness compare: {e}");
             Ok(ExitCode::from(2))
         }
+    }
+}
+
+#[cfg(test)]
+mod layering {
+    //! The harness's modules depend on each other one way only (docs/architecture.md): a
+    //! cycle between top-level modules fails here, naming it.
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// Top-level module → the top-level modules its production code names (`crate::x`).
+    fn graph() -> BTreeMap<String, BTreeSet<String>> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        let mut dirs = vec![src.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        let module_of = |p: &Path| {
+            let rel = p.strip_prefix(&src).unwrap();
+            let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+            first.trim_end_matches(".rs").to_owned()
+        };
+        let modules: BTreeSet<String> =
+            files.iter().map(|p| module_of(p)).filter(|m| m != "lib" && m != "main").collect();
+        let mut g: BTreeMap<String, BTreeSet<String>> = modules.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+        for f in &files {
+            let m = module_of(f);
+            if !modules.contains(&m) {
+                continue;
+            }
+            let text = std::fs::read_to_string(f).unwrap();
+            // Production code only: unit tests sit after `#[cfg(test)]` and may reach anywhere.
+            let code = text.split("\n#[cfg(test)]").next().unwrap_or_default();
+            for (i, _) in code.match_indices("crate::") {
+                let name: String =
+                    code[i + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if name != m && modules.contains(&name) {
+                    g.get_mut(&m).unwrap().insert(name);
+                }
+            }
+            // `use crate::{a, b}` groups.
+            for (i, _) in code.match_indices("crate::{") {
+                let group = &code[i + 8..code[i..].find('}').map_or(code.len(), |j| i + j)];
+                for name in group.split(',').map(|s| s.trim().split("::").next().unwrap_or_default()) {
+                    if name != m && modules.contains(name) {
+                        g.get_mut(&m).unwrap().insert(name.to_owned());
+                    }
+                }
+            }
+        }
+        g
+    }
+
+    fn cycle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+        fn visit(
+            n: &str,
+            g: &BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<String>,
+            done: &mut BTreeSet<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(at) = path.iter().position(|p| p == n) {
+                let mut c = path[at..].to_vec();
+                c.push(n.to_owned());
+                return Some(c);
+            }
+            if done.contains(n) {
+                return None;
+            }
+            path.push(n.to_owned());
+            for d in &g[n] {
+                if let Some(c) = visit(d, g, path, done) {
+                    return Some(c);
+                }
+            }
+            path.pop();
+            done.insert(n.to_owned());
+            None
+        }
+        let mut done = BTreeSet::new();
+        g.keys().find_map(|n| visit(n, g, &mut Vec::new(), &mut done))
+    }
+
+    #[test]
+    fn no_import_cycle_between_top_level_modules() {
+        let g = graph();
+        assert!(g.len() > 20, "the module scan found too little: {g:?}");
+        assert!(g["run"].contains("plan") && g["report"].contains("results"), "the scan misses edges: {g:?}");
+        if let Some(c) = cycle(&g) {
+            panic!("import cycle: {}", c.join(" -> "));
+        }
+    }
+
+    #[test]
+    fn the_cycle_finder_finds_one() {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a")] {
+            g.entry(a.into()).or_default().insert(b.into());
+            g.entry(b.into()).or_default();
+        }
+        g.entry("d".into()).or_default();
+        assert_eq!(cycle(&g).unwrap(), ["a", "b", "c", "a"]);
+        g.get_mut("c").unwrap().clear();
+        assert!(cycle(&g).is_none());
     }
 }

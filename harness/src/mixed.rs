@@ -22,8 +22,8 @@ use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 
+use crate::plan::RunConfig;
 use crate::results::{Latency, MixedSummary, MixedTransaction, Point, PointSummary, Repeat};
-use crate::run::RunConfig;
 use crate::sampler::Sampler;
 
 /// Transaction weights, in percent.
@@ -176,7 +176,7 @@ pub fn run(
     gc.no_print_metrics = true;
     gc.quiet = 1;
     gc.report_file = vec![cfg.out_dir.join(&report).to_string_lossy().into_owned()];
-    gc.timeout = Some(format!("{}", crate::run::REQUEST_TIMEOUT.as_secs()));
+    gc.timeout = Some(format!("{}", crate::plan::REQUEST_TIMEOUT.as_secs()));
 
     let attack = GooseAttack::initialize_with_config(gc)
         .context("goose rejected its configuration")?
@@ -230,7 +230,7 @@ pub fn run(
     }
     flags.push("single_run".to_owned());
     let cpu = ws.server_cpu_rate.filter(|_| throughput > 0.0).map(|r| r * 1e6 / throughput);
-    let errors = crate::driver::ErrorCounts { unexpected_status: failures, ..Default::default() };
+    let errors = crate::results::ErrorCounts { unexpected_status: failures, ..Default::default() };
     let repeat = Repeat {
         throughput_rps: throughput,
         responses: requests,

@@ -9,11 +9,76 @@
 //! [`WorkloadPlan::steps`].
 
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::driver::{Arrival, Mode, PayloadSet};
+use crate::manifest::Manifest;
 use crate::profile::Profile;
-use crate::run::{RunConfig, TargetSource, Workload};
+use crate::results::{TargetResult, Workload};
+
+/// A request not answered within this is a `timeout` error.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub enum TargetSource {
+    Manifest(Manifest),
+    /// An already-running service: verified, then measured; never built or spawned.
+    Url {
+        name: String,
+        base_url: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub root: PathBuf,
+    pub targets: Vec<TargetSource>,
+    pub workloads: Vec<Workload>,
+    pub profile: Profile,
+    pub out_dir: PathBuf,
+    pub server_cpus: Vec<usize>,
+    pub client_cpus: Vec<usize>,
+    /// Defaults to the number of server CPUs.
+    pub workers: Option<usize>,
+    pub build: bool,
+    pub ready_timeout: Duration,
+    /// How long a target may take to exit after SIGTERM before SIGKILL (`--stop-timeout`).
+    pub stop_timeout: Duration,
+    /// After verification, measure robustness (`--hostile`; docs/metrics.md, "Robustness").
+    pub hostile: bool,
+    /// Print progress to stderr.
+    pub progress: bool,
+    /// `work` for infer-cpu, calibrated once per run (`probe::calibrate`); filled by
+    /// `execute` when the plan includes infer-cpu and it is not set.
+    pub cpu_work: Option<u64>,
+}
+
+/// The descriptive fields of a target's entry in results.json.
+pub fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetResult {
+    match source {
+        TargetSource::Manifest(m) => TargetResult {
+            name: m.name.clone(),
+            language: m.language.clone(),
+            display_name: m.display_name.clone(),
+            framework_version: if m.language == "rust" {
+                crate::env::locked_version(root, &m.framework_crate).unwrap_or_else(|| m.framework_version.clone())
+            } else {
+                m.framework_version.clone()
+            },
+            server_setup: m.server_setup.replace("{workers}", &workers.to_string()),
+            ..TargetResult::default()
+        },
+        TargetSource::Url { name, base_url } => TargetResult {
+            name: name.clone(),
+            language: "unknown".into(),
+            display_name: name.clone(),
+            framework_version: "unknown".into(),
+            server_setup: format!("already running at {base_url}; not spawned or pinned by the harness"),
+            ..TargetResult::default()
+        },
+    }
+}
 
 /// The seed of predict's payload mix and of every Poisson schedule.
 pub const SEED: u64 = 0x5EED;
@@ -347,7 +412,7 @@ mod tests {
         let example: crate::results::Results = serde_json::from_slice(&text).unwrap();
         let p = Profile::get(ProfileName::Quick);
         for t in &example.targets {
-            let planned: Vec<String> = crate::run::Workload::ALL
+            let planned: Vec<String> = Workload::ALL
                 .iter()
                 .flat_map(|&w| {
                     workload_plan(w, &p).steps.into_iter().filter_map(move |step| match step {
@@ -385,7 +450,7 @@ mod tests {
             assert_eq!(planned, measured, "{}", t.name);
             // And the windows were the planned ones.
             for pt in t.points.iter().filter(|pt| pt.workload != "mixed") {
-                let w = crate::run::Workload::ALL.into_iter().find(|w| w.name() == pt.workload).unwrap();
+                let w = Workload::ALL.into_iter().find(|w| w.name() == pt.workload).unwrap();
                 let Step::Point(first) =
                     workload_plan(w, &p).steps.into_iter().find(|s| matches!(s, Step::Point(_))).unwrap()
                 else {

@@ -3,13 +3,54 @@
 //! may be added. Written atomically after every completed point.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::ErrorCounts;
-
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The workloads, in the order runs measure them and reports show them. This is the one
+/// place a workload's name is spelled: its serde spelling, its `--workload` name and its
+/// place in every table come from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    Health,
+    Predict,
+    Generate,
+    InferIo,
+    InferCpu,
+    Mixed,
+}
+
+impl Workload {
+    /// The name results.json, `--workload` and the report use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Health => "health",
+            Workload::Predict => "predict",
+            Workload::Generate => "generate",
+            Workload::InferIo => "infer-io",
+            Workload::InferCpu => "infer-cpu",
+            Workload::Mixed => "mixed",
+        }
+    }
+
+    /// Every workload, in run and report order.
+    pub const ALL: [Workload; 6] = [
+        Workload::Health,
+        Workload::Predict,
+        Workload::Generate,
+        Workload::InferIo,
+        Workload::InferCpu,
+        Workload::Mixed,
+    ];
+
+    /// The workload of this name, if any.
+    pub fn parse(name: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == name)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
@@ -32,7 +73,7 @@ impl Results {
         Results {
             schema_version: SCHEMA_VERSION,
             run_id: out_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            started_at: crate::env::now_rfc3339(),
+            started_at: now_rfc3339(),
             finished_at: None,
             profile,
             environment,
@@ -490,6 +531,112 @@ pub struct Repeat {
     pub mismatches: Vec<String>,
     pub streaming: Option<StreamRepeat>,
 }
+
+/// Errors by kind (docs/metrics.md, "errors").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorCounts {
+    pub connect: u64,
+    pub timeout: u64,
+    pub reset: u64,
+    pub unexpected_status: u64,
+    pub body_mismatch: u64,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u64 {
+        self.connect + self.timeout + self.reset + self.unexpected_status + self.body_mismatch
+    }
+
+    pub(crate) fn add(&mut self, o: &ErrorCounts) {
+        self.connect += o.connect;
+        self.timeout += o.timeout;
+        self.reset += o.reset;
+        self.unexpected_status += o.unexpected_status;
+        self.body_mismatch += o.body_mismatch;
+    }
+}
+
+/// Identifies "the same point" across targets and across runs: workload, mode, connections,
+/// and for open loop how the rate was chosen (absolute rates by value; fractions of each
+/// target's own maximum by the fraction, since the resulting rate differs per target).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PointKey {
+    pub workload: String,
+    pub mode: String,
+    pub connections: usize,
+    pub rate: String,
+}
+
+impl PointKey {
+    pub fn of(p: &Point) -> Self {
+        let rate = match (&p.rate_basis, p.rate_rps) {
+            (Some(b), _) if !b.starts_with("absolute") => b.split(" (").next().unwrap_or(b).trim().to_owned(),
+            (_, Some(r)) => format!("{r:.0} req/s"),
+            (None, None) => String::new(),
+            (Some(b), None) => b.clone(),
+        };
+        PointKey { workload: p.workload.clone(), mode: p.mode.clone(), connections: p.connections, rate }
+    }
+
+    /// `closed c=64`, `open 2000 req/s`, `open 0.5 x max`.
+    pub fn setting(&self) -> String {
+        if self.mode == "open" {
+            format!("open {}", self.rate)
+        } else {
+            format!("{} c={}", self.mode, self.connections)
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} {}", self.workload, self.setting())
+    }
+}
+
+/// Why a results file cannot be used. Callers map these to exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "cannot read {path}: {source}; give a run directory written by `harness run` (it holds results.json) or the file itself"
+    )]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error(
+        "{path} has schema_version {found}, but this harness reads version {expected}; use a harness built for that version (docs/results.md)"
+    )]
+    Schema { path: PathBuf, found: String, expected: u32 },
+    #[error("{path} does not match the results.json format: {source}")]
+    Format { path: PathBuf, source: serde_json::Error },
+}
+
+/// Reads `results.json` from a run dir (or the file itself): the typed results, and the raw
+/// JSON for fields this build does not know (they are shown generically).
+pub fn load(path: &Path) -> Result<(Results, serde_json::Value), LoadError> {
+    let file = if path.is_dir() { path.join("results.json") } else { path.to_path_buf() };
+    let bytes = std::fs::read(&file).map_err(|source| LoadError::Read { path: file.clone(), source })?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| LoadError::Json { path: file.clone(), source })?;
+    match raw.get("schema_version").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        other => {
+            return Err(LoadError::Schema {
+                path: file,
+                found: other.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
+                expected: SCHEMA_VERSION,
+            });
+        }
+    }
+    let results = serde_json::from_value(raw.clone()).map_err(|source| LoadError::Format { path: file, source })?;
+    Ok((results, raw))
+}
+
+/// The time now as results.json records times (RFC 3339, UTC).
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// The `profile.name` of a results file written by `harness verify --hostile` (no points).
+pub const VERIFY_PROFILE: &str = "verify-hostile";
 
 /// Writes `results` to `dir/results.json` atomically (temp file, then rename), so a reader
 /// or an interrupted run never sees half a file.

@@ -4,7 +4,7 @@
 //! recorded as skipped with the reason, and the run moves on. What the figures mean is
 //! computed in `analysis`; this module only runs things and records them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,84 +12,16 @@ use anyhow::Context;
 use crate::analysis;
 use crate::driver::{self, LoadSpec, Mode, PayloadSet, Stop};
 use crate::manifest::Manifest;
-use crate::plan::{PlannedMode, Step, TargetPlan, Window, WorkloadPlan};
-use crate::profile::Profile;
-use crate::results::{
-    Failure, Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, TargetResult, Verification,
+use crate::plan::{
+    PlannedMode, REQUEST_TIMEOUT, RunConfig, Step, TargetPlan, TargetSource, Window, WorkloadPlan, describe,
 };
+use crate::results::Workload;
+
+pub use crate::analysis::CLIENT_BOUND_SHARE;
+use crate::results::{Failure, Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, Verification};
 use crate::sampler::Sampler;
 use crate::stats;
 use crate::target::{self, Running};
-
-pub use crate::analysis::CLIENT_BOUND_SHARE;
-/// A request not answered within this is a `timeout` error.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Workload {
-    Health,
-    Predict,
-    Generate,
-    InferIo,
-    InferCpu,
-    Mixed,
-}
-
-impl Workload {
-    pub fn name(self) -> &'static str {
-        match self {
-            Workload::Health => "health",
-            Workload::Predict => "predict",
-            Workload::Generate => "generate",
-            Workload::InferIo => "infer-io",
-            Workload::InferCpu => "infer-cpu",
-            Workload::Mixed => "mixed",
-        }
-    }
-
-    pub const ALL: [Workload; 6] = [
-        Workload::Health,
-        Workload::Predict,
-        Workload::Generate,
-        Workload::InferIo,
-        Workload::InferCpu,
-        Workload::Mixed,
-    ];
-}
-
-#[derive(Debug, Clone)]
-pub enum TargetSource {
-    Manifest(Manifest),
-    /// An already-running service: verified, then measured; never built or spawned.
-    Url {
-        name: String,
-        base_url: String,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub root: PathBuf,
-    pub targets: Vec<TargetSource>,
-    pub workloads: Vec<Workload>,
-    pub profile: Profile,
-    pub out_dir: PathBuf,
-    pub server_cpus: Vec<usize>,
-    pub client_cpus: Vec<usize>,
-    /// Defaults to the number of server CPUs.
-    pub workers: Option<usize>,
-    pub build: bool,
-    pub ready_timeout: Duration,
-    /// How long a target may take to exit after SIGTERM before SIGKILL (`--stop-timeout`).
-    pub stop_timeout: Duration,
-    /// After verification, measure robustness (`--hostile`; docs/metrics.md, "Robustness").
-    pub hostile: bool,
-    /// Print progress to stderr.
-    pub progress: bool,
-    /// `work` for infer-cpu, calibrated once per run (`probe::calibrate`); filled by
-    /// `execute` when the plan includes infer-cpu and it is not set.
-    pub cpu_work: Option<u64>,
-}
 
 /// Runs the whole plan; returns the final results (also in `out_dir/results.json`).
 pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
@@ -214,32 +146,6 @@ fn record_interruption(
     progress.finish();
     saved?;
     Ok(results)
-}
-
-/// The descriptive fields of a target's entry in results.json.
-pub fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetResult {
-    match source {
-        TargetSource::Manifest(m) => TargetResult {
-            name: m.name.clone(),
-            language: m.language.clone(),
-            display_name: m.display_name.clone(),
-            framework_version: if m.language == "rust" {
-                crate::env::locked_version(root, &m.framework_crate).unwrap_or_else(|| m.framework_version.clone())
-            } else {
-                m.framework_version.clone()
-            },
-            server_setup: m.server_setup.replace("{workers}", &workers.to_string()),
-            ..TargetResult::default()
-        },
-        TargetSource::Url { name, base_url } => TargetResult {
-            name: name.clone(),
-            language: "unknown".into(),
-            display_name: name.clone(),
-            framework_version: "unknown".into(),
-            server_setup: format!("already running at {base_url}; not spawned or pinned by the harness"),
-            ..TargetResult::default()
-        },
-    }
 }
 
 /// How a target is reached: a manifest we spawn (fresh per workload), or a running URL.

@@ -21,7 +21,7 @@ use crate::manifest::Manifest;
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a target may take to exit after SIGTERM before it is killed (its own grace
 /// period is 10 s).
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(12);
+pub const STOP_TIMEOUT: Duration = crate::interrupt::DEFAULT_GRACE;
 /// Descriptors later workloads need (thousands of open streams and connections).
 pub const WANT_NOFILE: u64 = 65_536;
 

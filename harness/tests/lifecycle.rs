@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use harness::manifest::Manifest;
+use harness::plan::{RunConfig, TargetSource};
 use harness::profile::{Profile, ProfileName};
-use harness::run::{RunConfig, TargetSource, Workload, execute};
+use harness::results::Workload;
+use harness::run::execute;
 
 fn manifest(name: &str, start: &str) -> Manifest {
     Manifest {

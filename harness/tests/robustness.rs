@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use harness::hostile::{DisconnectSpec, Options, VerifyRun, measure};
+use harness::plan::TargetSource;
 use harness::results::Verification;
-use harness::run::TargetSource;
 
 fn small_options() -> Options {
     Options {

@@ -5,8 +5,10 @@ mod common;
 
 use std::time::Duration;
 
+use harness::plan::{RunConfig, TargetSource};
 use harness::profile::{Profile, ProfileName};
-use harness::run::{RunConfig, TargetSource, Workload, execute};
+use harness::results::Workload;
+use harness::run::execute;
 
 #[test]
 fn quick_run_on_fw_hyper_writes_schema_valid_results() {

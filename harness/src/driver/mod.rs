@@ -70,29 +70,7 @@ pub struct LoadSpec {
     pub request_timeout: Duration,
 }
 
-/// Errors by kind (docs/metrics.md, "errors").
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct ErrorCounts {
-    pub connect: u64,
-    pub timeout: u64,
-    pub reset: u64,
-    pub unexpected_status: u64,
-    pub body_mismatch: u64,
-}
-
-impl ErrorCounts {
-    pub fn total(&self) -> u64 {
-        self.connect + self.timeout + self.reset + self.unexpected_status + self.body_mismatch
-    }
-
-    fn add(&mut self, o: &ErrorCounts) {
-        self.connect += o.connect;
-        self.timeout += o.timeout;
-        self.reset += o.reset;
-        self.unexpected_status += o.unexpected_status;
-        self.body_mismatch += o.body_mismatch;
-    }
-}
+pub use crate::results::ErrorCounts;
 
 /// What one connection (or the whole run, once merged) recorded.
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ pub mod figure;
 pub mod html;
 pub mod markdown;
 mod raster;
+pub mod robustness_table;
 pub mod tables;
 pub mod view;
 
@@ -19,45 +20,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::results::{Results, SCHEMA_VERSION};
+use crate::results::Results;
 
-/// Why a results file cannot be used. Callers map these to exit status 2.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(
-        "cannot read {path}: {source}; give a run directory written by `harness run` (it holds results.json) or the file itself"
-    )]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not JSON: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
-    #[error(
-        "{path} has schema_version {found}, but this harness reads version {expected}; use a harness built for that version (docs/results.md)"
-    )]
-    Schema { path: PathBuf, found: String, expected: u32 },
-    #[error("{path} does not match the results.json format: {source}")]
-    Format { path: PathBuf, source: serde_json::Error },
-}
-
-/// Reads `results.json` from a run dir (or the file itself): the typed results, and the raw
-/// JSON for fields this build does not know (they are shown generically).
-pub fn load(path: &Path) -> Result<(Results, serde_json::Value), LoadError> {
-    let file = if path.is_dir() { path.join("results.json") } else { path.to_path_buf() };
-    let bytes = std::fs::read(&file).map_err(|source| LoadError::Read { path: file.clone(), source })?;
-    let raw: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|source| LoadError::Json { path: file.clone(), source })?;
-    match raw.get("schema_version").and_then(serde_json::Value::as_u64) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-        other => {
-            return Err(LoadError::Schema {
-                path: file,
-                found: other.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
-                expected: SCHEMA_VERSION,
-            });
-        }
-    }
-    let results = serde_json::from_value(raw.clone()).map_err(|source| LoadError::Format { path: file, source })?;
-    Ok((results, raw))
-}
+pub use crate::results::{LoadError, load};
 
 /// What `generate` wrote.
 #[derive(Debug, Clone)]

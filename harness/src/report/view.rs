@@ -4,10 +4,7 @@
 
 use plotters::style::RGBColor;
 
-use crate::results::{Point, Results, TargetResult};
-
-/// Workloads in the order reports show them; unknown names follow, alphabetically.
-pub const WORKLOAD_ORDER: [&str; 6] = ["health", "predict", "generate", "infer-io", "infer-cpu", "mixed"];
+use crate::results::{Point, Results, TargetResult, Workload};
 
 /// Said wherever a figure is absent from the run.
 pub const NOT_MEASURED: &str = "not measured in this run";
@@ -53,10 +50,11 @@ pub fn measured_nothing(r: &Results) -> bool {
 
 /// A `harness verify --hostile` run: its targets are verified, not measured, by design.
 pub fn is_verify_run(r: &Results) -> bool {
-    r.profile.get("name").and_then(|v| v.as_str()) == Some(crate::hostile::VERIFY_PROFILE)
+    r.profile.get("name").and_then(|v| v.as_str()) == Some(crate::results::VERIFY_PROFILE)
 }
 
-/// Workloads present in the run, in report order.
+/// Workloads present in the run, in report order ([`Workload::ALL`]); names this build does
+/// not know follow, alphabetically.
 pub fn workloads(r: &Results) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for t in &r.targets {
@@ -66,45 +64,11 @@ pub fn workloads(r: &Results) -> Vec<String> {
             }
         }
     }
-    seen.sort_by_key(|w| (WORKLOAD_ORDER.iter().position(|k| k == w).unwrap_or(usize::MAX), w.clone()));
+    seen.sort_by_key(|w| (Workload::parse(w).map_or(usize::MAX, |k| k as usize), w.clone()));
     seen
 }
 
-/// Identifies "the same point" across targets and across runs: workload, mode, connections,
-/// and for open loop how the rate was chosen (absolute rates by value; fractions of each
-/// target's own maximum by the fraction, since the resulting rate differs per target).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PointKey {
-    pub workload: String,
-    pub mode: String,
-    pub connections: usize,
-    pub rate: String,
-}
-
-impl PointKey {
-    pub fn of(p: &Point) -> Self {
-        let rate = match (&p.rate_basis, p.rate_rps) {
-            (Some(b), _) if !b.starts_with("absolute") => b.split(" (").next().unwrap_or(b).trim().to_owned(),
-            (_, Some(r)) => format!("{r:.0} req/s"),
-            (None, None) => String::new(),
-            (Some(b), None) => b.clone(),
-        };
-        PointKey { workload: p.workload.clone(), mode: p.mode.clone(), connections: p.connections, rate }
-    }
-
-    /// `closed c=64`, `open 2000 req/s`, `open 0.5 x max`.
-    pub fn setting(&self) -> String {
-        if self.mode == "open" {
-            format!("open {}", self.rate)
-        } else {
-            format!("{} c={}", self.mode, self.connections)
-        }
-    }
-
-    pub fn label(&self) -> String {
-        format!("{} {}", self.workload, self.setting())
-    }
-}
+pub use crate::results::PointKey;
 
 /// Points of one workload across targets.
 pub fn points_of<'a>(t: &'a TargetResult, workload: &str) -> impl Iterator<Item = &'a Point> + 'a {

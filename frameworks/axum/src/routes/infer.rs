@@ -1,3 +1,5 @@
+//! `POST /v1/infer`: slow inference, io mode awaited on the runtime, cpu mode on the blocking pool (docs/contract.md).
+
 use axum::response::Response;
 use workloads::contract::infer_response;
 

@@ -1,3 +1,5 @@
+//! `POST /v1/predict`: decode, validate and score with the shared model, encode (docs/contract.md).
+
 use axum::response::Response;
 
 use crate::AppError;

@@ -1,3 +1,5 @@
+//! `POST /v1/infer`: slow inference, io mode awaited on the runtime, cpu mode on the blocking pool (docs/contract.md).
+
 use bytes::Bytes;
 use hyper::body::Body;
 use hyper::{Request, Response};

@@ -1,3 +1,5 @@
+//! `POST /v1/generate`: an SSE token stream from the shared generator, paced by the shared timer (docs/contract.md).
+
 use poem::Body;
 
 use crate::AppError;

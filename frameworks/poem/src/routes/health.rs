@@ -1,3 +1,5 @@
+//! `GET /health`: the fixed liveness answer (docs/contract.md). The floor of per-request cost.
+
 use crate::extract::RawJson;
 
 pub fn health() -> RawJson {
