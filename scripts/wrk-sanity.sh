@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-cargo build --release -q -p fw-axum -p fw-actix-web -p fw-poem -p fw-hyper
+# The Rust targets are the manifests that say so (frameworks/*/framework.toml); none is listed here.
+rust_targets=$(grep -l '^language = "rust"' frameworks/*/framework.toml | xargs -n1 dirname | xargs -n1 basename)
+for fw in $rust_targets; do cargo build --release -q -p "fw-$fw"; done
 # The 1-row predict body is the corpus case predict/ok/linear-1row, so wrk sends what the suite verified.
 python3 - > target/predict-1row.json <<'PY'
 import json
@@ -19,7 +21,7 @@ wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
 wrk.body = io.open("$(pwd)/target/predict-1row.json"):read("*a")
 LUA
-for fw in axum actix-web poem hyper; do
+for fw in $rust_targets; do
   out=$(mktemp)
   taskset -c 0 "target/release/fw-$fw" --port 0 --workers 1 > "$out" &
   pid=$!

@@ -59,7 +59,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// `all`, or target names separated by commas (a target's name is its directory name).
+    /// `all`, `rust` or `python` (every target of that language), or target names separated
+    /// by commas (a target's name is its directory name).
     #[arg(long, default_value = "all")]
     pub framework: String,
     /// Measure an already-running service at this base URL instead (verified first).

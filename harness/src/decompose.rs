@@ -54,7 +54,26 @@ pub fn read(criterion: &Path, group: &str, bench: &str) -> Option<Ns> {
     })
 }
 
-pub const FRAMEWORKS: [&str; 4] = ["axum", "actix-web", "poem", "hyper"];
+/// The frameworks criterion measured: its group directories with a `predict-*` bench (the
+/// shared components' group is `components`), by name. No list to keep in step with the
+/// manifests.
+pub fn frameworks(criterion: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(criterion)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name() != "components")
+                .filter(|e| {
+                    std::fs::read_dir(e.path()).is_ok_and(|mut benches| {
+                        benches.any(|b| b.is_ok_and(|b| b.file_name().to_string_lossy().starts_with("predict-")))
+                    })
+                })
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
 pub const ROWS: [usize; 3] = [1, 16, 128];
 
 /// The table as Markdown. Overhead = total − (decode + validate + model + encode); its
@@ -72,8 +91,8 @@ pub fn table(criterion: &Path) -> anyhow::Result<String> {
             .map(|p| read(criterion, "components", &format!("{p}-{rows}")))
             .collect();
         let Some(parts) = parts else { continue };
-        for fw in FRAMEWORKS {
-            let Some(total) = read(criterion, fw, &format!("predict-{rows}")) else { continue };
+        for fw in frameworks(criterion) {
+            let Some(total) = read(criterion, &fw, &format!("predict-{rows}")) else { continue };
             found += 1;
             let shared: f64 = parts.iter().map(|p| p.mean).sum();
             let half = (total.half().powi(2) + parts.iter().map(|p| p.half().powi(2)).sum::<f64>()).sqrt();
@@ -125,7 +144,12 @@ mod tests {
             write(&dir, "components", &format!("{p}-1"), ns);
         }
         write(&dir, "axum", "predict-1", 3000.0);
+        // A framework added to the benches shows up without a list to edit; other groups do not.
+        write(&dir, "newfw", "predict-1", 2500.0);
+        write(&dir, "driver", "open-loop-schedule", 10.0);
+        assert_eq!(frameworks(&dir), ["axum", "newfw"]);
         let t = table(&dir).unwrap();
+        assert!(t.contains("| newfw | 1 | 2.50 µs"), "{t}");
         assert!(t.contains("| axum | 1 | 3.00 µs"), "{t}");
         assert!(t.contains("| 1.00 µs ± 0.02 | 33% |"), "{t}");
     }

@@ -98,10 +98,17 @@ pub fn discover(root: &Path) -> Result<Vec<Manifest>, ManifestError> {
     Ok(found)
 }
 
-/// `all` or a comma-separated list of names, in the order given.
+/// Selectors that pick every target of one `language` (as its manifest says).
+pub const LANGUAGES: [&str; 2] = ["rust", "python"];
+
+/// `all`, a language (`rust`, `python`: every manifest of that language), or a
+/// comma-separated list of names, in the order given.
 pub fn select(all: &[Manifest], spec: &str) -> Result<Vec<Manifest>, ManifestError> {
     if spec == "all" {
         return Ok(all.to_vec());
+    }
+    if LANGUAGES.contains(&spec) {
+        return Ok(all.iter().filter(|m| m.language == spec).cloned().collect());
     }
     spec.split(',')
         .map(str::trim)
@@ -119,12 +126,23 @@ mod tests {
     }
 
     #[test]
-    fn discovers_the_four_rust_targets_by_directory_name() {
+    fn discovers_every_manifest_by_directory_name() {
         let all = discover(&root()).unwrap();
         let names: Vec<_> = all.iter().map(|m| m.name.as_str()).collect();
-        for n in ["actix-web", "axum", "hyper", "poem"] {
-            assert!(names.contains(&n), "{n} missing from {names:?}");
+        // Every directory holding a framework.toml, found independently of `discover`.
+        let mut dirs: Vec<String> = ["frameworks", "frameworks/python"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(root().join(d)).unwrap().flatten())
+            .filter(|e| e.path().join("framework.toml").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        dirs.sort();
+        assert_eq!(names, dirs);
+        for lang in LANGUAGES {
+            let picked = select(&all, lang).unwrap();
+            assert!(!picked.is_empty() && picked.iter().all(|m| m.language == lang), "{lang}: {picked:?}");
         }
+        assert_eq!(select(&all, "rust").unwrap().len() + select(&all, "python").unwrap().len(), all.len());
         for m in &all {
             assert!(m.start.contains("{port}") && m.start.contains("{workers}"), "{}", m.name);
             assert_eq!(m.readiness_path, "/health");

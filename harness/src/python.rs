@@ -235,7 +235,8 @@ mod tests {
         let all = crate::manifest::discover(root).unwrap();
         let py: Vec<_> = all.iter().filter(|m| is_python(m)).collect();
         let names: Vec<_> = py.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["django-ninja", "fastapi", "flask", "litestar"]);
+        assert!(!names.is_empty(), "no Python manifest found");
+        assert_eq!(py.len(), crate::manifest::select(&all, "python").unwrap().len(), "{names:?}");
         for m in py {
             assert!(m.start.starts_with(&format!("env PYTHONPATH=frameworks/python/common {VENV}/bin/")), "{}", m.name);
             assert!(m.start.contains("--workers {workers}") && m.start.contains("{port}"), "{}", m.name);

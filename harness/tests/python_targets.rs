@@ -31,7 +31,8 @@ fn every_python_target_passes_the_full_corpus_and_leaves_no_process() {
     python::ensure_venv(&root, true).unwrap_or_else(|e| panic!("{e}"));
     let manifests = python_manifests();
     let names: Vec<&str> = manifests.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["django-ninja", "fastapi", "flask", "litestar"]);
+    // Every manifest that says `language = "python"`, whatever they are.
+    assert!(!names.is_empty(), "no Python manifest found");
 
     let cases = workloads::conformance::corpus();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
