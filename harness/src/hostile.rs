@@ -10,11 +10,10 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use workloads::hostile::{self, raw};
 
 use crate::plan::TargetSource;
-use crate::results::{Disconnect, DisconnectCycle, Failure, Results, Robustness, Slowloris, Verification};
+use crate::results::{Disconnect, DisconnectCycle, Failure, Robustness, Slowloris, Verification};
 use crate::sampler;
 
 pub use workloads::hostile::{RSS_GROWTH_LIMIT, panic_lines};
@@ -395,7 +394,7 @@ impl Robustness {
 pub struct VerifyRun {
     pub out_dir: PathBuf,
     pub options: Options,
-    results: Results,
+    journal: crate::journal::Journal,
 }
 
 /// The profile name of a `verify --hostile` run's results.json.
@@ -403,7 +402,6 @@ pub use crate::results::VERIFY_PROFILE;
 
 impl VerifyRun {
     pub fn start(root: &Path, out_dir: PathBuf, nofile: u64, options: Options) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
         let mut environment = crate::env::capture(root);
         environment.nofile_limit = nofile;
         environment.workers = 1;
@@ -411,9 +409,9 @@ impl VerifyRun {
         let cpus = crate::target::affinity(0);
         environment.server_cpus = cpus.clone();
         environment.client_cpus = cpus;
-        let results = Results::begin(&out_dir, serde_json::json!({"name": VERIFY_PROFILE}), environment);
-        crate::results::write_atomic(&out_dir, &results).context("cannot write results.json")?;
-        Ok(Self { out_dir, options, results })
+        let journal =
+            crate::journal::Journal::begin(&out_dir, serde_json::json!({"name": VERIFY_PROFILE}), environment)?;
+        Ok(Self { out_dir, options, journal })
     }
 
     /// Adds one target's figures and rewrites results.json.
@@ -432,13 +430,14 @@ impl VerifyRun {
         t.status = "verified".into();
         t.verification = Some(verification);
         t.robustness = Some(robustness);
-        self.results.targets.push(t);
-        self.results.finished_at = Some(crate::env::now_rfc3339());
-        crate::results::write_atomic(&self.out_dir, &self.results).context("cannot write results.json")
+        self.journal.add_target(t)?;
+        self.journal.finish()
     }
 
     pub fn table(&self) -> String {
-        table(&self.results.targets.iter().map(|t| (t.name.clone(), t.robustness.as_ref())).collect::<Vec<_>>())
+        table(
+            &self.journal.results().targets.iter().map(|t| (t.name.clone(), t.robustness.as_ref())).collect::<Vec<_>>(),
+        )
     }
 }
 

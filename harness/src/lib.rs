@@ -21,6 +21,7 @@ pub mod driver;
 pub mod env;
 pub mod hostile;
 pub mod interrupt;
+pub mod journal;
 pub mod manifest;
 pub mod mixed;
 pub mod plan;

@@ -18,6 +18,7 @@ use crate::plan::{
 use crate::results::Workload;
 
 pub use crate::analysis::CLIENT_BOUND_SHARE;
+use crate::journal::Journal;
 use crate::results::{Failure, Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, Verification};
 use crate::sampler::Sampler;
 use crate::stats;
@@ -67,21 +68,16 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     if env.harness_build == "debug" {
         env.warnings.push("the harness is a debug build: its numbers are not comparable with release runs".into());
     }
-    let mut results = Results::begin(&cfg.out_dir, serde_json::to_value(&cfg.profile)?, env);
-    // Through the interrupt module: on a signal it records the interruption in what was saved.
-    let save = |r: &Results| crate::interrupt::save(&cfg.out_dir, r).context("cannot write results.json");
     crate::interrupt::set_grace(cfg.stop_timeout);
-    save(&results)?;
+    let mut journal = Journal::begin(&cfg.out_dir, serde_json::to_value(&cfg.profile)?, env)?;
 
     let progress = crate::progress::Progress::new(cfg.progress, cfg.targets.len());
     let mut built: Vec<String> = Vec::new();
     for (source, tplan) in cfg.targets.iter().zip(&plan.targets) {
         let mut tr = describe(source, &cfg.root, workers);
         tr.status = "running".into();
-        results.targets.push(tr);
-        let idx = results.targets.len() - 1;
-        crate::interrupt::at_target(&results.targets[idx].name);
-        save(&results)?;
+        crate::interrupt::at_target(&tr.name);
+        let idx = journal.add_target(tr)?;
         // The server now up lives here, not in `run_target`: on a signal the interruption is
         // recorded before the server is stopped (its grace may be long).
         let mut live: Option<Instance> = None;
@@ -92,17 +88,16 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
             source,
             plan: tplan,
             workers,
-            results: &mut results,
+            journal: &mut journal,
             idx,
-            save: &save,
             cost: crate::results::Cost::default(),
         };
         let outcome = target.run(&mut built, &mut live);
         if crate::interrupt::claim() {
-            return record_interruption(results, &save, &progress, live);
+            return record_interruption(journal, &progress, live);
         }
         drop(live);
-        let tr = &mut results.targets[idx];
+        let tr = journal.target_mut(idx);
         match outcome {
             Ok(()) => tr.status = "measured".into(),
             Err(reason) => {
@@ -113,29 +108,26 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
                 tr.skip_reason = Some(format!("{reason:#}"));
             }
         }
-        save(&results)?;
+        journal.save()?;
         progress.target_done();
     }
     if crate::interrupt::claim() {
-        return record_interruption(results, &save, &progress, None);
+        return record_interruption(journal, &progress, None);
     }
     progress.finish();
-    results.finished_at = Some(crate::env::now_rfc3339());
-    save(&results)?;
-    Ok(results)
+    journal.finish()?;
+    Ok(journal.into_results())
 }
 
 /// A signal came: the target it found is `interrupted` (its completed points kept), the
 /// run is marked, results.json written; only then is the server stopped. The caller exits 130.
 fn record_interruption(
-    mut results: Results,
-    save: &dyn Fn(&Results) -> anyhow::Result<()>,
+    mut journal: Journal,
     progress: &crate::progress::Progress,
     live: Option<Instance>,
 ) -> anyhow::Result<Results> {
     let i = crate::interrupt::interruption("harness").context("interrupted, but no signal was recorded")?;
-    results.mark_interrupted(&i);
-    let saved = save(&results);
+    let saved = journal.interrupted(&i);
     drop(live);
     progress.line(&format!(
         "harness: interrupted{}{}{}; results.json records it",
@@ -145,7 +137,7 @@ fn record_interruption(
     ));
     progress.finish();
     saved?;
-    Ok(results)
+    Ok(journal.into_results())
 }
 
 /// How a target is reached: a manifest we spawn (fresh per workload), or a running URL.
@@ -192,9 +184,8 @@ struct TargetRun<'a> {
     source: &'a TargetSource,
     plan: &'a TargetPlan,
     workers: usize,
-    results: &'a mut Results,
+    journal: &'a mut Journal,
     idx: usize,
-    save: &'a dyn Fn(&Results) -> anyhow::Result<()>,
     cost: crate::results::Cost,
 }
 
@@ -238,7 +229,7 @@ impl TargetRun<'_> {
                 sampler: &sampler,
                 base_url: &instance.base_url,
             };
-            let outcome = run_workload(&ctx, wp, self.results, self.idx, self.save);
+            let outcome = run_workload(&ctx, wp, self.journal, self.idx);
             // A server that died is the reason, whatever error its absence caused.
             if let Some(r) = instance.running.as_mut() {
                 r.check_alive()?;
@@ -247,12 +238,12 @@ impl TargetRun<'_> {
         }
         self.cold_starts()?;
         let idle_of = |w: Workload| idle_by_workload.iter().find(|(n, _)| *n == w).and_then(|(_, b)| *b);
-        let tr = &mut self.results.targets[self.idx];
+        let tr = self.journal.target_mut(self.idx);
         tr.memory = analysis::memory_fits(&tr.points, idle_of(Workload::Generate), idle_of(Workload::InferIo));
         if let Some(mut r) = live.take().and_then(|i| i.running) {
             tr.shutdown = Some(r.stop());
         }
-        (self.save)(self.results)
+        self.journal.save()
     }
 
     /// The build (once per run for a shared build), its own-package build time, and the
@@ -292,7 +283,7 @@ impl TargetRun<'_> {
     /// On the first instance: startup and idle RSS, then the conformance corpus (a target
     /// that fails it gets no numbers), then the hostile checks when planned.
     fn verify(&mut self, instance: &mut Instance) -> anyhow::Result<()> {
-        let tr = &mut self.results.targets[self.idx];
+        let tr = self.journal.target_mut(self.idx);
         if let Some(r) = &instance.running {
             tr.startup_ms = Some(r.startup.as_secs_f64() * 1e3);
             tr.server_affinity = r.server_affinity.clone();
@@ -302,7 +293,7 @@ impl TargetRun<'_> {
         if self.plan.spawned {
             tr.cost = Some(self.cost.clone());
         }
-        (self.save)(self.results)?;
+        self.journal.save()?;
         let cases = workloads::conformance::corpus();
         crate::interrupt::at_step("verifying", None);
         let corpus = workloads::conformance::http::run_corpus(&instance.base_url, &cases);
@@ -317,13 +308,13 @@ impl TargetRun<'_> {
                 .collect(),
         };
         let (passed, failed) = (verification.passed, verification.failures.len());
-        self.results.targets[self.idx].verification = Some(verification);
-        (self.save)(self.results)?;
+        self.journal.target_mut(self.idx).verification = Some(verification);
+        self.journal.save()?;
         if let Some(r) = instance.running.as_mut() {
             r.check_alive()?;
         }
         anyhow::ensure!(passed, "failed verification: {failed} of {} conformance cases", cases.len());
-        let name = self.results.targets[self.idx].name.clone();
+        let name = self.journal.target(self.idx).name.clone();
         self.progress.line(&format!("{name}: verified ({} cases)", cases.len()));
         if self.plan.hostile {
             crate::interrupt::at_step("robustness", None);
@@ -335,8 +326,8 @@ impl TargetRun<'_> {
             findings.extend(r.slow_client_findings());
             let summary = if findings.is_empty() { "robust".to_owned() } else { findings.join("; ") };
             self.progress.line(&format!("{name}: hostile corpus {}/{}: {summary}", r.passed, r.cases));
-            self.results.targets[self.idx].robustness = Some(r);
-            (self.save)(self.results)?;
+            self.journal.target_mut(self.idx).robustness = Some(r);
+            self.journal.save()?;
             if let Some(r) = instance.running.as_mut() {
                 r.check_alive()?;
             }
@@ -354,7 +345,7 @@ impl TargetRun<'_> {
                 r.stop();
             }
         }
-        self.results.targets[self.idx].cost = Some(self.cost.clone());
+        self.journal.target_mut(self.idx).cost = Some(self.cost.clone());
         Ok(())
     }
 }
@@ -392,13 +383,7 @@ struct Ctx<'a> {
 
 /// One workload's steps from the plan, in order, on one fresh server. Rates that depend on
 /// earlier points (predict's fractions of its closed-loop maximum) are resolved here.
-fn run_workload(
-    ctx: &Ctx,
-    wp: &WorkloadPlan,
-    results: &mut Results,
-    idx: usize,
-    save: &dyn Fn(&Results) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+fn run_workload(ctx: &Ctx, wp: &WorkloadPlan, journal: &mut Journal, idx: usize) -> anyhow::Result<()> {
     let p = &ctx.cfg.profile;
     let w = wp.workload;
     if w == Workload::InferCpu {
@@ -411,8 +396,8 @@ fn run_workload(
         match step {
             Step::Goose { .. } => {
                 crate::interrupt::at_step("measuring", Some(w.name().to_owned()));
-                let point = crate::mixed::run(ctx.cfg, ctx.rt, ctx.sampler, ctx.base_url, &results.targets[idx].name)?;
-                push_point(ctx.progress, results, idx, point, save)?;
+                let point = crate::mixed::run(ctx.cfg, ctx.rt, ctx.sampler, ctx.base_url, &journal.target(idx).name)?;
+                push_point(ctx.progress, journal, idx, point)?;
             }
             Step::ProbeBaseline { rate_rps, window } => idle_probe = Some(probe_baseline(ctx, *rate_rps, window)?),
             Step::Point(pt) => {
@@ -448,7 +433,7 @@ fn run_workload(
                         pt.probe_rps.unwrap_or(0.0),
                     );
                 }
-                push_point(ctx.progress, results, idx, m.point, save)?;
+                push_point(ctx.progress, journal, idx, m.point)?;
             }
         }
     }
@@ -489,40 +474,33 @@ fn attach_probe(
     }
 }
 
+/// Shows the point's figures in the progress and records it in the journal.
 fn push_point(
     progress: &crate::progress::Progress,
-    results: &mut Results,
+    journal: &mut Journal,
     idx: usize,
     point: Point,
-    save: &dyn Fn(&Results) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    {
-        let s = &point.summary;
-        let at = format!(
-            "{} {} c={}{}",
-            point.workload,
-            point.mode,
-            point.connections,
-            point.rate_rps.map(|r| format!(" rate={r:.0}")).unwrap_or_default()
-        );
-        progress.point(&results.targets[idx].name, &at, s.throughput_rps.median, s.errors);
-        progress.line(&format!(
-            "{}: {} {} c={}{}: {:.0} req/s [{:.0}–{:.0}], p50 {} µs, p99 {} µs{}",
-            results.targets[idx].name,
-            point.workload,
-            point.mode,
-            point.connections,
-            point.rate_rps.map(|r| format!(" rate={r:.0}")).unwrap_or_default(),
-            s.throughput_rps.median,
-            s.throughput_rps.min,
-            s.throughput_rps.max,
-            s.latency_us.p50,
-            s.latency_us.p99,
-            if s.flags.is_empty() { String::new() } else { format!(" [{}]", s.flags.join(",")) }
-        ));
-    }
-    results.targets[idx].points.push(point);
-    save(results)
+    let s = &point.summary;
+    let at = format!(
+        "{} {} c={}{}",
+        point.workload,
+        point.mode,
+        point.connections,
+        point.rate_rps.map(|r| format!(" rate={r:.0}")).unwrap_or_default()
+    );
+    let name = &journal.target(idx).name;
+    progress.point(name, &at, s.throughput_rps.median, s.errors);
+    progress.line(&format!(
+        "{name}: {at}: {:.0} req/s [{:.0}–{:.0}], p50 {} µs, p99 {} µs{}",
+        s.throughput_rps.median,
+        s.throughput_rps.min,
+        s.throughput_rps.max,
+        s.latency_us.p50,
+        s.latency_us.p99,
+        if s.flags.is_empty() { String::new() } else { format!(" [{}]", s.flags.join(",")) }
+    ));
+    journal.record_point(idx, point)
 }
 
 /// A measured point, and the probe's merged recorder when a probe ran beside it.
