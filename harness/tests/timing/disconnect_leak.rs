@@ -1,8 +1,11 @@
 //! The disconnect check has teeth: a server that keeps memory for every dropped stream fails
 //! the RSS verdict, however the warm-up cycles went, and one that generates on after the
-//! client has gone fails the CPU verdict. The servers are in this test process (its own
-//! binary, so no other test shares its RSS or CPU), and the check reads this process.
+//! client has gone fails the CPU verdict. The servers are in the test's process, and the
+//! check reads that process: so each test runs in a process of its own (this test binary
+//! re-run for that one test), where no other test's memory or threads are counted, and its
+//! leaked memory and spinning threads end with it.
 
+use crate::common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,32 +50,40 @@ fn stream(mut conn: TcpStream, leak: bool, spin: bool) {
     }
 }
 
-/// The two tests measure this one process: never at the same time.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn spec() -> DisconnectSpec {
     DisconnectSpec { streams: 50, warmup_cycles: 1, judged_cycles: 2, ..DisconnectSpec::default() }
 }
 
 #[test]
 fn a_server_that_keeps_memory_per_dropped_stream_fails_the_rss_verdict() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let authority = serve(true, false);
-    let d = disconnect(&authority, std::process::id() as i32, spec());
-    assert_eq!(d.opened, 50, "{d:?}");
-    assert!(d.cycles.iter().all(|c| c.answering > 0), "the streams were streaming: {d:?}");
-    assert!(!d.rss_ok, "25 MiB kept a cycle must fail: {d:?}");
-    assert!(d.rss_change_pct > 10.0, "{d:?}");
-    // The judged cycles leaked 2 × 25 MiB; RSS shows at least half of it (thread stacks that
-    // glibc caches and reuses blur the per-cycle figures), far above any allocator wobble.
-    assert!(d.rss_after_bytes >= d.rss_before_bytes + (25 << 20), "{:#?}", d.cycles);
-    assert!(d.cpu_ok, "this server stops when the client goes: {d:?}");
+    common::in_own_process(
+        module_path!(),
+        "a_server_that_keeps_memory_per_dropped_stream_fails_the_rss_verdict",
+        || {
+            let authority = serve(true, false);
+            let d = disconnect(&authority, std::process::id() as i32, spec());
+            assert_eq!(d.opened, 50, "{d:?}");
+            assert!(d.cycles.iter().all(|c| c.answering > 0), "the streams were streaming: {d:?}");
+            assert!(!d.rss_ok, "25 MiB kept a cycle must fail: {d:?}");
+            assert!(d.rss_change_pct > 10.0, "{d:?}");
+            // The judged cycles leaked 2 × 25 MiB; RSS shows at least half of it (thread stacks
+            // that glibc caches and reuses blur the per-cycle figures), far above any allocator
+            // wobble.
+            assert!(d.rss_after_bytes >= d.rss_before_bytes + (25 << 20), "{:#?}", d.cycles);
+            assert!(d.cpu_ok, "this server stops when the client goes: {d:?}");
+        },
+    );
 }
 
 #[test]
 fn a_server_that_generates_on_after_the_client_went_fails_the_cpu_verdict() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let authority = serve(false, true);
-    let d = disconnect(&authority, std::process::id() as i32, DisconnectSpec { judged_cycles: 1, ..spec() });
-    assert!(!d.cpu_ok, "3 s of CPU after the drop must fail: {d:?}");
+    common::in_own_process(
+        module_path!(),
+        "a_server_that_generates_on_after_the_client_went_fails_the_cpu_verdict",
+        || {
+            let authority = serve(false, true);
+            let d = disconnect(&authority, std::process::id() as i32, DisconnectSpec { judged_cycles: 1, ..spec() });
+            assert!(!d.cpu_ok, "3 s of CPU after the drop must fail: {d:?}");
+        },
+    );
 }

@@ -3,7 +3,7 @@
 //! (coordinated omission), which is why headline latencies come from the open loop.
 //! docs/methodology.md explains the difference.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ const PERIOD: Duration = Duration::from_secs(1);
 
 #[test]
 fn open_loop_sees_the_stall_that_closed_loop_hides() {
+    let _exclusive = common::exclusive();
     let t0 = Instant::now();
     let url = common::start_server(move |arrived: Instant| async move {
         // During the first 200 ms of every second, requests wait until the stall ends.

@@ -2,6 +2,42 @@
 
 #![allow(dead_code)]
 
+/// Set in a child process to the name of the one test it runs.
+const OWN_PROCESS_ENV: &str = "MLAPI_TEST_OWN_PROCESS";
+
+/// Runs the calling test's `body` in a fresh process of its own (this test binary again,
+/// filtered to `module::name`), holding [`exclusive`] meanwhile: for tests that measure
+/// their own process, or whose timing must not depend on what earlier tests left in it
+/// (threads, memory). `module` is the caller's `module_path!()`. In the child, it runs `body`.
+pub fn in_own_process(module: &str, name: &str, body: fn()) {
+    match std::env::var(OWN_PROCESS_ENV) {
+        Ok(n) if n == name => return body(),
+        Ok(_) => return,
+        Err(_) => {}
+    }
+    let _exclusive = exclusive();
+    let test = match module.split_once("::") {
+        Some((_, m)) => format!("{m}::{name}"),
+        None => name.to_owned(),
+    };
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", &test, "--nocapture", "--test-threads", "1"])
+        .env(OWN_PROCESS_ENV, name)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name} failed in its own process:\n{text}");
+    assert!(text.contains("test result: ok. 1 passed"), "{name} did not run in its own process:\n{text}");
+    eprint!("{text}");
+}
+
+/// Held by every test that loads the machine or times something, for its whole run: on two
+/// cores, a second such test beside it would stretch the very figures it checks.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::{Path, PathBuf};

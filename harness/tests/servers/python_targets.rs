@@ -6,6 +6,7 @@
 //!
 //! Needs python3 >= 3.10 with its venv module, and PyPI the first time.
 
+use crate::common;
 use std::time::Duration;
 
 use harness::manifest::{self, Manifest};
@@ -27,6 +28,7 @@ fn logs(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn every_python_target_passes_the_full_corpus_and_leaves_no_process() {
+    let _exclusive = common::exclusive();
     let root = root();
     python::ensure_venv(&root, true).unwrap_or_else(|e| panic!("{e}"));
     let manifests = python_manifests();
@@ -75,6 +77,7 @@ fn is_running(pid: i32) -> bool {
 
 #[test]
 fn cost_of_ownership_figures_describe_the_venv() {
+    let _exclusive = common::exclusive();
     let root = root();
     python::ensure_venv(&root, true).unwrap_or_else(|e| panic!("{e}"));
     let dists = python::installed_distributions(&root).unwrap();

@@ -1,7 +1,7 @@
 //! The SSE-aware driver on the real fw-hyper binary: every stream complete and correct,
 //! TTFT and inter-token latency close to the requested token delay.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use harness::driver::{self, LoadSpec, Mode, PayloadSet, Stop};
 
 #[test]
 fn generate_streams_report_ttft_and_itl_near_the_token_delay() {
+    let _exclusive = common::exclusive();
     let root = common::workspace();
     let logs = std::env::temp_dir().join(format!("mlapi-streaming-{}", std::process::id()));
     std::fs::create_dir_all(&logs).unwrap();

@@ -3,7 +3,7 @@
 //! request it never sent as an error, in the open loop (whose pool keeps connections idle)
 //! and in the closed loop.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -43,6 +43,7 @@ fn start_closing_idle_server(idle: Duration) -> String {
 
 #[test]
 fn connections_closed_while_idle_are_replaced_not_counted_as_errors() {
+    let _exclusive = common::exclusive();
     let url = start_closing_idle_server(Duration::from_millis(200));
     let rt = common::client_runtime();
     // Open loop at a constant 4/s: 250 ms between requests, so the pooled connection has

@@ -2,7 +2,7 @@
 //! corpus, a small slowloris and a small disconnect, written by `VerifyRun` into a
 //! results.json that matches docs/results.schema.json. A server that answers 5xx is caught.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ fn small_options() -> Options {
 
 #[test]
 fn fw_hyper_is_robust_and_the_figures_match_the_schema() {
+    let _exclusive = common::exclusive();
     let m = common::fw_hyper_debug_manifest();
     let dir = std::env::temp_dir().join(format!("mlapi-robustness-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -61,6 +62,7 @@ fn fw_hyper_is_robust_and_the_figures_match_the_schema() {
 /// A server that answers 500 to everything fails every case and is counted, not hidden.
 #[test]
 fn five_hundreds_are_counted() {
+    let _exclusive = common::exclusive();
     let url = always_500();
     let r = measure(&url, None, None, &Options { slowloris: None, disconnect: None }).unwrap();
     assert!(r.server_errors >= r.cases, "{} 5xx over {} cases", r.server_errors, r.cases);

@@ -8,7 +8,7 @@
 //! Every process the harness starts inherits a unique environment marker, so survivors are
 //! found by scanning /proc for it, whoever their parent is by then.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -135,6 +135,7 @@ const QUICK: &[&str] = &[
 
 #[test]
 fn every_faulty_target_is_recorded_and_the_run_goes_on_without_orphans() {
+    let _exclusive = common::exclusive();
     let ws = Workspace::new("run");
     let fw = fw_hyper();
     let fw = fw.display();
@@ -229,7 +230,7 @@ fn every_faulty_target_is_recorded_and_the_run_goes_on_without_orphans() {
 
 #[test]
 fn sigint_mid_run_stops_every_server_and_leaves_valid_results() {
-    let _one_at_a_time = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let _exclusive = common::exclusive();
     let ws = Workspace::new("sigint");
     let fw = fw_hyper();
     // A shell in front of the server that ignores SIGTERM: only the process-group SIGKILL
@@ -328,10 +329,6 @@ fn bad_manifests_get_one_line_naming_the_manifest_and_exit_code_2() {
     let out = ws.harness(&["verify"]).output().unwrap();
     one_line_exit_2(out, "frameworks/broken/framework.toml");
 }
-
-/// The tests that time an interrupt run one at a time: on 2 cores a second harness under
-/// load beside them would stretch the very bounds they check.
-static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// How the terminal ends the run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -453,7 +450,7 @@ impl Drop for Terminal {
 /// process of the server's tree is gone and within the stop grace plus 2 s of the signal,
 /// nothing of ours left, and the target recorded as interrupted at the point it was in.
 fn interrupt_in_a_terminal(how: Ending, launch: Launch) {
-    let _one_at_a_time = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let _exclusive = common::exclusive();
     let ws = Workspace::new(&format!("tty-{how:?}-{launch:?}").to_lowercase());
     let fw = fw_hyper();
     // A server tree the process group does not cover: a shell that ignores SIGTERM, and the
@@ -588,7 +585,7 @@ fn a_closed_terminal_stops_the_debug_rerun_within_bounds() {
 /// exits 130, within the stop grace plus 2 s.
 #[test]
 fn a_signal_in_a_step_that_cannot_stop_is_recorded_and_ended_by_the_watchdog() {
-    let _one_at_a_time = TIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let _exclusive = common::exclusive();
     let ws = Workspace::new("watchdog");
     let fw = fw_hyper();
     let server = ws.script(

@@ -1,7 +1,7 @@
 //! Targets that never get ready, or that fail verification, are skipped with a recorded
 //! reason, and no child process survives.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +41,7 @@ fn processes_with(marker: &str) -> Vec<String> {
 
 #[test]
 fn unready_and_unverified_targets_are_skipped_and_leave_no_process() {
+    let _exclusive = common::exclusive();
     let dir = std::env::temp_dir().join(format!("mlapi-lifecycle-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // Answers 200 {"status":"ok"} to everything: ready, but fails the contract.

@@ -1,7 +1,7 @@
 //! A quick run on the real fw-hyper binary produces a results.json that validates against
 //! docs/results.schema.json.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use harness::run::execute;
 
 #[test]
 fn quick_run_on_fw_hyper_writes_schema_valid_results() {
+    let _exclusive = common::exclusive();
     let root = common::workspace();
     let m = common::fw_hyper_debug_manifest();
     let mut profile = Profile::get(ProfileName::Quick);

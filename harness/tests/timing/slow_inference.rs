@@ -2,9 +2,8 @@
 //! known: a first token 50 ms after the send (headers at once), 1 MiB held per in-flight
 //! request, and cpu requests that block the server's only worker.
 
-mod common;
-#[path = "support/refserver.rs"]
-mod refserver;
+use crate::common;
+use crate::refserver;
 
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ fn closed(connections: usize, warmup_ms: u64, window_ms: u64) -> LoadSpec {
 /// headers at once and the first token after 40 + 10 ms.
 #[test]
 fn ttft_is_timed_to_the_first_token_within_ten_percent() {
+    let _exclusive = common::exclusive();
     let url = refserver::start_in_process(Knobs { first_token_delay: Duration::from_millis(40), ..Knobs::default() });
     let r = common::client_runtime()
         .block_on(driver::run(&url, PayloadSet::generate(4, 10), closed(4, 200, 1500)))
@@ -54,6 +54,14 @@ fn child_server_entry() {
     refserver::serve(listener, Knobs { hold_bytes: hold.parse().unwrap(), ..Knobs::default() });
 }
 
+/// The child's test name as libtest knows it: its module path within the test binary.
+fn child_test_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::child_server_entry"),
+        None => "child_server_entry".into(),
+    }
+}
+
 struct Child(std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
@@ -66,10 +74,11 @@ impl Drop for Child {
 /// the same sampler and fit the harness uses, on a separate server process.
 #[test]
 fn bytes_per_inflight_request_within_25_percent_of_a_known_buffer() {
+    let _exclusive = common::exclusive();
     use std::io::BufRead;
     let mut child = Child(
         std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_server_entry", "--nocapture", "--test-threads", "1"])
+            .args(["--exact", &child_test_name(), "--nocapture", "--test-threads", "1"])
             .env(CHILD_ENV, HOLD.to_string())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -78,7 +87,7 @@ fn bytes_per_inflight_request_within_25_percent_of_a_known_buffer() {
     let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
     let port = loop {
         let line = lines.next().expect("child printed its port").unwrap();
-        // libtest prints "test child_server_entry ... " on the same line first.
+        // libtest prints "test …child_server_entry ... " on the same line first.
         if let Some((_, p)) = line.split_once("PORT ") {
             break p.trim().parse::<u16>().unwrap();
         }
@@ -106,6 +115,7 @@ fn bytes_per_inflight_request_within_25_percent_of_a_known_buffer() {
 /// length; one that runs them on its blocking pool does not.
 #[test]
 fn probe_sees_a_blocked_worker_and_not_a_blocking_pool() {
+    let _exclusive = common::exclusive();
     let rt = common::client_runtime();
     let probe_p99 = |k: Knobs| {
         let url = refserver::start_in_process(k);

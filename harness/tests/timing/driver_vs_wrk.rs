@@ -5,7 +5,7 @@
 //! shared machine).
 //!
 //! Needs wrk, taskset, 2 CPUs and a release build; run it with
-//! `cargo test --release -p harness --test driver_vs_wrk -- --ignored --nocapture`.
+//! `cargo test --release -p harness --test timing driver_vs_wrk -- --ignored --nocapture`.
 
 use std::path::Path;
 use std::process::Command;
