@@ -204,35 +204,7 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
             crate::outln!("{name}: {} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures());
         }
         if let Some(h) = hostile_run.as_mut() {
-            let r = hostile::measure(
-                &url,
-                running.as_ref().map(|r| r.pid),
-                running.as_ref().map(|r| r.stderr_log.as_path()),
-                &h.options,
-            )?;
-            let verdict = r.verdict();
-            for finding in r.slow_client_findings() {
-                crate::outln!("{name}: slow clients: {finding}");
-            }
-            if verdict.is_empty() {
-                crate::outln!("{name}: robust: all {} hostile cases passed, no 5xx, no crash", r.cases);
-            } else {
-                all_ok = false;
-                crate::outln!("{name}: not robust: {}", verdict.join("; "));
-                for f in &r.failures {
-                    crate::outln!("  {}: {}", f.case, f.reasons.join("; "));
-                }
-            }
-            let verification = results::Verification {
-                passed: report.failed.is_empty(),
-                cases: cases.len(),
-                failures: report
-                    .failed
-                    .iter()
-                    .map(|(case, reasons)| results::Failure { case: case.clone(), reasons: reasons.clone() })
-                    .collect(),
-            };
-            h.record(&source, root, verification, r)?;
+            all_ok &= verify_hostile(h, &source, root, &name, &url, running.as_ref(), &report, cases.len())?;
         }
     }
     if let Some(h) = hostile_run {
@@ -247,6 +219,47 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
         }
     }
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `verify --hostile` for one target: the robustness checks on its instance, printed and
+/// recorded; `false` when it is not robust.
+#[allow(clippy::too_many_arguments)]
+fn verify_hostile(
+    h: &mut hostile::VerifyRun,
+    source: &plan::TargetSource,
+    root: &std::path::Path,
+    name: &str,
+    url: &str,
+    running: Option<&target::Running>,
+    report: &workloads::conformance::CorpusReport,
+    cases: usize,
+) -> anyhow::Result<bool> {
+    let mut ok = true;
+    let r = hostile::measure(url, running.map(|r| r.pid), running.map(|r| r.stderr_log.as_path()), &h.options)?;
+    let verdict = r.verdict();
+    for finding in r.slow_client_findings() {
+        crate::outln!("{name}: slow clients: {finding}");
+    }
+    if verdict.is_empty() {
+        crate::outln!("{name}: robust: all {} hostile cases passed, no 5xx, no crash", r.cases);
+    } else {
+        ok = false;
+        crate::outln!("{name}: not robust: {}", verdict.join("; "));
+        for f in &r.failures {
+            crate::outln!("  {}: {}", f.case, f.reasons.join("; "));
+        }
+    }
+    let verification = results::Verification {
+        passed: report.failed.is_empty(),
+        cases,
+        failures: report
+            .failed
+            .iter()
+            .map(|(case, reasons)| results::Failure { case: case.clone(), reasons: reasons.clone() })
+            .collect(),
+    };
+    h.record(source, root, verification, r)?;
+    Ok(ok)
 }
 
 /// `harness report`: an unreadable or foreign results file is bad input (exit 2).

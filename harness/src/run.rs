@@ -28,34 +28,13 @@ use crate::target::{self, Running};
 pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     let plan = crate::plan::build(cfg);
     let mut cfg = cfg.clone();
-    let mut calibration = None;
-    if let Some(target_ms) = plan.calibrate_cpu_ms {
-        let c = crate::probe::calibrate(&cfg.server_cpus, target_ms)?;
-        if cfg.progress {
-            crate::errln!(
-                "infer-cpu: work = {} ({:.3} ms per 1000 passes on CPU {:?}; target {} ms per request)",
-                c.work,
-                c.ms_per_1000,
-                cfg.server_cpus,
-                cfg.profile.cpu_target_ms
-            );
-        }
-        cfg.cpu_work = Some(c.work);
-        calibration = Some(c);
-    }
+    let calibration = calibrate(&mut cfg, plan.calibrate_cpu_ms)?;
     let cfg = &cfg;
     std::fs::create_dir_all(&cfg.out_dir).with_context(|| format!("cannot create {}", cfg.out_dir.display()))?;
     let (nofile, nofile_warning) = target::raise_nofile();
     target::pin_current_thread(&cfg.client_cpus)?;
-    // Runtime threads inherit the client pinning from this thread. With one client CPU the
-    // driver runs on this (pinned) thread: a current-thread runtime skips the work-stealing
-    // machinery that a single worker cannot use.
-    let rt = if cfg.client_cpus.len() <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(cfg.client_cpus.len()).enable_all().build()?
-    };
-    let workers = cfg.workers.unwrap_or(cfg.server_cpus.len().max(1));
+    let rt = client_runtime(cfg)?;
+    let workers = plan.workers;
     let mut env = crate::env::capture(&cfg.root);
     env.server_cpus = cfg.server_cpus.clone();
     env.client_cpus = cfg.client_cpus.clone();
@@ -117,6 +96,35 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     progress.finish();
     journal.finish()?;
     Ok(journal.into_results())
+}
+
+/// infer-cpu's `work`, calibrated on the server CPUs when the plan asks (`target_ms`), into
+/// `cfg.cpu_work`.
+fn calibrate(cfg: &mut RunConfig, target_ms: Option<f64>) -> anyhow::Result<Option<crate::probe::Calibration>> {
+    let Some(target_ms) = target_ms else { return Ok(None) };
+    let c = crate::probe::calibrate(&cfg.server_cpus, target_ms)?;
+    if cfg.progress {
+        crate::errln!(
+            "infer-cpu: work = {} ({:.3} ms per 1000 passes on CPU {:?}; target {} ms per request)",
+            c.work,
+            c.ms_per_1000,
+            cfg.server_cpus,
+            target_ms
+        );
+    }
+    cfg.cpu_work = Some(c.work);
+    Ok(Some(c))
+}
+
+/// The driver's runtime. Its threads inherit the client pinning from the calling thread.
+/// With one client CPU the driver runs on this (pinned) thread: a current-thread runtime
+/// skips the work-stealing machinery that a single worker cannot use.
+fn client_runtime(cfg: &RunConfig) -> std::io::Result<tokio::runtime::Runtime> {
+    if cfg.client_cpus.len() <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(cfg.client_cpus.len()).enable_all().build()
+    }
 }
 
 /// A signal came: the target it found is `interrupted` (its completed points kept), the

@@ -406,11 +406,7 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
         () = shared.cancel.cancelled() => None,
     };
     let Some((window_start, window_end)) = edges else {
-        shared.phase.store(STOPPED, Ordering::SeqCst);
-        for w in &workers {
-            w.abort();
-        }
-        return Err(Interrupted.into());
+        return Err(stop_now(&shared, &workers));
     };
     let mut recorded = Recorder::default();
     for w in workers {
@@ -478,16 +474,8 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
             if count_limit.is_some_and(|n| measured && in_window >= n) || (count_limit.is_none() && at >= end) {
                 break;
             }
-            // Sleep in slices, so that a cancel is seen within one even at low rates.
-            loop {
-                if sched_shared.cancel.is_cancelled() {
-                    return tasks;
-                }
-                let now = Instant::now();
-                if at <= now {
-                    break;
-                }
-                std::thread::sleep((at - now).min(CANCEL_POLL));
+            if !sleep_until(at, sched_shared.cancel) {
+                return tasks;
             }
             if measured {
                 in_window += 1;
@@ -505,11 +493,7 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
         .await?
         .map_err(|_| anyhow::anyhow!("scheduler panicked"))?;
     if shared.cancel.is_cancelled() {
-        shared.phase.store(STOPPED, Ordering::SeqCst);
-        for t in &tasks {
-            t.abort();
-        }
-        return Err(Interrupted.into());
+        return Err(stop_now(&shared, &tasks));
     }
     let window_end = if count_limit.is_none() { end } else { Instant::now() };
     shared.phase.store(STOPPED, Ordering::SeqCst);
@@ -531,6 +515,30 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
         scheduled: pool.scheduled.load(Ordering::Relaxed),
         connections_opened: shared.opened.load(Ordering::Relaxed),
     })
+}
+
+/// Sleeps until `at` in slices, so that a cancel is seen within one even at low rates;
+/// `false` when cancelled first.
+fn sleep_until(at: Instant, cancel: &Cancel) -> bool {
+    loop {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        let now = Instant::now();
+        if at <= now {
+            return true;
+        }
+        std::thread::sleep((at - now).min(CANCEL_POLL));
+    }
+}
+
+/// A cancelled run: nothing more is sent, every task is dropped where it is.
+fn stop_now<T>(shared: &Shared, tasks: &[tokio::task::JoinHandle<T>]) -> anyhow::Error {
+    shared.phase.store(STOPPED, Ordering::SeqCst);
+    for t in tasks {
+        t.abort();
+    }
+    Interrupted.into()
 }
 
 async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, scheduled: Instant, measured: bool) {

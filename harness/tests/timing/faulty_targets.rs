@@ -115,6 +115,36 @@ fn reason(t: &Value) -> String {
     t["skip_reason"].as_str().unwrap_or_default().to_owned()
 }
 
+/// Waits until the harness has recorded the target's verification as passed: the next step
+/// is a point. `ended` says why the harness is gone, if it is (then the wait fails).
+fn wait_verified(out: &Path, mut ended: impl FnMut() -> Option<String>) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let verified = std::fs::read(out.join("results.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|r| r["targets"][0]["verification"]["passed"] == true);
+        if verified {
+            return;
+        }
+        if let Some(why) = ended() {
+            panic!("the harness ended early: {why}");
+        }
+        assert!(Instant::now() < deadline, "the target was never verified");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Target `slow`: a server tree the process group does not cover, a shell that ignores
+/// SIGTERM with the real server under it in a session (and group) of its own.
+fn detached_server(ws: &Workspace) {
+    let server = ws.script(
+        "server.sh",
+        &format!("trap '' TERM\nsetsid {} --port \"$1\" --workers \"$2\" &\nwait; wait", fw_hyper().display()),
+    );
+    ws.target("slow", &format!("sh {} {{port}} {{workers}}", server.display()));
+}
+
 const QUICK: &[&str] = &[
     "run",
     "--profile",
@@ -256,19 +286,7 @@ fn sigint_mid_run_stops_every_server_and_leaves_valid_results() {
         .spawn()
         .unwrap();
     // Wait until a point is being measured: the target has been verified.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let verified = std::fs::read(out.join("results.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .is_some_and(|r| r["targets"][0]["verification"]["passed"] == true);
-        if verified {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the target was never verified");
-        assert!(child.try_wait().unwrap().is_none(), "the harness ended early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_verified(&out, || child.try_wait().unwrap().map(|s| s.to_string()));
     std::thread::sleep(Duration::from_millis(500));
     assert!(!ws.survivors().is_empty(), "the server should be running now");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
@@ -452,14 +470,7 @@ impl Drop for Terminal {
 fn interrupt_in_a_terminal(how: Ending, launch: Launch) {
     let _exclusive = common::exclusive();
     let ws = Workspace::new(&format!("tty-{how:?}-{launch:?}").to_lowercase());
-    let fw = fw_hyper();
-    // A server tree the process group does not cover: a shell that ignores SIGTERM, and the
-    // real server under it in a session (and group) of its own.
-    let server = ws.script(
-        "server.sh",
-        &format!("trap '' TERM\nsetsid {} --port \"$1\" --workers \"$2\" &\nwait; wait", fw.display()),
-    );
-    ws.target("slow", &format!("sh {} {{port}} {{workers}}", server.display()));
+    detached_server(&ws);
     let out = ws.root.join("out");
     let grace = Duration::from_secs(1);
     let mut args: Vec<&str> = QUICK.to_vec();
@@ -487,21 +498,11 @@ fn interrupt_in_a_terminal(how: Ending, launch: Launch) {
         ws.survivors().into_iter().filter(|p| p.contains("fw-hyper") || p.contains("server.sh")).collect()
     };
     // Wait until a point is being measured: the target has been verified.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    wait_verified(&out, || {
         term.drain();
-        let verified = std::fs::read(out.join("results.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .is_some_and(|r| r["targets"][0]["verification"]["passed"] == true);
-        if verified {
-            break;
-        }
         let screen = String::from_utf8_lossy(&term.screen).into_owned();
-        assert!(Instant::now() < deadline, "the target was never verified; the terminal shows:\n{screen}");
-        assert!(term.exit_status().is_none(), "the harness ended early; the terminal shows:\n{screen}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        term.exit_status().map(|s| format!("exit {s}; the terminal shows:\n{screen}"))
+    });
     // Into the health point's measured window (warm-up 1 s in the quick profile).
     std::thread::sleep(Duration::from_millis(1500));
     term.drain();
@@ -587,12 +588,7 @@ fn a_closed_terminal_stops_the_debug_rerun_within_bounds() {
 fn a_signal_in_a_step_that_cannot_stop_is_recorded_and_ended_by_the_watchdog() {
     let _exclusive = common::exclusive();
     let ws = Workspace::new("watchdog");
-    let fw = fw_hyper();
-    let server = ws.script(
-        "server.sh",
-        &format!("trap '' TERM\nsetsid {} --port \"$1\" --workers \"$2\" &\nwait; wait", fw.display()),
-    );
-    ws.target("slow", &format!("sh {} {{port}} {{workers}}", server.display()));
+    detached_server(&ws);
     let out = ws.root.join("out");
     let mut child = ws
         .harness(QUICK)
@@ -601,19 +597,7 @@ fn a_signal_in_a_step_that_cannot_stop_is_recorded_and_ended_by_the_watchdog() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let verified = std::fs::read(out.join("results.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .is_some_and(|r| r["targets"][0]["verification"]["passed"] == true);
-        if verified {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the target was never verified");
-        assert!(child.try_wait().unwrap().is_none(), "the harness ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_verified(&out, || child.try_wait().unwrap().map(|s| s.to_string()));
     // Into the slowloris check (the hostile corpus before it takes about a second).
     std::thread::sleep(Duration::from_secs(3));
     let signalled = Instant::now();
