@@ -215,9 +215,12 @@ pub fn grace() -> Duration {
 }
 
 fn on_signal() {
-    if STATE.compare_exchange(RUNNING, SIGNALLED, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+    // Signals are handled one at a time on ctrlc's thread, and only this function leaves
+    // RUNNING: the record is complete before the main thread can see SIGNALLED and claim.
+    if STATE.load(Ordering::SeqCst) == RUNNING {
         let position = lock(&POSITION).clone();
         *lock(&SIGNALLED_AT) = Some((Instant::now(), crate::results::now_rfc3339(), position));
+        STATE.store(SIGNALLED, Ordering::SeqCst);
         PROCESS.cancel();
         crate::errln!("harness: interrupted; stopping the servers (interrupt again to kill them at once)");
         if std::thread::Builder::new().name("interrupt-watchdog".into()).spawn(watchdog).is_err() {
@@ -229,10 +232,8 @@ fn on_signal() {
     crate::errln!("harness: interrupted again; killing the servers");
     let _no_more_spawns = lock(&SPAWNING);
     stop_all(Duration::ZERO);
-    // The main thread may not have written its record yet.
-    if STATE.load(Ordering::SeqCst) != MAIN_STOPPING {
-        record_in_last_saved("second signal");
-    }
+    // The main thread may not have written its record yet; one already written stays.
+    record_in_last_saved("second signal");
     std::process::exit(130);
 }
 

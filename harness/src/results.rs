@@ -83,8 +83,12 @@ impl Results {
     }
 
     /// Records that a signal ended the run: on the run, and on the target it was working on
-    /// (status `interrupted`); that target's completed points are kept.
+    /// (status `interrupted`); that target's completed points are kept. A record already
+    /// there stays (a second signal does not rewrite the first one's).
     pub fn mark_interrupted(&mut self, i: &Interruption) {
+        if self.interrupted.is_some() {
+            return;
+        }
         let at_target = |t: &TargetResult| i.target.as_deref().map_or(t.status == "running", |n| n == t.name);
         if let Some(t) = self.targets.iter_mut().rev().find(|t| at_target(t) && t.status == "running") {
             t.status = "interrupted".into();
@@ -693,6 +697,16 @@ mod interruption_tests {
         let mut r = run(&[("axum", "measured"), ("poem", "running")]);
         r.mark_interrupted(&interruption(None));
         assert_eq!(r.targets[1].status, "interrupted");
+    }
+
+    #[test]
+    fn a_second_record_does_not_replace_the_first() {
+        let mut r = run(&[("hyper", "running")]);
+        r.mark_interrupted(&interruption(Some("hyper")));
+        let second = Interruption { recorded_by: "second signal".into(), ..interruption(Some("hyper")) };
+        r.mark_interrupted(&second);
+        assert_eq!(r.interrupted.as_ref().unwrap().recorded_by, "harness");
+        assert_eq!(r.targets[0].interrupted.as_ref().unwrap().recorded_by, "harness");
     }
 
     #[test]

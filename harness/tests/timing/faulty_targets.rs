@@ -625,3 +625,53 @@ fn a_signal_in_a_step_that_cannot_stop_is_recorded_and_ended_by_the_watchdog() {
     assert_eq!(r["interrupted"], t["interrupted"], "{r}");
     ws.assert_no_survivors();
 }
+
+/// A second Ctrl-C does not wait for the stop grace: the servers are killed and the harness
+/// exits at once, and the interruption is on record either way.
+#[test]
+fn a_second_signal_kills_the_servers_and_exits_at_once() {
+    let _exclusive = common::exclusive();
+    let ws = Workspace::new("twice");
+    detached_server(&ws);
+    let out = ws.root.join("out");
+    // The shell ignores SIGTERM, so an orderly stop would take the whole 3 s grace.
+    let mut args: Vec<&str> = QUICK.to_vec();
+    let grace = args.iter().position(|a| *a == "--stop-timeout").unwrap() + 1;
+    args[grace] = "3";
+    let mut child = ws
+        .harness(&args)
+        .args(["--framework", "slow", "--workload", "health"])
+        .args(["--duration", "30", "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_verified(&out, || child.try_wait().unwrap().map(|s| s.to_string()));
+    // Past the verification instance's stop (the whole 3 s grace) into the health point.
+    std::thread::sleep(Duration::from_millis(5000));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let second = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(second.elapsed() < Duration::from_secs(10), "no exit within 10 s of the second SIGINT");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = second.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    eprintln!("second signal: exit {:?} {took:?} after it", status.code());
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(took < Duration::from_secs(1), "the second signal waited {took:?} (the grace is 3 s): {stderr}");
+    let r = results(&out);
+    let t = target(&r, "slow");
+    assert_eq!(t["status"], "interrupted", "{t}");
+    assert_eq!(t["interrupted"]["point"], "health closed c=64", "{t}");
+    // The first signal's record, written before its orderly stop began, is the one kept.
+    assert_eq!(t["interrupted"]["recorded_by"], "harness", "{t}");
+    ws.assert_no_survivors();
+}
