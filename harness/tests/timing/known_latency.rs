@@ -11,10 +11,16 @@ use harness::driver::{self, Arrival, LoadSpec, Mode, PayloadSet, Stop};
 #[test]
 fn fixed_5ms_server_reports_p50_between_5_and_6_ms() {
     common::in_own_process(module_path!(), "fixed_5ms_server_reports_p50_between_5_and_6_ms", || {
+        // Pinned as the harness pins a run: the server's threads on CPU 0, the driver's on
+        // CPU 1 (threads inherit the affinity of the thread that starts them).
+        harness::target::pin_current_thread(&[0]).unwrap();
         // A thread sleep is precise to tens of µs; tokio's timer would round up to the next ms.
+        // It blocks in place: a hand-off to the blocking pool and back would add two thread
+        // wake-ups to what the server is meant to take (exactly 5 ms).
         let url = common::start_server(|_| async {
-            tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(5))).await.unwrap();
+            tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(5)));
         });
+        harness::target::pin_current_thread(&[1]).unwrap();
         let spec = LoadSpec {
             mode: Mode::Open { rate_rps: 100.0, arrival: Arrival::Poisson { seed: 1 }, max_connections: 64 },
             warmup: Duration::from_millis(200),
