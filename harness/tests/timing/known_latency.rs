@@ -7,7 +7,8 @@ use std::time::Duration;
 use harness::driver::{self, Arrival, LoadSpec, Mode, PayloadSet, Stop};
 
 /// In a process of its own: the 1 ms margin is what an idle process shows, not one that
-/// earlier tests left threads and memory in.
+/// earlier tests left threads and memory in. Judged with both CPUs kept awake
+/// ([`common::keep_awake`]): the driver's bias is under test, not the VM's wake-up from halt.
 #[test]
 fn fixed_5ms_server_reports_p50_between_5_and_6_ms() {
     common::in_own_process(module_path!(), "fixed_5ms_server_reports_p50_between_5_and_6_ms", || {
@@ -21,19 +22,37 @@ fn fixed_5ms_server_reports_p50_between_5_and_6_ms() {
             tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(5)));
         });
         harness::target::pin_current_thread(&[1]).unwrap();
-        let spec = LoadSpec {
-            mode: Mode::Open { rate_rps: 100.0, arrival: Arrival::Poisson { seed: 1 }, max_connections: 64 },
-            warmup: Duration::from_millis(200),
-            stop: Stop::Duration(Duration::from_secs(2)),
-            request_timeout: Duration::from_secs(5),
+        let measure = || {
+            let spec = LoadSpec {
+                mode: Mode::Open { rate_rps: 100.0, arrival: Arrival::Poisson { seed: 1 }, max_connections: 64 },
+                warmup: Duration::from_millis(200),
+                stop: Stop::Duration(Duration::from_secs(2)),
+                request_timeout: Duration::from_secs(5),
+            };
+            let r = common::client_runtime().block_on(driver::run(&url, PayloadSet::health(), spec)).unwrap();
+            assert!(r.recorded.responses() > 100, "too few responses: {}", r.recorded.responses());
+            assert_eq!(r.recorded.errors.total(), 0, "{:?}", r.recorded.errors);
+            (r.recorded.latency_us.value_at_quantile(0.5), r.recorded.responses())
         };
-        let r = common::client_runtime().block_on(driver::run(&url, PayloadSet::health(), spec)).unwrap();
-        let p50 = r.recorded.latency_us.value_at_quantile(0.5);
-        eprintln!("p50 {p50} µs over {} responses", r.recorded.responses());
-        assert!(r.recorded.responses() > 100, "too few responses: {}", r.recorded.responses());
-        assert_eq!(r.recorded.errors.total(), 0, "{:?}", r.recorded.errors);
-        assert!((5_000..=6_000).contains(&p50), "p50 {p50} µs is outside [5000, 6000]");
+        // Shown, not judged: with both CPUs halting between requests, the wake-ups are in it.
+        let (idle, n) = measure();
+        eprintln!("p50 {idle} µs over {n} responses, CPUs halting between requests");
+        let steal0 = steal_ticks();
+        let (p50, n) = {
+            let _awake = common::keep_awake(&[0, 1]);
+            measure()
+        };
+        // Time the hypervisor gave these vCPUs to others: what no fixture can take out.
+        let steal = steal_ticks() - steal0;
+        eprintln!("p50 {p50} µs over {n} responses, CPUs kept awake (SCHED_IDLE spinners); {steal} ticks stolen");
+        assert!((5_000..=6_000).contains(&p50), "p50 {p50} µs is outside [5000, 6000] ({steal} ticks of steal meanwhile)");
     });
+}
+
+/// The machine's steal time so far, in clock ticks (/proc/stat, all CPUs).
+fn steal_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines().next().and_then(|l| l.split_whitespace().nth(8)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// A cancel (what Ctrl-C fires) mid-window: the driver returns `Interrupted` within 0.5 s,
