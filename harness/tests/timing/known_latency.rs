@@ -45,7 +45,10 @@ fn fixed_5ms_server_reports_p50_between_5_and_6_ms() {
         // Time the hypervisor gave these vCPUs to others: what no fixture can take out.
         let steal = steal_ticks() - steal0;
         eprintln!("p50 {p50} µs over {n} responses, CPUs kept awake (SCHED_IDLE spinners); {steal} ticks stolen");
-        assert!((5_000..=6_000).contains(&p50), "p50 {p50} µs is outside [5000, 6000] ({steal} ticks of steal meanwhile)");
+        assert!(
+            (5_000..=6_000).contains(&p50),
+            "p50 {p50} µs is outside [5000, 6000] ({steal} ticks of steal meanwhile)"
+        );
     });
 }
 
