@@ -4,7 +4,8 @@
 
 use crate::driver::{self, Arrival, Mode};
 use crate::results::{
-    Fit, InflightSummary, Latency, MemoryFits, Point, PointSummary, Repeat, SignedPercentiles, StreamSummary,
+    Fit, InflightSummary, Latency, MemoryFits, Point, PointMode, PointSummary, Repeat, SignedPercentiles,
+    StreamSummary, Workload,
 };
 use crate::stats;
 
@@ -40,7 +41,13 @@ pub fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repe
 /// A point from its repeats: throughput as the median over repeats with its spread, the
 /// latency percentiles of the merged histogram (`latency`), CPU per response and client CPU
 /// share as medians, errors and drops summed, and the flags (docs/metrics.md, "Flags").
-pub fn point(workload: &str, mode: Mode, rate_basis: Option<String>, repeats: Vec<Repeat>, latency: Latency) -> Point {
+pub fn point(
+    workload: Workload,
+    mode: Mode,
+    rate_basis: Option<String>,
+    repeats: Vec<Repeat>,
+    latency: Latency,
+) -> Point {
     let tput: Vec<f64> = repeats.iter().map(|r| r.throughput_rps).collect();
     let throughput = stats::summarize(&tput).unwrap_or(stats::Summary {
         n: 0,
@@ -59,9 +66,9 @@ pub fn point(workload: &str, mode: Mode, rate_basis: Option<String>, repeats: Ve
     let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
     let flags = flags(&throughput, &repeats);
     let (mode_name, connections, rate, arrival) = match mode {
-        Mode::Closed { connections } => ("closed", connections, None, None),
+        Mode::Closed { connections } => (PointMode::Closed, connections, None, None),
         Mode::Open { rate_rps, arrival, max_connections } => (
-            "open",
+            PointMode::Open,
             max_connections,
             Some(rate_rps),
             Some(match arrival {
@@ -71,8 +78,8 @@ pub fn point(workload: &str, mode: Mode, rate_basis: Option<String>, repeats: Ve
         ),
     };
     Point {
-        workload: workload.to_owned(),
-        mode: mode_name.into(),
+        workload,
+        mode: mode_name,
         connections,
         rate_rps: rate,
         rate_basis,
@@ -142,17 +149,17 @@ pub fn inflight_summary(
 /// Bytes per open stream and per in-flight request: the slope of mean RSS over concurrency,
 /// with the fresh server's idle RSS at 0.
 pub fn memory_fits(points: &[Point], idle_generate: Option<u64>, idle_inflight: Option<u64>) -> Option<MemoryFits> {
-    let fit = |workload: &str, idle: Option<u64>| -> Option<Fit> {
+    let fit = |workload: Workload, idle: Option<u64>| -> Option<Fit> {
         let levels: Vec<(usize, u64)> = points
             .iter()
-            .filter(|pt| pt.workload == workload && pt.mode == "closed")
+            .filter(|pt| pt.workload == workload && pt.mode == PointMode::Closed)
             .filter_map(|pt| Some((pt.connections, pt.summary.rss_mean_bytes?)))
             .collect();
         rss_fit(idle, &levels)
     };
     let fits = MemoryFits {
-        bytes_per_open_stream: fit("generate", idle_generate),
-        bytes_per_inflight_request: fit("infer-io", idle_inflight),
+        bytes_per_open_stream: fit(Workload::Generate, idle_generate),
+        bytes_per_inflight_request: fit(Workload::InferIo, idle_inflight),
     };
     (fits.bytes_per_open_stream.is_some() || fits.bytes_per_inflight_request.is_some()).then_some(fits)
 }
@@ -203,13 +210,13 @@ mod tests {
     #[test]
     fn steady_repeats_get_no_flag_and_a_median_of_each_figure() {
         let reps = vec![repeat(1000.0, 0.5), repeat(1010.0, 0.6), repeat(990.0, 0.4)];
-        let p = point("health", Mode::Closed { connections: 64 }, None, reps, Latency::default());
+        let p = point(Workload::Health, Mode::Closed { connections: 64 }, None, reps, Latency::default());
         assert!(p.summary.flags.is_empty(), "{:?}", p.summary.flags);
         assert_eq!(p.summary.throughput_rps.median, 1000.0);
         assert_eq!((p.summary.throughput_rps.min, p.summary.throughput_rps.max), (990.0, 1010.0));
         assert_eq!(p.summary.client_cpu_share, 0.5);
         assert_eq!(p.summary.cpu_us_per_request, Some(50.0));
-        assert_eq!((p.mode.as_str(), p.connections, p.rate_rps), ("closed", 64, None));
+        assert_eq!((p.mode, p.connections, p.rate_rps), (PointMode::Closed, 64, None));
     }
 
     #[test]
@@ -232,8 +239,8 @@ mod tests {
     #[test]
     fn an_open_point_records_its_rate_and_pool_and_no_repeats_give_zeros() {
         let mode = Mode::Open { rate_rps: 2000.0, arrival: Arrival::Poisson { seed: 1 }, max_connections: 256 };
-        let p = point("predict", mode, Some("absolute".into()), Vec::new(), Latency::default());
-        assert_eq!((p.mode.as_str(), p.connections, p.rate_rps), ("open", 256, Some(2000.0)));
+        let p = point(Workload::Predict, mode, Some("absolute".into()), Vec::new(), Latency::default());
+        assert_eq!((p.mode, p.connections, p.rate_rps), (PointMode::Open, 256, Some(2000.0)));
         assert_eq!((p.arrival.as_deref(), p.rate_basis.as_deref()), (Some("poisson"), Some("absolute")));
         assert_eq!(p.summary.throughput_rps.median, 0.0);
         assert_eq!(p.summary.cpu_us_per_request, None);
@@ -266,17 +273,17 @@ mod tests {
         let example: Results = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let mut checked = 0;
         for t in &example.targets {
-            // mixed builds its point from goose's figures, not from repeats.
-            for pt in t.points.iter().filter(|p| p.workload != "mixed") {
-                let mode = match pt.mode.as_str() {
-                    "closed" => Mode::Closed { connections: pt.connections },
-                    _ => Mode::Open {
+            // mixed too: its one repeat is goose's run, under the same rules.
+            for pt in &t.points {
+                let mode = match pt.mode {
+                    PointMode::Closed => Mode::Closed { connections: pt.connections },
+                    PointMode::Open => Mode::Open {
                         rate_rps: pt.rate_rps.unwrap(),
                         arrival: Arrival::Poisson { seed: 0 },
                         max_connections: pt.connections,
                     },
                 };
-                let again = point(&pt.workload, mode, pt.rate_basis.clone(), pt.repeats.clone(), pt.summary.latency_us);
+                let again = point(pt.workload, mode, pt.rate_basis.clone(), pt.repeats.clone(), pt.summary.latency_us);
                 let (a, b) = (&again.summary, &pt.summary);
                 let what = format!("{} {} {} c={}", t.name, pt.workload, pt.mode, pt.connections);
                 assert_eq!(
@@ -290,7 +297,7 @@ mod tests {
                 assert_eq!((a.errors, a.dropped), (b.errors, b.dropped), "{what}");
                 // infer-cpu adds `errors` for a failed probe after the rules here.
                 let mut flags = a.flags.clone();
-                if pt.workload == "infer-cpu"
+                if pt.workload == Workload::InferCpu
                     && b.probe.as_ref().is_some_and(|p| p.probe_errors > 0)
                     && !flags.contains(&"errors".to_owned())
                 {
@@ -317,6 +324,6 @@ mod tests {
                 assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(Some(m)).unwrap(), "{}", t.name);
             }
         }
-        assert!(checked >= 8 * 10, "only {checked} points checked");
+        assert!(checked >= 8 * 11, "only {checked} points checked");
     }
 }

@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::manifest;
 use crate::plan::{RunConfig, TargetSource};
-use crate::profile::{Profile, ProfileName};
 use crate::results::Workload;
+use crate::workload::{Profile, ProfileName};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -175,7 +175,7 @@ fn parse_workloads(spec: &str) -> anyhow::Result<Vec<Workload>> {
     spec.split(',')
         .map(|w| {
             let w = w.trim();
-            Workload::ALL.into_iter().find(|k| k.name() == w).with_context(|| {
+            Workload::parse(w).with_context(|| {
                 let known: Vec<&str> = Workload::ALL.iter().map(|k| k.name()).collect();
                 format!("unknown workload {w:?} (known: {})", known.join(", "))
             })

@@ -237,9 +237,9 @@ pub fn compare(
 }
 
 fn compare_target(bt: &TargetResult, nt: &TargetResult, c: &mut Comparison) {
-    let measured = |t: &TargetResult| t.status == "measured";
+    let measured = |t: &TargetResult| t.status == crate::results::TargetStatus::Measured;
     if measured(bt) != measured(nt) {
-        let reason = |t: &TargetResult| t.skip_reason.clone().unwrap_or_else(|| t.status.clone());
+        let reason = |t: &TargetResult| t.skip_reason.clone().unwrap_or_else(|| t.status.name().to_owned());
         c.rows.push(Row {
             target: bt.name.clone(),
             point: "(target)".into(),
@@ -263,7 +263,7 @@ fn compare_target(bt: &TargetResult, nt: &TargetResult, c: &mut Comparison) {
             continue;
         };
         for m in METRICS {
-            if m.closed_only && bp.mode != "closed" {
+            if m.closed_only && bp.mode != crate::results::PointMode::Closed {
                 continue;
             }
             let (Some(b), Some(n)) = ((m.summary)(bp), (m.summary)(np)) else { continue };

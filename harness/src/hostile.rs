@@ -427,7 +427,7 @@ impl VerifyRun {
         if matches!(source, TargetSource::Manifest(_)) {
             t.idle_rss_bytes = robustness.idle_rss_bytes;
         }
-        t.status = "verified".into();
+        t.status = crate::results::TargetStatus::Verified;
         t.verification = Some(verification);
         t.robustness = Some(robustness);
         self.journal.add_target(t)?;

@@ -98,12 +98,11 @@ mod tests {
             || -> Results { serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap() };
         let mut j = Journal::begin(&dir, serde_json::json!({"name": "quick"}), Environment::default()).unwrap();
         assert!(on_disk().targets.is_empty() && on_disk().finished_at.is_none());
-        let idx = j
-            .add_target(TargetResult { name: "hyper".into(), status: "running".into(), ..Default::default() })
-            .unwrap();
+        let idx = j.add_target(TargetResult { name: "hyper".into(), ..Default::default() }).unwrap();
         assert_eq!(on_disk().targets[0].name, "hyper");
         let mode = crate::driver::Mode::Closed { connections: 64 };
-        let point = crate::analysis::point("health", mode, None, Vec::new(), Default::default());
+        let point =
+            crate::analysis::point(crate::results::Workload::Health, mode, None, Vec::new(), Default::default());
         let key = PointKey::of(&point);
         assert!(!j.has_point("hyper", &key));
         j.record_point(idx, point).unwrap();

@@ -23,10 +23,8 @@ pub mod hostile;
 pub mod interrupt;
 pub mod journal;
 pub mod manifest;
-pub mod mixed;
 pub mod plan;
 pub mod probe;
-pub mod profile;
 pub mod progress;
 pub mod python;
 pub mod report;
@@ -36,6 +34,7 @@ pub mod sampler;
 pub mod stats;
 pub mod table;
 pub mod target;
+pub mod workload;
 
 use std::process::ExitCode;
 
@@ -107,7 +106,7 @@ fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<Exit
             cfg.out_dir.display()
         ),
     }
-    let skipped = results.targets.iter().filter(|t| t.status != "measured").count();
+    let skipped = results.targets.iter().filter(|t| t.status != crate::results::TargetStatus::Measured).count();
     Ok(if skipped == 0 { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 

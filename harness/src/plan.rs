@@ -12,13 +12,9 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::driver::{Arrival, Mode, PayloadSet};
 use crate::manifest::Manifest;
-use crate::profile::Profile;
-use crate::results::{TargetResult, Workload};
-
-/// A request not answered within this is a `timeout` error.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::results::TargetResult;
+pub use crate::workload::{PlannedMode, PointPlan, Profile, REQUEST_TIMEOUT, Rate, SEED, Step, Window, Workload};
 
 #[derive(Debug, Clone)]
 pub enum TargetSource {
@@ -80,9 +76,6 @@ pub fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetRes
     }
 }
 
-/// The seed of predict's payload mix and of every Poisson schedule.
-pub const SEED: u64 = 0x5EED;
-
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub profile: Profile,
@@ -116,105 +109,11 @@ pub struct WorkloadPlan {
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Clone)]
-pub enum Step {
-    /// A measured point: `repeats` windows, each after its own warm-up.
-    Point(PointPlan),
-    /// infer-cpu: the `/health` probe alone on the fresh server, its idle baseline.
-    ProbeBaseline { rate_rps: f64, window: Window },
-    /// mixed: one goose run.
-    Goose { users: usize, duration: Duration },
-}
-
-/// Warm-up, measured window and repeats of a point.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Window {
-    pub warmup: Duration,
-    pub duration: Duration,
-    pub repeats: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PointPlan {
-    pub mode: PlannedMode,
-    pub window: Window,
-    /// A `/health` probe at this rate beside the load (infer-cpu).
-    pub probe_rps: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PlannedMode {
-    Closed { connections: usize },
-    Open { rate: Rate, max_connections: usize },
-}
-
-/// How an open-loop rate is chosen.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Rate {
-    /// The same rate for every target, so latencies compare directly.
-    Absolute(f64),
-    /// This fraction of the highest median throughput among the workload's closed-loop
-    /// points on this target, measured earlier in the plan.
-    OfClosedMax(f64),
-    /// Stream arrivals per second (generate).
-    StreamArrivals(f64),
-}
-
-impl Rate {
-    /// The rate in req/s and its `rate_basis` as results.json records it; `closed_max` is
-    /// the highest closed-loop median measured so far (needed by [`Rate::OfClosedMax`]).
-    pub fn resolve(self, closed_max: Option<f64>) -> anyhow::Result<(f64, String)> {
-        Ok(match self {
-            Rate::Absolute(r) => (r, "absolute".to_owned()),
-            Rate::StreamArrivals(r) => (r, "stream arrivals".to_owned()),
-            Rate::OfClosedMax(f) => {
-                let max = closed_max
-                    .ok_or_else(|| anyhow::anyhow!("no closed-loop predict point to take the maximum from"))?;
-                (f * max, format!("{f} x max ({max:.0} req/s)"))
-            }
-        })
-    }
-
-    fn describe(self) -> String {
-        match self {
-            Rate::Absolute(r) => format!("{r} req/s (absolute)"),
-            Rate::StreamArrivals(r) => format!("{r} streams/s (stream arrivals)"),
-            Rate::OfClosedMax(f) => format!("{f} x max of the closed points"),
-        }
-    }
-}
-
-impl PlannedMode {
-    /// The driver's mode, once the rate is known.
-    pub fn to_mode(self, rate_rps: Option<f64>) -> Mode {
-        match self {
-            PlannedMode::Closed { connections } => Mode::Closed { connections },
-            PlannedMode::Open { max_connections, .. } => Mode::Open {
-                rate_rps: rate_rps.unwrap_or(0.0),
-                arrival: Arrival::Poisson { seed: SEED },
-                max_connections,
-            },
-        }
-    }
-}
-
-/// The payloads of a workload, as the profile sets them (`cpu_work`: infer-cpu's
-/// calibrated `work`, known once the run has started).
-pub fn payloads(w: Workload, p: &Profile, cpu_work: Option<u64>) -> Option<PayloadSet> {
-    Some(match w {
-        Workload::Health => PayloadSet::health(),
-        Workload::Predict => PayloadSet::predict(SEED),
-        Workload::Generate => PayloadSet::generate(p.generate_max_tokens, p.generate_token_delay_ms),
-        Workload::InferIo => PayloadSet::infer_io(p.inflight_latency_ms),
-        Workload::InferCpu => PayloadSet::infer_cpu(cpu_work?),
-        Workload::Mixed => return None,
-    })
-}
-
 /// The plan of `cfg`: targets × workloads, in the order they run.
 pub fn build(cfg: &RunConfig) -> Plan {
     let p = &cfg.profile;
     let workloads: Vec<WorkloadPlan> = cfg.workloads.iter().map(|&w| workload_plan(w, p)).collect();
+    let calibrate = cfg.workloads.iter().any(|&w| crate::workload::spec(w).needs_cpu_work());
     let targets = cfg
         .targets
         .iter()
@@ -239,8 +138,7 @@ pub fn build(cfg: &RunConfig) -> Plan {
         .collect();
     Plan {
         profile: p.clone(),
-        calibrate_cpu_ms: (cfg.workloads.contains(&Workload::InferCpu) && cfg.cpu_work.is_none())
-            .then_some(p.cpu_target_ms),
+        calibrate_cpu_ms: (calibrate && cfg.cpu_work.is_none()).then_some(p.workloads.infer_cpu.cpu_target_ms),
         server_cpus: cfg.server_cpus.clone(),
         client_cpus: cfg.client_cpus.clone(),
         workers: cfg.workers.unwrap_or(cfg.server_cpus.len().max(1)),
@@ -248,48 +146,9 @@ pub fn build(cfg: &RunConfig) -> Plan {
     }
 }
 
-/// One workload's steps under profile `p`.
+/// One workload's steps under profile `p` (its file under `workload/` says which).
 pub fn workload_plan(w: Workload, p: &Profile) -> WorkloadPlan {
-    // An exchange lasts at least `exchange_floor` (a stream's token delays, an io request's
-    // latency): warm up for at least one and measure for at least two, so the window sees
-    // steady state. infer-cpu's floor does not depend on `work`.
-    let floor = payloads(w, p, Some(1)).map_or(Duration::ZERO, |s| s.exchange_floor);
-    let window = Window { warmup: p.warmup.max(floor), duration: p.duration.max(2 * floor), repeats: p.repeats };
-    let closed = |cs: &[usize], probe_rps: Option<f64>| -> Vec<Step> {
-        cs.iter()
-            .map(|&connections| Step::Point(PointPlan { mode: PlannedMode::Closed { connections }, window, probe_rps }))
-            .collect()
-    };
-    let open = |rate: Rate| {
-        Step::Point(PointPlan {
-            mode: PlannedMode::Open { rate, max_connections: p.open_max_connections },
-            window,
-            probe_rps: None,
-        })
-    };
-    let steps = match w {
-        Workload::Health => closed(&p.health_connections, None),
-        Workload::Predict => {
-            let mut s = closed(&p.predict_connections, None);
-            s.extend(p.open_fractions.iter().map(|&f| open(Rate::OfClosedMax(f))));
-            s.extend(p.open_absolute_rps.iter().map(|&r| open(Rate::Absolute(r))));
-            s
-        }
-        Workload::Generate => {
-            let mut s = closed(&p.generate_streams, None);
-            s.extend(p.generate_arrival_rps.map(|r| open(Rate::StreamArrivals(r))));
-            s
-        }
-        Workload::InferIo => closed(&p.inflight_connections, None),
-        Workload::InferCpu => {
-            let baseline = Window { warmup: p.warmup, duration: p.duration, repeats: p.repeats };
-            let mut s = vec![Step::ProbeBaseline { rate_rps: p.probe_rps, window: baseline }];
-            s.extend(closed(&p.cpu_concurrency, Some(p.probe_rps)));
-            s
-        }
-        Workload::Mixed => vec![Step::Goose { users: p.mixed_users, duration: p.mixed_duration }],
-    };
-    WorkloadPlan { workload: w, steps }
+    WorkloadPlan { workload: w, steps: crate::workload::spec(w).steps(p) }
 }
 
 fn secs(d: Duration) -> String {
@@ -327,7 +186,7 @@ impl Plan {
             for w in &t.workloads {
                 let _ = writeln!(s, "  workload {} on {instance}", w.workload.name());
                 for step in &w.steps {
-                    let _ = writeln!(s, "    {}", step.describe(w.workload));
+                    let _ = writeln!(s, "    {}", describe_step(step, w.workload));
                 }
             }
             if t.spawned {
@@ -338,16 +197,26 @@ impl Plan {
     }
 }
 
-impl Step {
-    fn describe(&self, w: Workload) -> String {
+/// How the dry run names a rate's basis.
+fn describe_rate(r: Rate) -> String {
+    match r {
+        Rate::Absolute(r) => format!("{r} req/s (absolute)"),
+        Rate::StreamArrivals(r) => format!("{r} streams/s (stream arrivals)"),
+        Rate::OfClosedMax(f) => format!("{f} x max of the closed points"),
+    }
+}
+
+/// How the dry run states a step.
+fn describe_step(step: &Step, w: Workload) -> String {
+    {
         let win =
             |x: &Window| format!("warm-up {}, window {}, {} repeat(s)", secs(x.warmup), secs(x.duration), x.repeats);
-        match self {
+        match step {
             Step::Point(pt) => {
                 let mode = match pt.mode {
                     PlannedMode::Closed { connections } => format!("closed c={connections}"),
                     PlannedMode::Open { rate, max_connections } => {
-                        format!("open c<={max_connections} poisson at {}", rate.describe())
+                        format!("open c<={max_connections} poisson at {}", describe_rate(rate))
                     }
                 };
                 let probe = pt.probe_rps.map(|r| format!(", /health probe at {r} req/s beside")).unwrap_or_default();
@@ -366,7 +235,7 @@ impl Step {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::ProfileName;
+    use crate::workload::ProfileName;
     use std::path::{Path, PathBuf};
 
     fn root() -> PathBuf {
@@ -440,7 +309,7 @@ mod tests {
                 .map(|pt| {
                     let basis = pt.rate_basis.as_deref().map(|b| b.split(" (").next().unwrap_or(b).to_owned());
                     match basis {
-                        Some(b) if pt.mode == "open" => {
+                        Some(b) if pt.mode == crate::results::PointMode::Open => {
                             format!("{} open {} {} {b}", pt.workload, pt.connections, pt.repeats.len())
                         }
                         _ => format!("{} {} {} {}", pt.workload, pt.mode, pt.connections, pt.repeats.len()),
@@ -449,8 +318,8 @@ mod tests {
                 .collect();
             assert_eq!(planned, measured, "{}", t.name);
             // And the windows were the planned ones.
-            for pt in t.points.iter().filter(|pt| pt.workload != "mixed") {
-                let w = Workload::ALL.into_iter().find(|w| w.name() == pt.workload).unwrap();
+            for pt in t.points.iter().filter(|pt| pt.workload != Workload::Mixed) {
+                let w = pt.workload;
                 let Step::Point(first) =
                     workload_plan(w, &p).steps.into_iter().find(|s| matches!(s, Step::Point(_))).unwrap()
                 else {
@@ -500,8 +369,9 @@ mod tests {
             .iter()
             .take_while(|s| matches!(s, Step::Point(PointPlan { mode: PlannedMode::Closed { .. }, .. })))
             .count();
-        assert_eq!(closed, p.predict_connections.len());
-        assert_eq!(steps.len(), closed + p.open_fractions.len() + p.open_absolute_rps.len());
+        let s = &p.workloads.predict;
+        assert_eq!(closed, s.connections.len());
+        assert_eq!(steps.len(), closed + s.open_fractions.len() + s.open_absolute_rps.len());
         let infer_cpu = workload_plan(Workload::InferCpu, &p).steps;
         assert!(matches!(infer_cpu[0], Step::ProbeBaseline { .. }), "the idle baseline comes first");
     }

@@ -9,46 +9,113 @@ use serde::{Deserialize, Serialize};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The workloads, in the order runs measure them and reports show them. This is the one
-/// place a workload's name is spelled: its serde spelling, its `--workload` name and its
-/// place in every table come from here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Workload {
-    Health,
-    Predict,
-    Generate,
-    InferIo,
-    InferCpu,
-    Mixed,
+/// Declares [`Workload`]: one `Variant = "name"` per workload, in the order runs measure
+/// them and reports show them.
+macro_rules! workloads {
+    ($($variant:ident = $name:literal),* $(,)?) => {
+        /// The workloads. This is the one place a workload's name is spelled: its serde
+        /// spelling, its `--workload` name and its place in every table come from here
+        /// (its behaviour is in `harness/src/workload/`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum Workload {
+            $(#[serde(rename = $name)] $variant,)*
+        }
+
+        impl Workload {
+            /// Every workload, in run and report order.
+            pub const ALL: &'static [Workload] = &[$(Workload::$variant),*];
+
+            /// The name results.json, `--workload` and the report use.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Workload::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+workloads! {
+    Health = "health",
+    Predict = "predict",
+    Generate = "generate",
+    InferIo = "infer-io",
+    InferCpu = "infer-cpu",
+    Mixed = "mixed",
 }
 
 impl Workload {
-    /// The name results.json, `--workload` and the report use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Workload::Health => "health",
-            Workload::Predict => "predict",
-            Workload::Generate => "generate",
-            Workload::InferIo => "infer-io",
-            Workload::InferCpu => "infer-cpu",
-            Workload::Mixed => "mixed",
-        }
-    }
-
-    /// Every workload, in run and report order.
-    pub const ALL: [Workload; 6] = [
-        Workload::Health,
-        Workload::Predict,
-        Workload::Generate,
-        Workload::InferIo,
-        Workload::InferCpu,
-        Workload::Mixed,
-    ];
-
     /// The workload of this name, if any.
     pub fn parse(name: &str) -> Option<Workload> {
-        Workload::ALL.into_iter().find(|w| w.name() == name)
+        Workload::ALL.iter().copied().find(|w| w.name() == name)
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// How a point's load was offered: a fixed number of connections each sending its next
+/// request when the last is answered, or requests on a schedule (docs/metrics.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PointMode {
+    Closed,
+    Open,
+}
+
+impl PointMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            PointMode::Closed => "closed",
+            PointMode::Open => "open",
+        }
+    }
+}
+
+impl std::fmt::Display for PointMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Where a target stands in a run (docs/results.md, "status").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetStatus {
+    /// Being worked on (also what a run that died without a record leaves).
+    #[default]
+    Running,
+    /// Every planned workload ran.
+    Measured,
+    /// It failed before its first point (build, start, readiness, verification).
+    Skipped,
+    /// It failed after some points, which are kept.
+    Failed,
+    /// A signal ended the run while it was being worked on; its completed points are kept.
+    Interrupted,
+    /// `harness verify`: it passed or failed the conformance corpus, and was not measured.
+    Verified,
+}
+
+impl TargetStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetStatus::Running => "running",
+            TargetStatus::Measured => "measured",
+            TargetStatus::Skipped => "skipped",
+            TargetStatus::Failed => "failed",
+            TargetStatus::Interrupted => "interrupted",
+            TargetStatus::Verified => "verified",
+        }
+    }
+}
+
+impl std::fmt::Display for TargetStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
     }
 }
 
@@ -89,9 +156,10 @@ impl Results {
         if self.interrupted.is_some() {
             return;
         }
-        let at_target = |t: &TargetResult| i.target.as_deref().map_or(t.status == "running", |n| n == t.name);
-        if let Some(t) = self.targets.iter_mut().rev().find(|t| at_target(t) && t.status == "running") {
-            t.status = "interrupted".into();
+        let at_target =
+            |t: &TargetResult| i.target.as_deref().map_or(t.status == TargetStatus::Running, |n| n == t.name);
+        if let Some(t) = self.targets.iter_mut().rev().find(|t| at_target(t) && t.status == TargetStatus::Running) {
+            t.status = TargetStatus::Interrupted;
             t.interrupted = Some(i.clone());
         }
         self.interrupted = Some(i.clone());
@@ -171,8 +239,7 @@ pub struct TargetResult {
     pub display_name: String,
     pub framework_version: String,
     pub server_setup: String,
-    /// `measured`, `skipped`, `failed`, `running`, `interrupted` or `verified` (docs/results.md).
-    pub status: String,
+    pub status: TargetStatus,
     pub skip_reason: Option<String>,
     pub verification: Option<Verification>,
     pub startup_ms: Option<f64>,
@@ -351,9 +418,8 @@ pub struct Failure {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Point {
-    pub workload: String,
-    /// `closed` or `open`.
-    pub mode: String,
+    pub workload: Workload,
+    pub mode: PointMode,
     /// Closed loop: connections. Open loop: the pool's upper bound.
     pub connections: usize,
     /// Open loop: the offered rate.
@@ -565,8 +631,8 @@ impl ErrorCounts {
 /// target's own maximum by the fraction, since the resulting rate differs per target).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PointKey {
-    pub workload: String,
-    pub mode: String,
+    pub workload: Workload,
+    pub mode: PointMode,
     pub connections: usize,
     pub rate: String,
 }
@@ -579,12 +645,12 @@ impl PointKey {
             (None, None) => String::new(),
             (Some(b), None) => b.clone(),
         };
-        PointKey { workload: p.workload.clone(), mode: p.mode.clone(), connections: p.connections, rate }
+        PointKey { workload: p.workload, mode: p.mode, connections: p.connections, rate }
     }
 
     /// `closed c=64`, `open 2000 req/s`, `open 0.5 x max`.
     pub fn setting(&self) -> String {
-        if self.mode == "open" {
+        if self.mode == PointMode::Open {
             format!("open {}", self.rate)
         } else {
             format!("{} c={}", self.mode, self.connections)
@@ -669,7 +735,11 @@ mod interruption_tests {
     fn run(statuses: &[(&str, &str)]) -> Results {
         let mut r = Results::begin(Path::new("/tmp/run-x"), serde_json::json!({}), Environment::default());
         for (name, status) in statuses {
-            r.targets.push(TargetResult { name: (*name).into(), status: (*status).into(), ..TargetResult::default() });
+            r.targets.push(TargetResult {
+                name: (*name).into(),
+                status: serde_json::from_value(serde_json::json!(status)).unwrap(),
+                ..TargetResult::default()
+            });
         }
         r
     }
@@ -678,9 +748,9 @@ mod interruption_tests {
     fn only_the_running_target_is_marked_and_the_run_too() {
         let mut r = run(&[("axum", "measured"), ("hyper", "running")]);
         r.mark_interrupted(&interruption(Some("hyper")));
-        assert_eq!(r.targets[0].status, "measured");
+        assert_eq!(r.targets[0].status, TargetStatus::Measured);
         assert!(r.targets[0].interrupted.is_none());
-        assert_eq!(r.targets[1].status, "interrupted");
+        assert_eq!(r.targets[1].status, TargetStatus::Interrupted);
         assert_eq!(r.targets[1].interrupted, Some(interruption(Some("hyper"))));
         assert_eq!(r.interrupted, Some(interruption(Some("hyper"))));
         assert!(r.finished_at.is_none());
@@ -691,12 +761,12 @@ mod interruption_tests {
         // The next target was not registered yet; the finished one keeps its status.
         let mut r = run(&[("axum", "measured")]);
         r.mark_interrupted(&interruption(Some("hyper")));
-        assert_eq!(r.targets[0].status, "measured");
+        assert_eq!(r.targets[0].status, TargetStatus::Measured);
         assert!(r.interrupted.is_some());
         // Without a target name, the one still running is the one.
         let mut r = run(&[("axum", "measured"), ("poem", "running")]);
         r.mark_interrupted(&interruption(None));
-        assert_eq!(r.targets[1].status, "interrupted");
+        assert_eq!(r.targets[1].status, TargetStatus::Interrupted);
     }
 
     #[test]

@@ -19,7 +19,9 @@ use crate::results::Workload;
 
 pub use crate::analysis::CLIENT_BOUND_SHARE;
 use crate::journal::Journal;
-use crate::results::{Failure, Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, Verification};
+use crate::results::{
+    Failure, Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, TargetStatus, Verification,
+};
 use crate::sampler::Sampler;
 use crate::stats;
 use crate::target::{self, Running};
@@ -54,7 +56,7 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
     let mut built: Vec<String> = Vec::new();
     for (source, tplan) in cfg.targets.iter().zip(&plan.targets) {
         let mut tr = describe(source, &cfg.root, workers);
-        tr.status = "running".into();
+        tr.status = TargetStatus::Running;
         crate::interrupt::at_target(&tr.name);
         let idx = journal.add_target(tr)?;
         // The server now up lives here, not in `run_target`: on a signal the interruption is
@@ -78,11 +80,11 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
         drop(live);
         let tr = journal.target_mut(idx);
         match outcome {
-            Ok(()) => tr.status = "measured".into(),
+            Ok(()) => tr.status = TargetStatus::Measured,
             Err(reason) => {
                 // Points measured before a failure are kept; the target is `failed`, not
                 // `skipped`, so that nobody reads its partial numbers as a full run.
-                tr.status = if tr.points.is_empty() { "skipped" } else { "failed" }.into();
+                tr.status = if tr.points.is_empty() { TargetStatus::Skipped } else { TargetStatus::Failed };
                 progress.line(&format!("{}: {}: {reason:#}", tr.name, tr.status));
                 tr.skip_reason = Some(format!("{reason:#}"));
             }
@@ -394,22 +396,26 @@ struct Ctx<'a> {
 fn run_workload(ctx: &Ctx, wp: &WorkloadPlan, journal: &mut Journal, idx: usize) -> anyhow::Result<()> {
     let p = &ctx.cfg.profile;
     let w = wp.workload;
-    if w == Workload::InferCpu {
-        ctx.cfg.cpu_work.context("infer-cpu needs a calibrated `work` (RunConfig::cpu_work)")?;
+    let spec = crate::workload::spec(w);
+    if spec.needs_cpu_work() {
+        ctx.cfg.cpu_work.with_context(|| format!("{w} needs a calibrated `work` (RunConfig::cpu_work)"))?;
     }
-    let payloads = crate::plan::payloads(w, p, ctx.cfg.cpu_work);
+    let payloads = spec.payloads(p, ctx.cfg.cpu_work);
     let mut closed_max: Option<f64> = None;
     let mut idle_probe = None;
     for step in &wp.steps {
         match step {
             Step::Goose { .. } => {
                 crate::interrupt::at_step("measuring", Some(w.name().to_owned()));
-                let point = crate::mixed::run(ctx.cfg, ctx.rt, ctx.sampler, ctx.base_url, &journal.target(idx).name)?;
+                let out =
+                    crate::workload::mixed::Output { dir: &ctx.cfg.out_dir, client_cpus: ctx.cfg.client_cpus.len() };
+                let name = &journal.target(idx).name;
+                let point = crate::workload::mixed::run(p, out, ctx.rt, ctx.sampler, ctx.base_url, name)?;
                 push_point(ctx.progress, journal, idx, point)?;
             }
             Step::ProbeBaseline { rate_rps, window } => idle_probe = Some(probe_baseline(ctx, *rate_rps, window)?),
             Step::Point(pt) => {
-                let payloads = payloads.as_ref().with_context(|| format!("{} has no payloads", w.name()))?;
+                let payloads = payloads.as_ref().with_context(|| format!("{w} has no payloads"))?;
                 let (rate, basis) = match pt.mode {
                     PlannedMode::Closed { .. } => (None, None),
                     PlannedMode::Open { rate, .. } => {
@@ -417,20 +423,11 @@ fn run_workload(ctx: &Ctx, wp: &WorkloadPlan, journal: &mut Journal, idx: usize)
                         (Some(r), Some(basis))
                     }
                 };
-                let mut m = measure(ctx, payloads, pt.mode.to_mode(rate), basis, &pt.window, pt.probe_rps)?;
-                if let PlannedMode::Closed { connections } = pt.mode {
+                let mut m = measure(ctx, w, payloads, pt.mode.to_mode(rate), basis, &pt.window, pt.probe_rps)?;
+                if let PlannedMode::Closed { .. } = pt.mode {
                     closed_max = Some(closed_max.unwrap_or(0.0).max(m.point.summary.throughput_rps.median));
-                    if w == Workload::InferIo {
-                        let s = &m.point.summary;
-                        let i = analysis::inflight_summary(
-                            p.inflight_latency_ms,
-                            connections,
-                            s.throughput_rps.median,
-                            s.latency_us,
-                        );
-                        m.point.summary.inflight = Some(i);
-                    }
                 }
+                spec.derive(p, &mut m.point);
                 if let Some(probe) = m.probe.take() {
                     let idle = idle_probe.as_ref().context("a probe point needs its idle baseline first")?;
                     attach_probe(
@@ -521,6 +518,7 @@ struct Measured {
 /// `probe_rps`, the `/health` probe runs beside the load in every window.
 fn measure(
     ctx: &Ctx,
+    workload: Workload,
     payloads: &PayloadSet,
     mode: Mode,
     rate_basis: Option<String>,
@@ -532,7 +530,7 @@ fn measure(
     let mut merged = driver::Recorder::default().latency_us;
     let mut merged_stream: Option<driver::StreamRecorder> = None;
     let mut probe: Option<driver::Recorder> = None;
-    crate::interrupt::at_step("measuring", Some(point_label(&payloads.name, mode)));
+    crate::interrupt::at_step("measuring", Some(point_label(workload, mode)));
     for i in 0..window.repeats {
         crate::interrupt::at_repeat(i + 1, window.repeats);
         let spec = LoadSpec {
@@ -556,7 +554,7 @@ fn measure(
         }
     }
     let delay = payloads.entries.first().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.token_delay_ms);
-    let mut point = analysis::point(&payloads.name, mode, rate_basis, repeats, Latency::of(&merged));
+    let mut point = analysis::point(workload, mode, rate_basis, repeats, Latency::of(&merged));
     point.summary.streaming = merged_stream.map(|s| analysis::stream_summary(&s, delay, &point.repeats));
     Ok(Measured { point, probe })
 }
@@ -595,7 +593,7 @@ fn repeat_of(ctx: &Ctx, r: &driver::LoadResult) -> Repeat {
 
 /// A point as progress lines and interruption records name it: `<workload> <mode>
 /// c=<connections>[ rate=<req/s>]` (for an open-loop point, `c` is its pool bound).
-fn point_label(workload: &str, mode: Mode) -> String {
+fn point_label(workload: Workload, mode: Mode) -> String {
     match mode {
         Mode::Closed { connections } => format!("{workload} closed c={connections}"),
         Mode::Open { rate_rps, max_connections, .. } => {

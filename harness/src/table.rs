@@ -8,7 +8,7 @@ pub fn render(r: &Results) -> String {
         "target", "workload", "mode", "conns", "rate", "req/s", "[min–max]", "p50 µs", "p99 µs", "p99.9 µs", "cpu µs/r"
     );
     for t in &r.targets {
-        if t.status != "measured" {
+        if t.status != crate::results::TargetStatus::Measured {
             out.push_str(&format!("{:<12} {}: {}\n", t.name, t.status, t.skip_reason.as_deref().unwrap_or("")));
             // A target that failed mid-run keeps the points it completed.
             if t.points.is_empty() {

@@ -9,6 +9,8 @@ use serde_json::json;
 use workloads::conformance::{Body, Case, Expect, reference};
 use workloads::payloads;
 
+use crate::results::Workload;
+
 /// One prepared request.
 #[derive(Debug)]
 pub struct Prepared {
@@ -93,7 +95,7 @@ impl PayloadSet {
 
     /// `GET /health`.
     pub fn health() -> Self {
-        Self::new("health", vec![case("health", "GET", "/health", Body::None, 200, None)])
+        Self::new(Workload::Health.name(), vec![case("health", "GET", "/health", Body::None, 200, None)])
     }
 
     /// The predict mix (docs/metrics.md, "Workloads"): per 100 requests, 60 of 1 row, 30 of
@@ -122,7 +124,7 @@ impl PayloadSet {
                 cases.push(case(&name, "POST", "/v1/predict", Body::Json(body), 200, None));
             }
         }
-        Self::new("predict", cases)
+        Self::new(Workload::Predict.name(), cases)
     }
 
     /// `POST /v1/generate`: 16 streams with different seeds, each of `max_tokens` tokens
@@ -141,7 +143,7 @@ impl PayloadSet {
                 )
             })
             .collect();
-        Self::new("generate", cases)
+        Self::new(Workload::Generate.name(), cases)
     }
 
     /// `POST /v1/infer` in io mode: 16 feature vectors, each awaited `latency_ms` by the server.
@@ -152,7 +154,7 @@ impl PayloadSet {
                 case(&format!("infer-io-{latency_ms}ms-seed{seed}"), "POST", "/v1/infer", Body::Json(body), 200, None)
             })
             .collect();
-        Self::new("infer-io", cases)
+        Self::new(Workload::InferIo.name(), cases)
     }
 
     /// `POST /v1/infer` in cpu mode: 16 feature vectors, each costing `work` model passes.
@@ -163,7 +165,7 @@ impl PayloadSet {
                 case(&format!("infer-cpu-{work}-seed{seed}"), "POST", "/v1/infer", Body::Json(body), 200, None)
             })
             .collect();
-        Self::new("infer-cpu", cases)
+        Self::new(Workload::InferCpu.name(), cases)
     }
 
     /// Number of invalid entries (for docs and tests).

@@ -10,7 +10,7 @@ use plotters::style::RGBColor;
 
 use super::figure::{Bar, BarPanel, BarSeries, Figure, LegendEntry, Line, LinePanel, LinePoint, Mark, Panel};
 use super::view::{self, NOT_MEASURED, PointKey};
-use crate::results::{Latency, Point, Repeat, Results, TargetResult};
+use crate::results::{Latency, Point, PointMode, Repeat, Results, TargetResult, Workload};
 use crate::stats;
 
 /// A figure and the sentence that says what it shows and how to read it.
@@ -62,13 +62,13 @@ fn range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
 
 /// Distinct keys of a workload's points across targets, closed loop first by connections,
 /// then open loop by rate.
-fn keys(r: &Results, workload: &str, filter: impl Fn(&Point) -> bool) -> Vec<PointKey> {
+fn keys(r: &Results, workload: Workload, filter: impl Fn(&Point) -> bool) -> Vec<PointKey> {
     let mut ks: Vec<(bool, f64, usize, PointKey)> = Vec::new();
     for t in &r.targets {
         for p in view::points_of(t, workload).filter(|p| filter(p)) {
             let k = PointKey::of(p);
             if !ks.iter().any(|e| e.3 == k) {
-                ks.push((p.mode == "open", p.rate_rps.unwrap_or(0.0), p.connections, k));
+                ks.push((p.mode == PointMode::Open, p.rate_rps.unwrap_or(0.0), p.connections, k));
             }
         }
     }
@@ -106,11 +106,11 @@ fn bar_panel(
 fn throughput(r: &Results) -> Chart {
     let mut panels = Vec::new();
     for w in view::workloads(r) {
-        let ks = keys(r, &w, |p| p.mode == "closed");
+        let ks = keys(r, w, |p| p.mode == PointMode::Closed);
         if ks.is_empty() {
             continue;
         }
-        panels.push(bar_panel(r, w.clone(), "responses/s", &ks, |_, p| {
+        panels.push(bar_panel(r, w.name().to_owned(), "responses/s", &ks, |_, p| {
             let s = &p.summary.throughput_rps;
             Some(Bar {
                 value: s.median,
@@ -147,7 +147,7 @@ fn time_unit(max_us: f64) -> (f64, &'static str) {
 fn latency_spectrum(r: &Results) -> Chart {
     let mut panels = Vec::new();
     for w in view::workloads(r) {
-        let Some(key) = view::headline_key(r, &w) else { continue };
+        let Some(key) = view::headline_key(r, w) else { continue };
         let found: Vec<(usize, &Point)> =
             view::with_points(r).into_iter().filter_map(|(i, t)| view::find(t, &key).map(|p| (i, p))).collect();
         let top = found.iter().map(|(_, p)| p.summary.latency_us.max as f64).fold(0.0, f64::max);
@@ -210,7 +210,7 @@ fn latency_vs_load(r: &Results) -> Chart {
             .iter()
             .map(|(i, t)| {
                 let mut ps: Vec<&Point> =
-                    view::points_of(t, &w).filter(|p| p.mode == "open" && p.rate_rps.is_some()).collect();
+                    view::points_of(t, w).filter(|p| p.mode == PointMode::Open && p.rate_rps.is_some()).collect();
                 ps.sort_by(|a, b| a.rate_rps.unwrap_or(0.0).total_cmp(&b.rate_rps.unwrap_or(0.0)));
                 (*i, ps)
             })
@@ -272,11 +272,11 @@ fn latency_vs_load(r: &Results) -> Chart {
 fn cpu_per_request(r: &Results) -> Chart {
     let mut panels = Vec::new();
     for w in view::workloads(r) {
-        let ks = keys(r, &w, |p| p.summary.cpu_us_per_request.is_some());
+        let ks = keys(r, w, |p| p.summary.cpu_us_per_request.is_some());
         if ks.is_empty() {
             continue;
         }
-        panels.push(bar_panel(r, w.clone(), "server CPU-µs per response", &ks, |_, p| {
+        panels.push(bar_panel(r, w.name().to_owned(), "server CPU-µs per response", &ks, |_, p| {
             p.summary.cpu_us_per_request.map(|v| Bar {
                 value: v,
                 range: range(p.repeats.iter().filter_map(|rp| rp.cpu_us_per_request)),
@@ -327,7 +327,7 @@ fn memory(r: &Results) -> Chart {
             bars: workloads
                 .iter()
                 .map(|w| {
-                    let p = view::points_of(t, w)
+                    let p = view::points_of(t, *w)
                         .filter(|p| p.summary.rss_peak_bytes.is_some())
                         .max_by_key(|p| p.summary.rss_peak_bytes)?;
                     Some(Bar {
@@ -345,7 +345,7 @@ fn memory(r: &Results) -> Chart {
         Panel::Bars(BarPanel {
             title: "peak RSS per workload".into(),
             y_label: "MiB".into(),
-            groups: workloads.clone(),
+            groups: workloads.iter().map(|w| w.name().to_owned()).collect(),
             series: peak_series,
         })
     };
@@ -368,7 +368,7 @@ fn memory(r: &Results) -> Chart {
 /// Streaming percentiles: TTFT in ms, ITL jitter in µs, each with repeat ranges.
 fn streaming(r: &Results) -> Chart {
     let mut panels = Vec::new();
-    for key in keys(r, "generate", |p| p.summary.streaming.is_some()) {
+    for key in keys(r, Workload::Generate, |p| p.summary.streaming.is_some()) {
         let targets = view::with_points(r);
         let found: Vec<(usize, &Point)> =
             targets.iter().filter_map(|(i, t)| view::find(t, &key).map(|p| (*i, p))).collect();
@@ -454,7 +454,8 @@ fn inflight(r: &Results) -> Chart {
     let mut eff_lines = Vec::new();
     let mut rss_lines = Vec::new();
     for (i, t) in &targets {
-        let mut ps: Vec<&Point> = view::points_of(t, "infer-io").filter(|p| p.summary.inflight.is_some()).collect();
+        let mut ps: Vec<&Point> =
+            view::points_of(t, Workload::InferIo).filter(|p| p.summary.inflight.is_some()).collect();
         ps.sort_by_key(|p| p.connections);
         if ps.is_empty() {
             continue;
@@ -567,7 +568,9 @@ const IDLE_GREY: RGBColor = RGBColor(170, 170, 170);
 fn probe(r: &Results) -> Chart {
     let targets: Vec<(&TargetResult, Vec<&Point>)> = view::with_points(r)
         .into_iter()
-        .map(|(_, t)| (t, view::points_of(t, "infer-cpu").filter(|p| p.summary.probe.is_some()).collect::<Vec<_>>()))
+        .map(|(_, t)| {
+            (t, view::points_of(t, Workload::InferCpu).filter(|p| p.summary.probe.is_some()).collect::<Vec<_>>())
+        })
         .filter(|(_, ps)| !ps.is_empty())
         .collect();
     let mut levels: Vec<usize> = targets.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.connections)).collect();

@@ -151,7 +151,7 @@ mod tests {
         // robustness table, without empty point, cost or "not measured" tables.
         r.profile = serde_json::json!({"name": crate::results::VERIFY_PROFILE});
         for t in &mut r.targets {
-            t.status = "verified".into();
+            t.status = crate::results::TargetStatus::Verified;
         }
         let ids: Vec<&str> = all(&r).iter().map(|t| t.id).collect();
         assert_eq!(ids, ["summary", "robustness"]);

@@ -2,7 +2,7 @@
 //! `index.html` and `report.md`, so the two always show the same figures and flags.
 
 use super::view::{self, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
-use crate::results::{MixedSummary, MixedTransaction, Point, Results, TargetResult};
+use crate::results::{MixedSummary, MixedTransaction, Point, Results, TargetResult, TargetStatus, Workload};
 
 /// One cell: its text, the flags that qualify it (shown beside it), and whether the figure is
 /// absent from the run.
@@ -91,134 +91,45 @@ fn target_cell(t: &TargetResult) -> Cell {
 }
 
 fn status_cell(t: &TargetResult) -> Cell {
-    match (&t.verification, t.status.as_str()) {
+    match (&t.verification, t.status) {
         (Some(v), _) if !v.passed => Cell::flagged(
             format!("{} of {} cases failed", v.failures.len(), v.cases),
             &["verification_failed".to_owned()],
         ),
-        (Some(v), "measured") => Cell::text(format!("measured; passed {} cases", v.cases)),
-        (_, "skipped") => Cell::flagged("skipped", &["skipped".to_owned()]),
-        (_, "interrupted") => Cell::text("interrupted (partial)"),
-        (_, s) => Cell::text(s),
+        (Some(v), TargetStatus::Measured) => Cell::text(format!("measured; passed {} cases", v.cases)),
+        (_, TargetStatus::Skipped) => Cell::flagged("skipped", &["skipped".to_owned()]),
+        (_, TargetStatus::Interrupted) => Cell::text("interrupted (partial)"),
+        (_, s) => Cell::text(s.name()),
+    }
+}
+
+type Col = Box<dyn Fn(&TargetResult) -> Cell>;
+
+/// The summary's columns, header and cell function side by side.
+#[derive(Default)]
+struct Columns {
+    headers: Vec<String>,
+    cols: Vec<Col>,
+}
+
+impl Columns {
+    fn push(&mut self, header: impl Into<String>, col: impl Fn(&TargetResult) -> Cell + 'static) {
+        self.headers.push(header.into());
+        self.cols.push(Box::new(col));
     }
 }
 
 pub(super) fn summary(r: &Results) -> Table {
-    let workloads = view::workloads(r);
-    let has = |w: &str| workloads.iter().any(|x| x == w);
-    let mut headers: Vec<String> = vec!["target".into(), "version".into(), "status".into()];
-    type Col = Box<dyn Fn(&TargetResult) -> Cell>;
-    let mut cols: Vec<Col> = Vec::new();
-    for w in ["health", "predict"] {
-        if has(w) {
-            headers.push(format!("{w} req/s (best closed loop, [95% CI])"));
-            let w = w.to_owned();
-            cols.push(Box::new(move |t| match view::best_closed(t, &w) {
-                Some(p) => Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
-                None => Cell::missing(),
-            }));
-        }
-    }
-    if let Some(key) = has("predict").then(|| view::headline_key(r, "predict")).flatten() {
-        headers.push(format!("predict p99 µs ({})", key.setting()));
-        cols.push(Box::new(move |t| match view::find(t, &key) {
-            Some(p) => Cell::flagged(p.summary.latency_us.p99.to_string(), &p.summary.flags),
-            None => Cell::missing(),
-        }));
-        headers.push("predict CPU-µs/response (best closed loop)".into());
-        cols.push(Box::new(|t| {
-            match view::best_closed(t, "predict").and_then(|p| Some((p.summary.cpu_us_per_request?, p))) {
-                Some((c, p)) => Cell::flagged(format!("{c:.1}"), &p.summary.flags),
-                None => Cell::missing(),
-            }
-        }));
-    }
-    if let Some(key) = has("generate").then(|| view::headline_key(r, "generate")).flatten() {
-        headers.push(format!("generate TTFT p99 ms / ITL jitter p99 µs / tokens/s ({})", key.setting()));
-        cols.push(Box::new(move |t| {
-            match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
-                Some((s, p)) => Cell::flagged(
-                    format!("{:.1} / {:.0} / {:.0}", s.ttft_us.p99 as f64 / 1e3, s.itl_jitter_us.p99, s.tokens_per_s),
-                    &p.summary.flags,
-                ),
-                None => Cell::missing(),
-            }
-        }));
-    }
-    if has("infer-io") {
-        headers.push("infer-io efficiency % (most in flight)".into());
-        cols.push(Box::new(|t| {
-            match view::points_of(t, "infer-io").filter(|p| p.summary.inflight.is_some()).max_by_key(|p| p.connections)
-            {
-                Some(p) => Cell::flagged(
-                    format!(
-                        "{:.1} (c={})",
-                        p.summary.inflight.as_ref().map_or(0.0, |i| i.efficiency_pct),
-                        p.connections
-                    ),
-                    &p.summary.flags,
-                ),
-                None => Cell::missing(),
-            }
-        }));
-    }
-    if has("infer-cpu") {
-        headers.push("probe p99 µs loaded / idle (infer-cpu, most concurrent)".into());
-        cols.push(Box::new(|t| {
-            match view::points_of(t, "infer-cpu").filter(|p| p.summary.probe.is_some()).max_by_key(|p| p.connections) {
-                Some(p) => {
-                    let pr = p.summary.probe.as_ref().expect("filtered");
-                    Cell::flagged(format!("{} / {}", pr.loaded_us.p99, pr.idle_us.p99), &p.summary.flags)
-                }
-                None => Cell::missing(),
-            }
-        }));
-    }
-    if has("mixed") {
-        headers.push("mixed req/s (failures)".into());
-        cols.push(Box::new(|t| match view::points_of(t, "mixed").find_map(|p| Some((p.summary.mixed.as_ref()?, p))) {
-            Some((m, p)) => Cell::flagged(
-                format!("{} ({})", fmt_num(p.summary.throughput_rps.median), http_failures(m)),
-                &p.summary.flags,
-            ),
-            None => Cell::missing(),
-        }));
-    }
-    headers.push("idle RSS".into());
-    cols.push(Box::new(|t| {
-        Cell::opt(t.cost.as_ref().and_then(|c| c.idle_rss_bytes).or(t.idle_rss_bytes).map(|b| fmt_bytes(b as f64)))
-    }));
-    if !view::measured_nothing(r) {
-        headers.push("peak RSS (any point)".into());
-        cols.push(Box::new(|t| {
-            Cell::opt(t.points.iter().filter_map(|p| p.summary.rss_peak_bytes).max().map(|b| fmt_bytes(b as f64)))
-        }));
-    }
-    // Every column is computed for every target: those built on points say "not measured"
-    // for a target without any, while idle RSS and robustness come from verification.
-    if r.targets.iter().any(|t| t.robustness.is_some()) {
-        headers.push("robustness (hostile input, slow clients)".into());
-        cols.push(Box::new(|t| match &t.robustness {
-            Some(rb) => {
-                let findings = super::robustness_table::robustness_findings(rb);
-                if findings.is_empty() {
-                    Cell::text(format!("ok ({}/{} cases)", rb.passed, rb.cases))
-                } else {
-                    Cell::flagged(
-                        format!("{}/{} cases; {} finding(s)", rb.passed, rb.cases, findings.len()),
-                        &["not_robust".to_owned()],
-                    )
-                }
-            }
-            None => Cell::missing(),
-        }));
-    }
+    let mut c = Columns::default();
+    c.headers = vec!["target".into(), "version".into(), "status".into()];
+    workload_columns(r, &mut c);
+    memory_and_robustness_columns(r, &mut c);
     let rows = r
         .targets
         .iter()
         .map(|t| {
             let mut row = vec![target_cell(t), Cell::text(&t.framework_version), status_cell(t)];
-            row.extend(cols.iter().map(|c| c(t)));
+            row.extend(c.cols.iter().map(|col| col(t)));
             row
         })
         .collect();
@@ -234,8 +145,114 @@ pub(super) fn summary(r: &Results) -> Table {
              from open-loop points at the same offered rate for every target where the run has them."
                 .into()
         },
-        headers,
+        headers: c.headers,
         rows,
+    }
+}
+
+/// One headline column or two per workload the run has, in report order.
+fn workload_columns(r: &Results, c: &mut Columns) {
+    let workloads = view::workloads(r);
+    let has = |w: Workload| workloads.contains(&w);
+    for w in [Workload::Health, Workload::Predict] {
+        if has(w) {
+            c.push(format!("{w} req/s (best closed loop, [95% CI])"), move |t| match view::best_closed(t, w) {
+                Some(p) => Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
+                None => Cell::missing(),
+            });
+        }
+    }
+    if let Some(key) = has(Workload::Predict).then(|| view::headline_key(r, Workload::Predict)).flatten() {
+        c.push(format!("predict p99 µs ({})", key.setting()), move |t| match view::find(t, &key) {
+            Some(p) => Cell::flagged(p.summary.latency_us.p99.to_string(), &p.summary.flags),
+            None => Cell::missing(),
+        });
+        c.push("predict CPU-µs/response (best closed loop)", |t| {
+            match view::best_closed(t, Workload::Predict).and_then(|p| Some((p.summary.cpu_us_per_request?, p))) {
+                Some((c, p)) => Cell::flagged(format!("{c:.1}"), &p.summary.flags),
+                None => Cell::missing(),
+            }
+        });
+    }
+    if let Some(key) = has(Workload::Generate).then(|| view::headline_key(r, Workload::Generate)).flatten() {
+        c.push(format!("generate TTFT p99 ms / ITL jitter p99 µs / tokens/s ({})", key.setting()), move |t| {
+            match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
+                Some((s, p)) => Cell::flagged(
+                    format!("{:.1} / {:.0} / {:.0}", s.ttft_us.p99 as f64 / 1e3, s.itl_jitter_us.p99, s.tokens_per_s),
+                    &p.summary.flags,
+                ),
+                None => Cell::missing(),
+            }
+        });
+    }
+    if has(Workload::InferIo) {
+        c.push("infer-io efficiency % (most in flight)", |t| {
+            let most = view::points_of(t, Workload::InferIo).filter(|p| p.summary.inflight.is_some());
+            match most.max_by_key(|p| p.connections) {
+                Some(p) => Cell::flagged(
+                    format!(
+                        "{:.1} (c={})",
+                        p.summary.inflight.as_ref().map_or(0.0, |i| i.efficiency_pct),
+                        p.connections
+                    ),
+                    &p.summary.flags,
+                ),
+                None => Cell::missing(),
+            }
+        });
+    }
+    if has(Workload::InferCpu) {
+        c.push("probe p99 µs loaded / idle (infer-cpu, most concurrent)", |t| {
+            let most = view::points_of(t, Workload::InferCpu).filter(|p| p.summary.probe.is_some());
+            match most.max_by_key(|p| p.connections) {
+                Some(p) => {
+                    let pr = p.summary.probe.as_ref().expect("filtered");
+                    Cell::flagged(format!("{} / {}", pr.loaded_us.p99, pr.idle_us.p99), &p.summary.flags)
+                }
+                None => Cell::missing(),
+            }
+        });
+    }
+    if has(Workload::Mixed) {
+        c.push("mixed req/s (failures)", |t| {
+            match view::points_of(t, Workload::Mixed).find_map(|p| Some((p.summary.mixed.as_ref()?, p))) {
+                Some((m, p)) => Cell::flagged(
+                    format!("{} ({})", fmt_num(p.summary.throughput_rps.median), http_failures(m)),
+                    &p.summary.flags,
+                ),
+                None => Cell::missing(),
+            }
+        });
+    }
+}
+
+/// Idle and peak RSS, and robustness when the run measured it. Every column is computed
+/// for every target: those built on points say "not measured" for a target without any,
+/// while idle RSS and robustness come from verification.
+fn memory_and_robustness_columns(r: &Results, c: &mut Columns) {
+    c.push("idle RSS", |t| {
+        Cell::opt(t.cost.as_ref().and_then(|c| c.idle_rss_bytes).or(t.idle_rss_bytes).map(|b| fmt_bytes(b as f64)))
+    });
+    if !view::measured_nothing(r) {
+        c.push("peak RSS (any point)", |t| {
+            Cell::opt(t.points.iter().filter_map(|p| p.summary.rss_peak_bytes).max().map(|b| fmt_bytes(b as f64)))
+        });
+    }
+    if r.targets.iter().any(|t| t.robustness.is_some()) {
+        c.push("robustness (hostile input, slow clients)", |t| match &t.robustness {
+            Some(rb) => {
+                let findings = super::robustness_table::robustness_findings(rb);
+                if findings.is_empty() {
+                    Cell::text(format!("ok ({}/{} cases)", rb.passed, rb.cases))
+                } else {
+                    Cell::flagged(
+                        format!("{}/{} cases; {} finding(s)", rb.passed, rb.cases, findings.len()),
+                        &["not_robust".to_owned()],
+                    )
+                }
+            }
+            None => Cell::missing(),
+        });
     }
 }
 
@@ -244,7 +261,9 @@ fn skipped(r: &Results) -> Option<Table> {
         .targets
         .iter()
         // A verify run's targets are verified and, by design, not measured.
-        .filter(|t| t.status != "measured" && !(view::is_verify_run(r) && t.status == "verified"))
+        .filter(|t| {
+            t.status != TargetStatus::Measured && !(view::is_verify_run(r) && t.status == TargetStatus::Verified)
+        })
         .map(|t| {
             let failures = t.verification.as_ref().map_or_else(String::new, |v| {
                 v.failures

@@ -4,7 +4,7 @@
 
 use plotters::style::RGBColor;
 
-use crate::results::{Point, Results, TargetResult, Workload};
+use crate::results::{Point, PointMode, Results, TargetResult, Workload};
 
 /// Said wherever a figure is absent from the run.
 pub const NOT_MEASURED: &str = "not measured in this run";
@@ -53,27 +53,19 @@ pub fn is_verify_run(r: &Results) -> bool {
     r.profile.get("name").and_then(|v| v.as_str()) == Some(crate::results::VERIFY_PROFILE)
 }
 
-/// Workloads present in the run, in report order ([`Workload::ALL`]); names this build does
-/// not know follow, alphabetically.
-pub fn workloads(r: &Results) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for t in &r.targets {
-        for p in &t.points {
-            if !seen.contains(&p.workload) {
-                seen.push(p.workload.clone());
-            }
-        }
-    }
-    seen.sort_by_key(|w| (Workload::parse(w).map_or(usize::MAX, |k| k as usize), w.clone()));
+/// Workloads present in the run, in report order ([`Workload::ALL`]).
+pub fn workloads(r: &Results) -> Vec<Workload> {
+    let mut seen: Vec<Workload> = r.targets.iter().flat_map(|t| t.points.iter().map(|p| p.workload)).collect();
+    seen.sort();
+    seen.dedup();
     seen
 }
 
 pub use crate::results::PointKey;
 
 /// Points of one workload across targets.
-pub fn points_of<'a>(t: &'a TargetResult, workload: &str) -> impl Iterator<Item = &'a Point> + 'a {
-    let w = workload.to_owned();
-    t.points.iter().filter(move |p| p.workload == w)
+pub fn points_of(t: &TargetResult, workload: Workload) -> impl Iterator<Item = &Point> {
+    t.points.iter().filter(move |p| p.workload == workload)
 }
 
 pub fn find<'a>(t: &'a TargetResult, key: &PointKey) -> Option<&'a Point> {
@@ -85,7 +77,7 @@ pub fn find<'a>(t: &'a TargetResult, key: &PointKey) -> Option<&'a Point> {
 /// coordinated omission) when there is one; otherwise the closed-loop point with the most
 /// connections. Only keys that every target with the workload has are candidates, so the
 /// comparison is like for like.
-pub fn headline_key(r: &Results, workload: &str) -> Option<PointKey> {
+pub fn headline_key(r: &Results, workload: Workload) -> Option<PointKey> {
     let targets: Vec<&TargetResult> = r.targets.iter().filter(|t| points_of(t, workload).next().is_some()).collect();
     let first = targets.first()?;
     let common: Vec<PointKey> =
@@ -93,9 +85,11 @@ pub fn headline_key(r: &Results, workload: &str) -> Option<PointKey> {
     let candidates = if common.is_empty() { points_of(first, workload).map(PointKey::of).collect() } else { common };
     let absolute = candidates
         .iter()
-        .filter(|k| k.mode == "open" && k.rate.ends_with("req/s"))
+        .filter(|k| k.mode == PointMode::Open && k.rate.ends_with("req/s"))
         .max_by(|a, b| rate_value(a).total_cmp(&rate_value(b)));
-    absolute.or_else(|| candidates.iter().filter(|k| k.mode == "closed").max_by_key(|k| k.connections)).cloned()
+    absolute
+        .or_else(|| candidates.iter().filter(|k| k.mode == PointMode::Closed).max_by_key(|k| k.connections))
+        .cloned()
 }
 
 fn rate_value(k: &PointKey) -> f64 {
@@ -103,9 +97,9 @@ fn rate_value(k: &PointKey) -> f64 {
 }
 
 /// The closed-loop point of a workload with the highest median throughput.
-pub fn best_closed<'a>(t: &'a TargetResult, workload: &str) -> Option<&'a Point> {
+pub fn best_closed(t: &TargetResult, workload: Workload) -> Option<&Point> {
     points_of(t, workload)
-        .filter(|p| p.mode == "closed")
+        .filter(|p| p.mode == PointMode::Closed)
         .max_by(|a, b| a.summary.throughput_rps.median.total_cmp(&b.summary.throughput_rps.median))
 }
 
@@ -232,10 +226,10 @@ mod tests {
         };
         let mut r = Results::begin(std::path::Path::new("x"), serde_json::json!({}), Default::default());
         r.targets.push(t);
-        assert_eq!(headline_key(&r, "predict").unwrap().setting(), "open 2000 req/s");
-        assert_eq!(headline_key(&r, "generate").unwrap().setting(), "closed c=1000");
-        assert!(headline_key(&r, "mixed").is_none());
-        assert_eq!(workloads(&r), ["predict", "generate"]);
+        assert_eq!(headline_key(&r, Workload::Predict).unwrap().setting(), "open 2000 req/s");
+        assert_eq!(headline_key(&r, Workload::Generate).unwrap().setting(), "closed c=1000");
+        assert!(headline_key(&r, Workload::Mixed).is_none());
+        assert_eq!(workloads(&r), [Workload::Predict, Workload::Generate]);
     }
 
     #[test]

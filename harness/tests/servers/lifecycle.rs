@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use harness::manifest::Manifest;
 use harness::plan::{RunConfig, TargetSource};
-use harness::profile::{Profile, ProfileName};
 use harness::results::Workload;
 use harness::run::execute;
+use harness::workload::{Profile, ProfileName};
 
 fn manifest(name: &str, start: &str) -> Manifest {
     Manifest {
@@ -69,10 +69,10 @@ fn unready_and_unverified_targets_are_skipped_and_leave_no_process() {
     };
     let results = execute(&cfg).unwrap();
     let [a, b] = &results.targets[..] else { panic!("two targets expected") };
-    assert_eq!(a.status, "skipped");
+    assert_eq!(a.status, harness::results::TargetStatus::Skipped);
     assert!(a.skip_reason.as_deref().unwrap().contains("did not answer /health"), "{:?}", a.skip_reason);
     assert!(a.points.is_empty());
-    assert_eq!(b.status, "skipped");
+    assert_eq!(b.status, harness::results::TargetStatus::Skipped);
     assert!(b.skip_reason.as_deref().unwrap().contains("failed verification"), "{:?}", b.skip_reason);
     let v = b.verification.as_ref().unwrap();
     assert!(!v.passed && !v.failures.is_empty() && v.failures.len() < v.cases);

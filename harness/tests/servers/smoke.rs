@@ -6,9 +6,9 @@ use crate::common;
 use std::time::Duration;
 
 use harness::plan::{RunConfig, TargetSource};
-use harness::profile::{Profile, ProfileName};
 use harness::results::Workload;
 use harness::run::execute;
+use harness::workload::{Profile, ProfileName};
 
 #[test]
 fn quick_run_on_fw_hyper_writes_schema_valid_results() {
@@ -18,18 +18,18 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     let mut profile = Profile::get(ProfileName::Quick);
     profile.warmup = Duration::from_millis(100);
     profile.duration = Duration::from_millis(400);
-    profile.health_connections = vec![8];
-    profile.predict_connections = vec![8];
-    profile.open_fractions = vec![0.25];
-    profile.open_absolute_rps = vec![200.0];
-    profile.generate_streams = vec![4];
-    profile.generate_max_tokens = 8;
-    profile.generate_token_delay_ms = 5;
-    profile.inflight_connections = vec![4, 16];
-    profile.inflight_latency_ms = 50;
-    profile.cpu_concurrency = vec![2];
-    profile.mixed_users = 4;
-    profile.mixed_duration = Duration::from_secs(1);
+    profile.workloads.health.connections = vec![8];
+    profile.workloads.predict.connections = vec![8];
+    profile.workloads.predict.open_fractions = vec![0.25];
+    profile.workloads.predict.open_absolute_rps = vec![200.0];
+    profile.workloads.generate.streams = vec![4];
+    profile.workloads.generate.max_tokens = 8;
+    profile.workloads.generate.token_delay_ms = 5;
+    profile.workloads.infer_io.connections = vec![4, 16];
+    profile.workloads.infer_io.latency_ms = 50;
+    profile.workloads.infer_cpu.concurrency = vec![2];
+    profile.workloads.mixed.users = 4;
+    profile.workloads.mixed.duration = Duration::from_secs(1);
     let out = std::env::temp_dir().join(format!("mlapi-smoke-{}", std::process::id()));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cfg = RunConfig {
@@ -51,9 +51,9 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     };
     let results = execute(&cfg).unwrap();
     let t = &results.targets[0];
-    assert_eq!(t.status, "measured", "{:?}", t.skip_reason);
+    assert_eq!(t.status, harness::results::TargetStatus::Measured, "{:?}", t.skip_reason);
     assert!(t.verification.as_ref().unwrap().passed);
-    let names: Vec<(&str, usize)> = t.points.iter().map(|p| (p.workload.as_str(), p.connections)).collect();
+    let names: Vec<(&str, usize)> = t.points.iter().map(|p| (p.workload.name(), p.connections)).collect();
     assert_eq!(
         names,
         [
@@ -77,7 +77,7 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     for p in &t.points[..2] {
         assert!(p.summary.cpu_us_per_request.is_some_and(|c| c > 0.0), "{p:?}");
     }
-    let by = |w: &'static str| t.points.iter().filter(move |p| p.workload == w);
+    let by = |w: &'static str| t.points.iter().filter(move |p| p.workload.name() == w);
     for p in by("infer-io") {
         let f = p.summary.inflight.as_ref().unwrap();
         assert!((50.0..=101.0).contains(&f.efficiency_pct), "{f:?}");

@@ -22,12 +22,42 @@ use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 
-use crate::plan::RunConfig;
-use crate::results::{Latency, MixedSummary, MixedTransaction, Point, PointSummary, Repeat};
+use serde::Serialize;
+
+use super::{Profile, ProfileName, Spec, Step, Workload};
+use crate::results::{Latency, MixedSummary, MixedTransaction, Point, Repeat};
 use crate::sampler::Sampler;
 
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// goose users.
+    #[serde(rename = "mixed_users")]
+    pub users: usize,
+    /// goose's measured run time (after all users started).
+    #[serde(rename = "mixed_duration", with = "super::secs")]
+    pub duration: Duration,
+}
+
+pub fn settings(p: ProfileName) -> Settings {
+    match p {
+        ProfileName::Quick => Settings { users: 32, duration: Duration::from_secs(4) },
+        ProfileName::Standard => Settings { users: 128, duration: Duration::from_secs(20) },
+        ProfileName::Full => Settings { users: 256, duration: Duration::from_secs(60) },
+    }
+}
+
+#[derive(Debug)]
+pub struct Def;
+
+impl Spec for Def {
+    fn steps(&self, p: &Profile) -> Vec<Step> {
+        let s = &p.workloads.mixed;
+        vec![Step::Goose { users: s.users, duration: s.duration }]
+    }
+}
+
 /// Transaction weights, in percent.
-pub const WEIGHTS: [(&str, usize); 3] = [("predict", 70), ("generate", 20), ("infer-io", 10)];
+pub const WEIGHTS: [(Workload, usize); 3] = [(Workload::Predict, 70), (Workload::Generate, 20), (Workload::InferIo, 10)];
 /// Think time between a user's transactions.
 pub const THINK: (Duration, Duration) = (Duration::from_millis(50), Duration::from_millis(150));
 /// Tokens per generate stream in the scenario (20 ms apart, as in `generate`).
@@ -123,64 +153,39 @@ async fn generate(user: &mut GooseUser, s: Arc<Shared>) -> TransactionResult {
     Ok(())
 }
 
+/// Where a goose run reports: its HTML report's directory, the client CPUs it has.
+#[derive(Debug)]
+pub struct Output<'a> {
+    pub dir: &'a std::path::Path,
+    pub client_cpus: usize,
+}
+
 /// Runs the scenario against `base_url` and returns its point.
 pub fn run(
-    cfg: &RunConfig,
+    p: &Profile,
+    out: Output,
     rt: &tokio::runtime::Runtime,
     sampler: &Sampler,
     base_url: &str,
     target: &str,
 ) -> anyhow::Result<Point> {
-    let p = &cfg.profile;
+    let (s, stream, io) = (&p.workloads.mixed, &p.workloads.generate, &p.workloads.infer_io);
     let shared = Arc::new(Shared {
         predict: (0..16u64)
             .map(|i| workloads::payloads::predict(1, if i % 2 == 0 { "linear" } else { "mlp" }, i))
             .collect(),
         generate: (0..16u64)
-            .map(|i| workloads::payloads::generate(STREAM_TOKENS, p.generate_token_delay_ms, i))
+            .map(|i| workloads::payloads::generate(STREAM_TOKENS, stream.token_delay_ms, i))
             .collect(),
-        infer: (0..16u64).map(|i| workloads::payloads::infer_io(p.inflight_latency_ms, i)).collect(),
+        infer: (0..16u64).map(|i| workloads::payloads::infer_io(io.latency_ms, i)).collect(),
         exchange_us: Mutex::new(crate::driver::Recorder::default().latency_us),
         bad_streams: Default::default(),
         next: Default::default(),
     });
-    let s1 = shared.clone();
-    let s2 = shared.clone();
-    let s3 = shared.clone();
-    let scenario = scenario!("ml-api")
-        .set_wait_time(THINK.0, THINK.1)?
-        .register_transaction(
-            Transaction::new(Arc::new(move |u| Box::pin(predict(u, s1.clone()))))
-                .set_name("predict")
-                .set_weight(WEIGHTS[0].1)?,
-        )
-        .register_transaction(
-            Transaction::new(Arc::new(move |u| Box::pin(generate(u, s2.clone()))))
-                .set_name("generate")
-                .set_weight(WEIGHTS[1].1)?,
-        )
-        .register_transaction(
-            Transaction::new(Arc::new(move |u| Box::pin(infer_io(u, s3.clone()))))
-                .set_name("infer-io")
-                .set_weight(WEIGHTS[2].1)?,
-        );
-
     let report = format!("{target}.goose.html");
-    let mut gc = GooseConfiguration::default();
-    gc.host = Some(base_url.to_owned());
-    gc.users = Some(p.mixed_users);
-    // Ramp up in about two seconds, whatever the user count (goose's default is 1 user/s).
-    gc.increase_rate = Some(format!("{}", (p.mixed_users as f64 / 2.0).max(1.0)));
-    gc.run_time = Some(format!("{}", p.mixed_duration.as_secs().max(1)));
-    gc.no_telnet = true;
-    gc.no_print_metrics = true;
-    gc.quiet = 1;
-    gc.report_file = vec![cfg.out_dir.join(&report).to_string_lossy().into_owned()];
-    gc.timeout = Some(format!("{}", crate::plan::REQUEST_TIMEOUT.as_secs()));
-
-    let attack = GooseAttack::initialize_with_config(gc)
+    let attack = GooseAttack::initialize_with_config(config(s, base_url, &out.dir.join(&report)))
         .context("goose rejected its configuration")?
-        .register_scenario(scenario);
+        .register_scenario(scenario(&shared)?);
     let start = Instant::now();
     let cpu0 = crate::sampler::own_cpu_seconds();
     let metrics =
@@ -191,8 +196,94 @@ pub fn run(
     // goose resets its metrics once every user has started: its figures cover `duration`
     // seconds at full load. The sampler's window is the same tail of the run.
     let measured = Duration::from_secs(metrics.duration.max(1) as u64);
-    let ws = sampler.window(end.checked_sub(measured).unwrap_or(start), end, cfg.client_cpus.len());
+    let ws = sampler.window(end.checked_sub(measured).unwrap_or(start), end, out.client_cpus);
 
+    let transactions = transactions(&metrics, measured);
+    let http: Vec<&MixedTransaction> = transactions.iter().filter(|t| !t.name.starts_with("SSE ")).collect();
+    let requests: u64 = http.iter().map(|t| t.requests).sum();
+    let failures: u64 = http.iter().map(|t| t.failures).sum();
+    let throughput = requests as f64 / measured.as_secs_f64();
+    let hist = shared.exchange_us.lock().expect("histogram lock").clone();
+    let client_cpu_us = (requests > 0).then(|| (cpu1 - cpu0) * 1e6 / requests as f64);
+    let repeat = Repeat {
+        throughput_rps: throughput,
+        responses: requests,
+        window_s: measured.as_secs_f64(),
+        latency_us: Latency::of(&hist),
+        cpu_us_per_request: ws.server_cpu_rate.filter(|_| throughput > 0.0).map(|r| r * 1e6 / throughput),
+        rss_peak_bytes: ws.rss_peak_bytes,
+        rss_mean_bytes: ws.rss_mean_bytes,
+        client_cpu_share: ws.client_cpu_share,
+        statuses: Default::default(),
+        errors: crate::results::ErrorCounts { unexpected_status: failures, ..Default::default() },
+        scheduled: 0,
+        dropped: 0,
+        bodies_checked: 0,
+        connections_opened: 0,
+        mismatches: Vec::new(),
+        streaming: None,
+    };
+    let basis = format!(
+        "goose {} users, think {}–{} ms, weights {}",
+        s.users,
+        THINK.0.as_millis(),
+        THINK.1.as_millis(),
+        WEIGHTS.iter().map(|(w, pct)| format!("{} {pct}%", w.name())).collect::<Vec<_>>().join(" ")
+    );
+    // One goose run is one repeat: the point's figures and flags follow the same rules as
+    // every other point's (analysis::point), `single_run` among them.
+    let mode = crate::driver::Mode::Closed { connections: s.users };
+    let mut point = crate::analysis::point(Workload::Mixed, mode, Some(basis), vec![repeat], Latency::of(&hist));
+    point.summary.mixed = Some(MixedSummary {
+        users: s.users,
+        transactions,
+        goose_report: Some(report),
+        client_cpu_us_per_request: client_cpu_us,
+    });
+    Ok(point)
+}
+
+/// The weighted transactions, each user thinking between them.
+fn scenario(shared: &Arc<Shared>) -> anyhow::Result<Scenario> {
+    let (s1, s2, s3) = (shared.clone(), shared.clone(), shared.clone());
+    Ok(scenario!("ml-api")
+        .set_wait_time(THINK.0, THINK.1)?
+        .register_transaction(
+            Transaction::new(Arc::new(move |u| Box::pin(predict(u, s1.clone()))))
+                .set_name(WEIGHTS[0].0.name())
+                .set_weight(WEIGHTS[0].1)?,
+        )
+        .register_transaction(
+            Transaction::new(Arc::new(move |u| Box::pin(generate(u, s2.clone()))))
+                .set_name(WEIGHTS[1].0.name())
+                .set_weight(WEIGHTS[1].1)?,
+        )
+        .register_transaction(
+            Transaction::new(Arc::new(move |u| Box::pin(infer_io(u, s3.clone()))))
+                .set_name(WEIGHTS[2].0.name())
+                .set_weight(WEIGHTS[2].1)?,
+        ))
+}
+
+/// goose's configuration: every default that would not suit a benchmark overridden (the
+/// module doc says which and why).
+fn config(s: &Settings, base_url: &str, report: &std::path::Path) -> GooseConfiguration {
+    let mut gc = GooseConfiguration::default();
+    gc.host = Some(base_url.to_owned());
+    gc.users = Some(s.users);
+    // Ramp up in about two seconds, whatever the user count (goose's default is 1 user/s).
+    gc.increase_rate = Some(format!("{}", (s.users as f64 / 2.0).max(1.0)));
+    gc.run_time = Some(format!("{}", s.duration.as_secs().max(1)));
+    gc.no_telnet = true;
+    gc.no_print_metrics = true;
+    gc.quiet = 1;
+    gc.report_file = vec![report.to_string_lossy().into_owned()];
+    gc.timeout = Some(format!("{}", super::REQUEST_TIMEOUT.as_secs()));
+    gc
+}
+
+/// goose's per-request figures over the `measured` seconds at full load, by name.
+fn transactions(metrics: &goose::metrics::GooseMetrics, measured: Duration) -> Vec<MixedTransaction> {
     let mut transactions: Vec<MixedTransaction> = metrics
         .requests
         .iter()
@@ -215,76 +306,5 @@ pub fn run(
         })
         .collect();
     transactions.sort_by(|a, b| a.name.cmp(&b.name));
-    let http: Vec<&MixedTransaction> = transactions.iter().filter(|t| !t.name.starts_with("SSE ")).collect();
-    let requests: u64 = http.iter().map(|t| t.requests).sum();
-    let failures: u64 = http.iter().map(|t| t.failures).sum();
-    let throughput = requests as f64 / measured.as_secs_f64();
-    let hist = shared.exchange_us.lock().expect("histogram lock").clone();
-    let client_cpu_us = (requests > 0).then(|| (cpu1 - cpu0) * 1e6 / requests as f64);
-    let mut flags = Vec::new();
-    if ws.client_cpu_share > crate::analysis::CLIENT_BOUND_SHARE {
-        flags.push("client_bound".to_owned());
-    }
-    if failures > 0 {
-        flags.push("errors".to_owned());
-    }
-    flags.push("single_run".to_owned());
-    let cpu = ws.server_cpu_rate.filter(|_| throughput > 0.0).map(|r| r * 1e6 / throughput);
-    let errors = crate::results::ErrorCounts { unexpected_status: failures, ..Default::default() };
-    let repeat = Repeat {
-        throughput_rps: throughput,
-        responses: requests,
-        window_s: measured.as_secs_f64(),
-        latency_us: Latency::of(&hist),
-        cpu_us_per_request: cpu,
-        rss_peak_bytes: ws.rss_peak_bytes,
-        rss_mean_bytes: ws.rss_mean_bytes,
-        client_cpu_share: ws.client_cpu_share,
-        statuses: Default::default(),
-        errors,
-        scheduled: 0,
-        dropped: 0,
-        bodies_checked: 0,
-        connections_opened: 0,
-        mismatches: Vec::new(),
-        streaming: None,
-    };
-    let spread = crate::stats::summarize(&[throughput]).context("no goose throughput")?;
-    Ok(Point {
-        workload: "mixed".into(),
-        mode: "closed".into(),
-        connections: p.mixed_users,
-        rate_rps: None,
-        rate_basis: Some(format!(
-            "goose {} users, think {}–{} ms, weights predict {}% generate {}% infer-io {}%",
-            p.mixed_users,
-            THINK.0.as_millis(),
-            THINK.1.as_millis(),
-            WEIGHTS[0].1,
-            WEIGHTS[1].1,
-            WEIGHTS[2].1
-        )),
-        arrival: None,
-        summary: PointSummary {
-            throughput_rps: spread.into(),
-            latency_us: Latency::of(&hist),
-            cpu_us_per_request: cpu,
-            rss_peak_bytes: ws.rss_peak_bytes,
-            client_cpu_share: ws.client_cpu_share,
-            errors: failures,
-            dropped: 0,
-            flags,
-            streaming: None,
-            rss_mean_bytes: ws.rss_mean_bytes,
-            inflight: None,
-            probe: None,
-            mixed: Some(MixedSummary {
-                users: p.mixed_users,
-                transactions,
-                goose_report: Some(report),
-                client_cpu_us_per_request: client_cpu_us,
-            }),
-        },
-        repeats: vec![repeat],
-    })
+    transactions
 }
