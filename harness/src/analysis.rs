@@ -4,13 +4,12 @@
 
 use crate::driver::{self, Arrival, Mode};
 use crate::results::{
-    Fit, InflightSummary, Latency, MemoryFits, Point, PointMode, PointSummary, Repeat, SignedPercentiles,
+    Fit, Flag, InflightSummary, Latency, MemoryFits, Point, PointMode, PointSummary, Repeat, SignedPercentiles,
     StreamSummary, Workload,
 };
 use crate::stats;
 
-/// Flag: the harness used more than this share of its CPUs.
-pub const CLIENT_BOUND_SHARE: f64 = 0.85;
+pub use crate::results::CLIENT_BOUND_SHARE;
 
 /// Latency percentiles minus a fixed time (a token delay, an io latency): what the target
 /// adds on top. Percentiles commute with subtracting a constant, so these are exact.
@@ -107,24 +106,24 @@ pub fn point(
 /// The flags of a point from its repeats: `noisy` (throughput CV over the bound),
 /// `client_bound` (a repeat's client CPU share above [`CLIENT_BOUND_SHARE`]), `errors`,
 /// `dropped`, `single_run` (fewer than two repeats).
-pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<String> {
+pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
     let errors: u64 = repeats.iter().map(|r| r.errors.total()).sum();
     let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
     let mut flags = Vec::new();
     if throughput.is_noisy() {
-        flags.push("noisy".to_owned());
+        flags.push(Flag::Noisy);
     }
     if repeats.iter().any(|r| r.client_cpu_share > CLIENT_BOUND_SHARE) {
-        flags.push("client_bound".to_owned());
+        flags.push(Flag::ClientBound);
     }
     if errors > 0 {
-        flags.push("errors".to_owned());
+        flags.push(Flag::Errors);
     }
     if dropped > 0 {
-        flags.push("dropped".to_owned());
+        flags.push(Flag::Dropped);
     }
     if repeats.len() < 2 {
-        flags.push("single_run".to_owned());
+        flags.push(Flag::SingleRun);
     }
     flags
 }
@@ -202,7 +201,7 @@ mod tests {
         }
     }
 
-    fn flags_of(repeats: &[Repeat]) -> Vec<String> {
+    fn flags_of(repeats: &[Repeat]) -> Vec<Flag> {
         let t: Vec<f64> = repeats.iter().map(|r| r.throughput_rps).collect();
         flags(&stats::summarize(&t).unwrap(), repeats)
     }
@@ -222,18 +221,18 @@ mod tests {
     #[test]
     fn each_flag_rule_fires_on_its_own_condition() {
         // One repeat: no spread to judge.
-        assert_eq!(flags_of(&[repeat(1000.0, 0.5)]), ["single_run"]);
+        assert_eq!(flags_of(&[repeat(1000.0, 0.5)]), [Flag::SingleRun]);
         // A client above 85% of its CPUs in any repeat (the median is below).
-        assert_eq!(flags_of(&[repeat(1000.0, 0.5), repeat(1000.0, 0.86), repeat(1000.0, 0.5)]), ["client_bound"]);
+        assert_eq!(flags_of(&[repeat(1000.0, 0.5), repeat(1000.0, 0.86), repeat(1000.0, 0.5)]), [Flag::ClientBound]);
         assert!(flags_of(&[repeat(1000.0, 0.85), repeat(1000.0, 0.85)]).is_empty(), "85% itself is not over");
         // Repeats far apart.
-        assert_eq!(flags_of(&[repeat(500.0, 0.5), repeat(1500.0, 0.5)]), ["noisy"]);
+        assert_eq!(flags_of(&[repeat(500.0, 0.5), repeat(1500.0, 0.5)]), [Flag::Noisy]);
         // Errors and drops, summed over repeats.
         let mut a = repeat(1000.0, 0.5);
         a.errors.timeout = 1;
         let mut b = repeat(1000.0, 0.5);
         b.dropped = 3;
-        assert_eq!(flags_of(&[a, b]), ["errors", "dropped"]);
+        assert_eq!(flags_of(&[a, b]), [Flag::Errors, Flag::Dropped]);
     }
 
     #[test]
@@ -244,7 +243,7 @@ mod tests {
         assert_eq!((p.arrival.as_deref(), p.rate_basis.as_deref()), (Some("poisson"), Some("absolute")));
         assert_eq!(p.summary.throughput_rps.median, 0.0);
         assert_eq!(p.summary.cpu_us_per_request, None);
-        assert_eq!(p.summary.flags, ["single_run"]);
+        assert_eq!(p.summary.flags, [Flag::SingleRun]);
     }
 
     #[test]
@@ -299,9 +298,9 @@ mod tests {
                 let mut flags = a.flags.clone();
                 if pt.workload == Workload::InferCpu
                     && b.probe.as_ref().is_some_and(|p| p.probe_errors > 0)
-                    && !flags.contains(&"errors".to_owned())
+                    && !flags.contains(&Flag::Errors)
                 {
-                    flags.push("errors".into());
+                    flags.push(Flag::Errors);
                 }
                 assert_eq!(flags, b.flags, "{what}");
                 if let Some(i) = &b.inflight {

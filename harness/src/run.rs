@@ -474,8 +474,8 @@ fn attach_probe(
         probe_requests: probe.responses(),
         probe_errors: probe.errors.total(),
     });
-    if probe.errors.total() > 0 && !point.summary.flags.iter().any(|f| f == "errors") {
-        point.summary.flags.push("errors".into());
+    if probe.errors.total() > 0 && !point.summary.flags.contains(&crate::results::Flag::Errors) {
+        point.summary.flags.push(crate::results::Flag::Errors);
     }
 }
 
@@ -503,7 +503,11 @@ fn push_point(
         s.throughput_rps.max,
         s.latency_us.p50,
         s.latency_us.p99,
-        if s.flags.is_empty() { String::new() } else { format!(" [{}]", s.flags.join(",")) }
+        if s.flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", s.flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(","))
+        }
     ));
     journal.record_point(idx, point)
 }

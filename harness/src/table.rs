@@ -30,7 +30,7 @@ pub fn render(r: &Results) -> String {
                 s.latency_us.p99,
                 s.latency_us.p999,
                 s.cpu_us_per_request.map(|c| format!("{c:.1}")).unwrap_or_else(|| "-".into()),
-                s.flags.join(",")
+                s.flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(",")
             ));
             if let Some(st) = &s.streaming {
                 out.push_str(&format!(

@@ -81,7 +81,7 @@ pub fn render(r: &Results) -> anyhow::Result<String> {
                 client_cpu_share: s.client_cpu_share,
                 errors: s.errors,
                 dropped: s.dropped,
-                flags: s.flags.join(";"),
+                flags: s.flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(";"),
                 ttft_p50_us: st.map(|x| x.ttft_us.p50),
                 ttft_p99_us: st.map(|x| x.ttft_us.p99),
                 itl_jitter_p99_us: st.map(|x| x.itl_jitter_us.p99),

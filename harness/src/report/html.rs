@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::charts::Chart;
 use super::tables::{self, Cell, Table};
 use super::view::{self, NOT_MEASURED};
-use crate::results::Results;
+use crate::results::{Flag, Results};
 
 const CSS: &str = "
 body{font-family:'DejaVu Sans',system-ui,sans-serif;margin:0 auto;max-width:1280px;padding:16px 24px;color:#222;line-height:1.4}
@@ -46,15 +46,15 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn flag(f: &str) -> String {
-    format!("<span class=\"flag f-{0}\" title=\"{1}\">{0}</span>", esc(f), esc(view::flag_meaning(f)))
+fn flag(f: Flag) -> String {
+    format!("<span class=\"flag f-{0}\" title=\"{1}\">{0}</span>", esc(f.name()), esc(&f.meaning()))
 }
 
 fn cell(c: &Cell) -> String {
     if c.missing {
         return format!("<td class=\"na\" title=\"{NOT_MEASURED}\">{}</td>", esc(&c.text));
     }
-    let flags: String = c.flags.iter().map(|f| flag(f)).collect();
+    let flags: String = c.flags.iter().map(|&f| flag(f)).collect();
     match &c.link {
         Some(href) => format!("<td><a href=\"{}\">{}</a>{flags}</td>", esc(href), esc(&c.text)),
         None => format!("<td>{}{flags}</td>", esc(&c.text)),
@@ -192,12 +192,12 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
 }
 
 fn flag_legend(tables: &[Table]) -> String {
-    let mut used: Vec<&str> = Vec::new();
+    let mut used: Vec<Flag> = Vec::new();
     for t in tables {
         for c in t.rows.iter().flatten() {
             for f in &c.flags {
-                if !used.contains(&f.as_str()) {
-                    used.push(f);
+                if !used.contains(f) {
+                    used.push(*f);
                 }
             }
         }
@@ -207,7 +207,7 @@ fn flag_legend(tables: &[Table]) -> String {
     }
     let mut s = String::from("<dl class=\"flags\">");
     for f in used {
-        let _ = write!(s, "<dt>{}</dt><dd>{}</dd>", flag(f), esc(view::flag_meaning(f)));
+        let _ = write!(s, "<dt>{}</dt><dd>{}</dd>", flag(f), esc(&f.meaning()));
     }
     s.push_str("</dl>");
     s

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::charts::Chart;
 use super::tables::{self, Cell, Table};
 use super::view::{self, NOT_MEASURED};
-use crate::results::Results;
+use crate::results::{Flag, Results};
 
 fn esc(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
@@ -62,17 +62,17 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
     }
     let (first, rest) = tables.split_first().expect("the summary table is always present");
     table(first, &mut s);
-    let mut used: Vec<&str> = Vec::new();
+    let mut used: Vec<Flag> = Vec::new();
     for c in tables.iter().flat_map(|t| t.rows.iter().flatten()) {
         for f in &c.flags {
-            if !used.contains(&f.as_str()) {
-                used.push(f);
+            if !used.contains(f) {
+                used.push(*f);
             }
         }
     }
     if !used.is_empty() {
         s.push_str("\nFlags: ");
-        let parts: Vec<String> = used.iter().map(|f| format!("`⚠ {f}`: {}", view::flag_meaning(f))).collect();
+        let parts: Vec<String> = used.iter().map(|f| format!("`⚠ {f}`: {}", f.meaning())).collect();
         s.push_str(&parts.join("; "));
         s.push('\n');
     }

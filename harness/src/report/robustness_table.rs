@@ -15,7 +15,7 @@ pub fn robustness_findings(rb: &crate::results::Robustness) -> Vec<String> {
 /// or `run --hostile`): the corpus verdict, then the slow-client measurements beside it, each
 /// cell flagged when it misses its bar (docs/metrics.md, "Robustness").
 pub fn robustness(r: &Results) -> Option<Table> {
-    let bad = || vec!["not_robust".to_owned()];
+    let bad = || vec![crate::results::Flag::NotRobust];
     let cell = |text: String, ok: bool| if ok { Cell::text(text) } else { Cell::flagged(text, &bad()) };
     let rows: Vec<Vec<Cell>> = r
         .targets
@@ -134,8 +134,8 @@ mod tests {
         assert_eq!(t.rows.len(), 2, "a target without robustness gets no row");
         assert!(t.rows[0].iter().all(|c| c.flags.is_empty()), "all green");
         assert_eq!(t.rows[0][8].text, "ok");
-        assert_eq!(t.rows[1][2].flags, ["not_robust"], "5xx flagged");
-        assert_eq!(t.rows[1][6].flags, ["not_robust"], "slowloris flagged");
+        assert_eq!(t.rows[1][2].flags, [crate::results::Flag::NotRobust], "5xx flagged");
+        assert_eq!(t.rows[1][6].flags, [crate::results::Flag::NotRobust], "slowloris flagged");
         assert!(t.rows[1][8].text.contains("5xx"), "{}", t.rows[1][8].text);
 
         // The summary carries the verdict too.
@@ -143,7 +143,7 @@ mod tests {
         let col = s.headers.iter().position(|h| h.starts_with("robustness")).expect("a robustness column");
         assert_eq!(s.rows[0][col].text, "ok (453/453 cases)");
         assert!(s.rows[0][col].flags.is_empty());
-        assert_eq!(s.rows[1][col].flags, ["not_robust"]);
+        assert_eq!(s.rows[1][col].flags, [crate::results::Flag::NotRobust]);
         assert!(s.rows[1][col].text.contains("2 finding(s)"), "{}", s.rows[1][col].text);
         assert!(s.rows[2][col].missing);
 

@@ -2,14 +2,14 @@
 //! `index.html` and `report.md`, so the two always show the same figures and flags.
 
 use super::view::{self, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
-use crate::results::{MixedSummary, MixedTransaction, Point, Results, TargetResult, TargetStatus, Workload};
+use crate::results::{Flag, MixedSummary, MixedTransaction, Point, Results, TargetResult, TargetStatus, Workload};
 
 /// One cell: its text, the flags that qualify it (shown beside it), and whether the figure is
 /// absent from the run.
 #[derive(Debug, Clone, Default)]
 pub struct Cell {
     pub text: String,
-    pub flags: Vec<String>,
+    pub flags: Vec<Flag>,
     pub missing: bool,
     /// A relative path the text links to (a file in the run directory).
     pub link: Option<String>,
@@ -19,7 +19,7 @@ impl Cell {
     pub fn text(s: impl Into<String>) -> Self {
         Cell { text: s.into(), ..Cell::default() }
     }
-    pub fn flagged(s: impl Into<String>, flags: &[String]) -> Self {
+    pub fn flagged(s: impl Into<String>, flags: &[Flag]) -> Self {
         Cell { text: s.into(), flags: flags.to_vec(), ..Cell::default() }
     }
     pub fn missing() -> Self {
@@ -92,12 +92,11 @@ fn target_cell(t: &TargetResult) -> Cell {
 
 fn status_cell(t: &TargetResult) -> Cell {
     match (&t.verification, t.status) {
-        (Some(v), _) if !v.passed => Cell::flagged(
-            format!("{} of {} cases failed", v.failures.len(), v.cases),
-            &["verification_failed".to_owned()],
-        ),
+        (Some(v), _) if !v.passed => {
+            Cell::flagged(format!("{} of {} cases failed", v.failures.len(), v.cases), &[Flag::VerificationFailed])
+        }
         (Some(v), TargetStatus::Measured) => Cell::text(format!("measured; passed {} cases", v.cases)),
-        (_, TargetStatus::Skipped) => Cell::flagged("skipped", &["skipped".to_owned()]),
+        (_, TargetStatus::Skipped) => Cell::flagged("skipped", &[Flag::Skipped]),
         (_, TargetStatus::Interrupted) => Cell::text("interrupted (partial)"),
         (_, s) => Cell::text(s.name()),
     }
@@ -247,7 +246,7 @@ fn memory_and_robustness_columns(r: &Results, c: &mut Columns) {
                 } else {
                     Cell::flagged(
                         format!("{}/{} cases; {} finding(s)", rb.passed, rb.cases, findings.len()),
-                        &["not_robust".to_owned()],
+                        &[Flag::NotRobust],
                     )
                 }
             }
@@ -444,8 +443,8 @@ fn probe(r: &Results) -> Option<Table> {
     let rows: Vec<Vec<Cell>> = each_point(r, |p| p.summary.probe.is_some())
         .map(|(t, p)| {
             let pr = p.summary.probe.as_ref().expect("filtered");
-            let flags: Vec<String> =
-                p.summary.flags.iter().cloned().chain((pr.probe_errors > 0).then(|| "errors".to_owned())).collect();
+            let flags: Vec<Flag> =
+                p.summary.flags.iter().copied().chain((pr.probe_errors > 0).then_some(Flag::Errors)).collect();
             vec![
                 Cell::text(&t.name),
                 Cell::text(p.connections.to_string()),
@@ -521,7 +520,7 @@ fn mixed(r: &Results) -> Option<Table> {
         .iter()
         .map(|(t, p, m)| {
             let failures = http_failures(m);
-            let fail_flags: Vec<String> = (failures > 0).then(|| "errors".to_owned()).into_iter().collect();
+            let fail_flags: Vec<Flag> = (failures > 0).then_some(Flag::Errors).into_iter().collect();
             let mut row = vec![
                 Cell::text(&t.name),
                 Cell::text(m.users.to_string()),
@@ -565,7 +564,7 @@ fn mixed_transactions(r: &Results) -> Option<Table> {
     for (t, p) in each_point(r, |p| p.summary.mixed.is_some()) {
         let m = p.summary.mixed.as_ref().expect("filtered");
         for x in &m.transactions {
-            let flags: Vec<String> = (x.failures > 0).then(|| "errors".to_owned()).into_iter().collect();
+            let flags: Vec<Flag> = (x.failures > 0).then_some(Flag::Errors).into_iter().collect();
             rows.push(vec![
                 Cell::text(&t.name),
                 Cell::text(&x.name),

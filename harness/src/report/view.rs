@@ -135,20 +135,6 @@ pub fn environment_line(r: &Results) -> String {
     )
 }
 
-/// What each flag means, for legends next to tables (docs/metrics.md, "Flags").
-pub fn flag_meaning(flag: &str) -> &'static str {
-    match flag {
-        "noisy" => "throughput varies by more than 10% between repeats: treat as uncertain",
-        "client_bound" => "the load driver used more than 85% of its CPUs: the driver may have set the pace",
-        "errors" => "some requests failed or got an unexpected answer",
-        "dropped" => "some open-loop requests were never sent: the offered rate was not delivered",
-        "single_run" => "one repeat only: no spread can be estimated",
-        "verification_failed" => "the target failed the conformance corpus and was not measured",
-        "not_robust" => "a robustness figure misses its bar (docs/metrics.md, \"Robustness\")",
-        _ => "see docs/metrics.md",
-    }
-}
-
 pub fn fmt_bytes(b: f64) -> String {
     const MIB: f64 = 1024.0 * 1024.0;
     if b.abs() >= 1024.0 * MIB {

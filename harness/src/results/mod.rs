@@ -9,115 +9,8 @@ use serde::{Deserialize, Serialize};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Declares [`Workload`]: one `Variant = "name"` per workload, in the order runs measure
-/// them and reports show them.
-macro_rules! workloads {
-    ($($variant:ident = $name:literal),* $(,)?) => {
-        /// The workloads. This is the one place a workload's name is spelled: its serde
-        /// spelling, its `--workload` name and its place in every table come from here
-        /// (its behaviour is in `harness/src/workload/`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub enum Workload {
-            $(#[serde(rename = $name)] $variant,)*
-        }
-
-        impl Workload {
-            /// Every workload, in run and report order.
-            pub const ALL: &'static [Workload] = &[$(Workload::$variant),*];
-
-            /// The name results.json, `--workload` and the report use.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(Workload::$variant => $name,)*
-                }
-            }
-        }
-    };
-}
-
-workloads! {
-    Health = "health",
-    Predict = "predict",
-    Generate = "generate",
-    InferIo = "infer-io",
-    InferCpu = "infer-cpu",
-    Mixed = "mixed",
-}
-
-impl Workload {
-    /// The workload of this name, if any.
-    pub fn parse(name: &str) -> Option<Workload> {
-        Workload::ALL.iter().copied().find(|w| w.name() == name)
-    }
-}
-
-impl std::fmt::Display for Workload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-/// How a point's load was offered: a fixed number of connections each sending its next
-/// request when the last is answered, or requests on a schedule (docs/metrics.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PointMode {
-    Closed,
-    Open,
-}
-
-impl PointMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            PointMode::Closed => "closed",
-            PointMode::Open => "open",
-        }
-    }
-}
-
-impl std::fmt::Display for PointMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-/// Where a target stands in a run (docs/results.md, "status").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TargetStatus {
-    /// Being worked on (also what a run that died without a record leaves).
-    #[default]
-    Running,
-    /// Every planned workload ran.
-    Measured,
-    /// It failed before its first point (build, start, readiness, verification).
-    Skipped,
-    /// It failed after some points, which are kept.
-    Failed,
-    /// A signal ended the run while it was being worked on; its completed points are kept.
-    Interrupted,
-    /// `harness verify`: it passed or failed the conformance corpus, and was not measured.
-    Verified,
-}
-
-impl TargetStatus {
-    pub fn name(self) -> &'static str {
-        match self {
-            TargetStatus::Running => "running",
-            TargetStatus::Measured => "measured",
-            TargetStatus::Skipped => "skipped",
-            TargetStatus::Failed => "failed",
-            TargetStatus::Interrupted => "interrupted",
-            TargetStatus::Verified => "verified",
-        }
-    }
-}
-
-impl std::fmt::Display for TargetStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
+mod kinds;
+pub use kinds::{CLIENT_BOUND_SHARE, Flag, PointMode, TargetStatus, Workload};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
@@ -481,7 +374,7 @@ pub struct PointSummary {
     pub client_cpu_share: f64,
     pub errors: u64,
     pub dropped: u64,
-    pub flags: Vec<String>,
+    pub flags: Vec<Flag>,
     /// Streaming points only (docs/metrics.md, "Streaming").
     pub streaming: Option<StreamSummary>,
     /// Median over repeats of the server's mean RSS during the window.

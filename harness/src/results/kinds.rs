@@ -1,0 +1,175 @@
+//! The closed sets of values results.json records: workloads, point modes, flags and
+//! target statuses. Each is an enum, so the compiler checks every use, and each is
+//! (de)serialised under the spelling docs/results.md lists; any other value is refused
+//! when a file is read.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares [`Workload`]: one `Variant = "name"` per workload, in the order runs measure
+/// them and reports show them.
+macro_rules! workloads {
+    ($($variant:ident = $name:literal),* $(,)?) => {
+        /// The workloads. This is the one place a workload's name is spelled: its serde
+        /// spelling, its `--workload` name and its place in every table come from here
+        /// (its behaviour is in `harness/src/workload/`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum Workload {
+            $(#[serde(rename = $name)] $variant,)*
+        }
+
+        impl Workload {
+            /// Every workload, in run and report order.
+            pub const ALL: &'static [Workload] = &[$(Workload::$variant),*];
+
+            /// The name results.json, `--workload` and the report use.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Workload::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+workloads! {
+    Health = "health",
+    Predict = "predict",
+    Generate = "generate",
+    InferIo = "infer-io",
+    InferCpu = "infer-cpu",
+    Mixed = "mixed",
+}
+
+impl Workload {
+    /// The workload of this name, if any.
+    pub fn parse(name: &str) -> Option<Workload> {
+        Workload::ALL.iter().copied().find(|w| w.name() == name)
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// How a point's load was offered: a fixed number of connections each sending its next
+/// request when the last is answered, or requests on a schedule (docs/metrics.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PointMode {
+    Closed,
+    Open,
+}
+
+impl PointMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            PointMode::Closed => "closed",
+            PointMode::Open => "open",
+        }
+    }
+}
+
+impl std::fmt::Display for PointMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Flag: the harness used more than this share of its CPUs.
+pub const CLIENT_BOUND_SHARE: f64 = 0.85;
+
+/// What qualifies a figure (docs/metrics.md, "Flags"): the first five are a point's, from
+/// its repeats (`analysis::flags`); the last three mark report cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    Noisy,
+    ClientBound,
+    Errors,
+    Dropped,
+    SingleRun,
+    VerificationFailed,
+    NotRobust,
+    Skipped,
+}
+
+impl Flag {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::Noisy => "noisy",
+            Flag::ClientBound => "client_bound",
+            Flag::Errors => "errors",
+            Flag::Dropped => "dropped",
+            Flag::SingleRun => "single_run",
+            Flag::VerificationFailed => "verification_failed",
+            Flag::NotRobust => "not_robust",
+            Flag::Skipped => "skipped",
+        }
+    }
+
+    /// What it means, for legends next to tables; the bounds are the ones the rules use.
+    pub fn meaning(self) -> String {
+        match self {
+            Flag::Noisy => format!(
+                "throughput varies by more than {:.0}% between repeats: treat as uncertain",
+                crate::stats::NOISY_CV * 100.0
+            ),
+            Flag::ClientBound => format!(
+                "the load driver used more than {:.0}% of its CPUs: the driver may have set the pace",
+                CLIENT_BOUND_SHARE * 100.0
+            ),
+            Flag::Errors => "some requests failed or got an unexpected answer".into(),
+            Flag::Dropped => "some open-loop requests were never sent: the offered rate was not delivered".into(),
+            Flag::SingleRun => "one repeat only: no spread can be estimated".into(),
+            Flag::VerificationFailed => "the target failed the conformance corpus and was not measured".into(),
+            Flag::NotRobust => "a robustness figure misses its bar (docs/metrics.md, \"Robustness\")".into(),
+            Flag::Skipped => "see docs/metrics.md".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// Where a target stands in a run (docs/results.md, "status").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetStatus {
+    /// Being worked on (also what a run that died without a record leaves).
+    #[default]
+    Running,
+    /// Every planned workload ran.
+    Measured,
+    /// It failed before its first point (build, start, readiness, verification).
+    Skipped,
+    /// It failed after some points, which are kept.
+    Failed,
+    /// A signal ended the run while it was being worked on; its completed points are kept.
+    Interrupted,
+    /// `harness verify`: it passed or failed the conformance corpus, and was not measured.
+    Verified,
+}
+
+impl TargetStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetStatus::Running => "running",
+            TargetStatus::Measured => "measured",
+            TargetStatus::Skipped => "skipped",
+            TargetStatus::Failed => "failed",
+            TargetStatus::Interrupted => "interrupted",
+            TargetStatus::Verified => "verified",
+        }
+    }
+}
+
+impl std::fmt::Display for TargetStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
