@@ -345,60 +345,7 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
             let start_after = ramp.mul_f64(i as f64 / connections as f64);
             // `unconstrained`: the closed loop yields on every I/O wait anyway, and tokio's
             // cooperative budget would only add bookkeeping to each poll.
-            tokio::spawn(tokio::task::unconstrained(async move {
-                if !start_after.is_zero() {
-                    tokio::time::sleep(start_after).await;
-                }
-                let mut rec = Recorder::default();
-                let mut conn: Option<Conn> = None;
-                // One timer per connection, re-armed only when less than TIMER_SLACK is left:
-                // each request's timeout is between request_timeout − TIMER_SLACK and
-                // request_timeout.
-                let timeout = shared.spec.request_timeout;
-                let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
-                loop {
-                    let phase = shared.phase.load(Ordering::Relaxed);
-                    if phase == STOPPED {
-                        break;
-                    }
-                    let c = match conn.take() {
-                        Some(c) => c,
-                        None => match connect(&shared).await {
-                            Ok(c) => c,
-                            Err(_) => {
-                                if phase == MEASURE {
-                                    rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
-                                }
-                                // Do not spin on a refusing server.
-                                tokio::time::sleep(Duration::from_millis(10)).await;
-                                continue;
-                            }
-                        },
-                    };
-                    let k = shared.next.fetch_add(1, Ordering::Relaxed);
-                    let req = shared.payloads.get(k);
-                    let sent = Instant::now();
-                    let now = tokio::time::Instant::from_std(sent);
-                    if deadline.deadline().saturating_duration_since(now) < timeout.min(TIMER_SLACK) {
-                        deadline.as_mut().reset(now + timeout);
-                    }
-                    let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
-                    let took = sent.elapsed();
-                    if matches!(outcome, Outcome::Stale) {
-                        // Nothing was sent: the next turn opens a fresh connection.
-                        continue;
-                    }
-                    conn = c;
-                    // Count the exchanges that *ended* inside the window: completions per second
-                    // of window is unbiased in steady state (which the warm-up reaches), even
-                    // for exchanges longer than the window, such as SSE streams.
-                    if shared.phase.load(Ordering::Relaxed) == MEASURE {
-                        rec.record(outcome, sent, took);
-                        shared.recorded.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                rec
-            }))
+            tokio::spawn(tokio::task::unconstrained(closed_connection(shared, start_after)))
         })
         .collect();
     let edges = tokio::select! {
@@ -420,6 +367,63 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
         scheduled: 0,
         connections_opened: shared.opened.load(Ordering::Relaxed),
     })
+}
+
+/// One closed-loop connection: after `start_after`, sends its next request as soon as the
+/// last is answered, until the run stops; records the exchanges that end in the window.
+async fn closed_connection(shared: Arc<Shared>, start_after: Duration) -> Recorder {
+    if !start_after.is_zero() {
+        tokio::time::sleep(start_after).await;
+    }
+    let mut rec = Recorder::default();
+    let mut conn: Option<Conn> = None;
+    // One timer per connection, re-armed only when less than TIMER_SLACK is left:
+    // each request's timeout is between request_timeout − TIMER_SLACK and
+    // request_timeout.
+    let timeout = shared.spec.request_timeout;
+    let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
+    loop {
+        let phase = shared.phase.load(Ordering::Relaxed);
+        if phase == STOPPED {
+            break;
+        }
+        let c = match conn.take() {
+            Some(c) => c,
+            None => match connect(&shared).await {
+                Ok(c) => c,
+                Err(_) => {
+                    if phase == MEASURE {
+                        rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
+                    }
+                    // Do not spin on a refusing server.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let k = shared.next.fetch_add(1, Ordering::Relaxed);
+        let req = shared.payloads.get(k);
+        let sent = Instant::now();
+        let now = tokio::time::Instant::from_std(sent);
+        if deadline.deadline().saturating_duration_since(now) < timeout.min(TIMER_SLACK) {
+            deadline.as_mut().reset(now + timeout);
+        }
+        let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
+        let took = sent.elapsed();
+        if matches!(outcome, Outcome::Stale) {
+            // Nothing was sent: the next turn opens a fresh connection.
+            continue;
+        }
+        conn = c;
+        // Count the exchanges that *ended* inside the window: completions per second
+        // of window is unbiased in steady state (which the warm-up reaches), even
+        // for exchanges longer than the window, such as SSE streams.
+        if shared.phase.load(Ordering::Relaxed) == MEASURE {
+            rec.record(outcome, sent, took);
+            shared.recorded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    rec
 }
 
 /// The open-loop pool: idle connections, each with its own recorder, bounded by a semaphore.

@@ -450,47 +450,7 @@ fn streaming(r: &Results) -> Chart {
 }
 
 fn inflight(r: &Results) -> Chart {
-    let targets = view::with_points(r);
-    let mut eff_lines = Vec::new();
-    let mut rss_lines = Vec::new();
-    for (i, t) in &targets {
-        let mut ps: Vec<&Point> =
-            view::points_of(t, Workload::InferIo).filter(|p| p.summary.inflight.is_some()).collect();
-        ps.sort_by_key(|p| p.connections);
-        if ps.is_empty() {
-            continue;
-        }
-        eff_lines.push(Line {
-            color: view::color(*i),
-            dashed: false,
-            points: ps
-                .iter()
-                .filter_map(|p| {
-                    let inf = p.summary.inflight.as_ref()?;
-                    Some(LinePoint {
-                        x: p.connections as f64,
-                        y: inf.efficiency_pct,
-                        range: (inf.ideal_rps > 0.0)
-                            .then(|| range(p.repeats.iter().map(|rp| 100.0 * rp.throughput_rps / inf.ideal_rps)))
-                            .flatten(),
-                    })
-                })
-                .collect(),
-        });
-        let rss: Vec<LinePoint> = ps
-            .iter()
-            .filter_map(|p| {
-                Some(LinePoint {
-                    x: p.connections as f64,
-                    y: p.summary.rss_mean_bytes? as f64 / MIB,
-                    range: range(p.repeats.iter().filter_map(|rp| rp.rss_mean_bytes.map(|b| b as f64 / MIB))),
-                })
-            })
-            .collect();
-        if !rss.is_empty() {
-            rss_lines.push(Line { color: view::color(*i), dashed: false, points: rss });
-        }
-    }
+    let (eff_lines, rss_lines) = inflight_lines(r);
     // The sweep's levels, as ticks: the x axis is log-scaled but only these were measured.
     let mut levels: Vec<f64> = eff_lines.iter().flat_map(|l| l.points.iter().map(|q| q.x)).collect();
     levels.sort_by(f64::total_cmp);
@@ -541,6 +501,52 @@ fn inflight(r: &Results) -> Chart {
              level.{axis_note}"
         ),
     }
+}
+
+/// infer-io's lines per target: efficiency over the requests in flight (whiskers over the
+/// repeats), and mean RSS over the same levels.
+fn inflight_lines(r: &Results) -> (Vec<Line>, Vec<Line>) {
+    let mut eff_lines = Vec::new();
+    let mut rss_lines = Vec::new();
+    for (i, t) in &view::with_points(r) {
+        let mut ps: Vec<&Point> =
+            view::points_of(t, Workload::InferIo).filter(|p| p.summary.inflight.is_some()).collect();
+        ps.sort_by_key(|p| p.connections);
+        if ps.is_empty() {
+            continue;
+        }
+        eff_lines.push(Line {
+            color: view::color(*i),
+            dashed: false,
+            points: ps
+                .iter()
+                .filter_map(|p| {
+                    let inf = p.summary.inflight.as_ref()?;
+                    Some(LinePoint {
+                        x: p.connections as f64,
+                        y: inf.efficiency_pct,
+                        range: (inf.ideal_rps > 0.0)
+                            .then(|| range(p.repeats.iter().map(|rp| 100.0 * rp.throughput_rps / inf.ideal_rps)))
+                            .flatten(),
+                    })
+                })
+                .collect(),
+        });
+        let rss: Vec<LinePoint> = ps
+            .iter()
+            .filter_map(|p| {
+                Some(LinePoint {
+                    x: p.connections as f64,
+                    y: p.summary.rss_mean_bytes? as f64 / MIB,
+                    range: range(p.repeats.iter().filter_map(|rp| rp.rss_mean_bytes.map(|b| b as f64 / MIB))),
+                })
+            })
+            .collect();
+        if !rss.is_empty() {
+            rss_lines.push(Line { color: view::color(*i), dashed: false, points: rss });
+        }
+    }
+    (eff_lines, rss_lines)
 }
 
 /// A y range fitted to the efficiency data when every value (whiskers included) is high, so

@@ -321,10 +321,22 @@ fn bar_label(b: &Bar) -> String {
     format!("{}{}", compact(b.value), if b.flagged { "*" } else { "" })
 }
 
-fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) -> anyhow::Result<()> {
+/// Where a bar panel's labels go and how big they are, measured on the drawing area.
+struct BarLayout {
+    y_lo: f64,
+    y_hi: f64,
+    plot_h: f64,
+    /// Value labels stand upright when they do not fit a bar's slot.
+    upright: bool,
+    label_font: u32,
+    group_font: u32,
+}
+
+/// Value labels sit above their bars, level when they fit the bar's slot and upright when
+/// they do not (many targets, many groups); the y range leaves room for the tallest one.
+/// Group names shrink when they would run into each other.
+fn bar_layout<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel, slot: f64) -> anyhow::Result<BarLayout> {
     let n = p.groups.len().max(1);
-    let k = p.series.len().max(1) as f64;
-    let slot = 0.8 / k;
     let bars: Vec<&Bar> = p.series.iter().flat_map(|s| s.bars.iter().flatten()).collect();
     let (mut lo, mut hi) = (0f64, 0f64);
     for b in &bars {
@@ -332,8 +344,6 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
         lo = lo.min(b.value).min(a);
         hi = hi.max(b.value).max(z);
     }
-    // Value labels sit above their bars, level when they fit the bar's slot and upright when
-    // they do not (many targets, many groups); the y range leaves room for the tallest one.
     let (w, h) = area.dim_in_pixel();
     let plot_w = f64::from(w.saturating_sub(BAR_FRAME.0).max(1));
     let plot_h = f64::from(h.saturating_sub(BAR_FRAME.1).max(1));
@@ -348,8 +358,6 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
     let y_lo = if lo < 0.0 { lo * 1.18 } else { 0.0 };
     let room = (1.0 - label_px / plot_h).clamp(0.3, 1.0);
     let y_hi = headroom(hi).max(y_lo + (hi - y_lo) / room);
-    let centers: Vec<f64> = (0..n).map(|g| g as f64 + 0.5).collect();
-    // Group names shrink when they would run into each other.
     let group_px = plot_w / n as f64;
     let mut group_font = GROUP_FONT;
     for g in &p.groups {
@@ -359,6 +367,15 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
             group_font -= 1;
         }
     }
+    Ok(BarLayout { y_lo, y_hi, plot_h, upright, label_font, group_font })
+}
+
+fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) -> anyhow::Result<()> {
+    let n = p.groups.len().max(1);
+    let k = p.series.len().max(1) as f64;
+    let slot = 0.8 / k;
+    let BarLayout { y_lo, y_hi, plot_h, upright, label_font, group_font } = bar_layout(area, p, slot)?;
+    let centers: Vec<f64> = (0..n).map(|g| g as f64 + 0.5).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, text(16))
         .margin(8)

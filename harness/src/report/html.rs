@@ -122,7 +122,32 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
             None => "<b>not finished</b> (interrupted or still running: only completed points are shown)".into(),
         }
     );
-    h.push_str("<nav>");
+    h.push_str(&nav(tables, !charts.is_empty()));
+    h.push_str(&warnings(r));
+
+    let (first, rest) = tables.split_first().expect("the summary table is always present");
+    h.push_str(&table(first));
+    h.push_str(&flag_legend(tables));
+    h.push_str("</section>");
+
+    h.push_str(&charts_section(charts));
+
+    for t in rest {
+        h.push_str(&table(t));
+        h.push_str("</section>");
+    }
+    let absent = tables::absent(tables);
+    if !absent.is_empty() {
+        let _ = write!(h, "<p class=\"missing\">{NOT_MEASURED}: {}.</p>", esc(&absent.join(", ")));
+    }
+    h.push_str(&environment(r, docs));
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// The links to the page's sections it has.
+fn nav(tables: &[Table], has_charts: bool) -> String {
+    let mut h = String::from("<nav>");
     let have = |id: &str| id == "summary" || id == "environment" || tables.iter().any(|t| t.id == id);
     for (id, name) in [
         ("summary", "Summary"),
@@ -132,11 +157,17 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         ("robustness", "Robustness"),
         ("environment", "Environment and method"),
     ] {
-        if have(id) || (id == "charts" && !charts.is_empty()) {
+        if have(id) || (id == "charts" && has_charts) {
             let _ = write!(h, "<a href=\"#{id}\">{name}</a>");
         }
     }
     h.push_str("</nav>");
+    h
+}
+
+/// The run's warnings, in a box; nothing when it has none.
+fn warnings(r: &Results) -> String {
+    let mut h = String::new();
     if !r.environment.warnings.is_empty() {
         h.push_str("<div class=\"warn\"><b>Warnings about this run:</b><ul>");
         for w in &r.environment.warnings {
@@ -144,12 +175,12 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         }
         h.push_str("</ul></div>");
     }
+    h
+}
 
-    let (first, rest) = tables.split_first().expect("the summary table is always present");
-    h.push_str(&table(first));
-    h.push_str(&flag_legend(tables));
-    h.push_str("</section>");
-
+/// Every chart inline, with its caption and file names; nothing when there is none.
+fn charts_section(charts: &[(Chart, Option<String>)]) -> String {
+    let mut h = String::new();
     if !charts.is_empty() {
         h.push_str("<section id=\"charts\"><h2>Charts</h2>");
         h.push_str(
@@ -178,16 +209,6 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         h.push_str("</section>");
     }
 
-    for t in rest {
-        h.push_str(&table(t));
-        h.push_str("</section>");
-    }
-    let absent = tables::absent(tables);
-    if !absent.is_empty() {
-        let _ = write!(h, "<p class=\"missing\">{NOT_MEASURED}: {}.</p>", esc(&absent.join(", ")));
-    }
-    h.push_str(&environment(r, docs));
-    h.push_str("</body></html>\n");
     h
 }
 
