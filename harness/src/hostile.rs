@@ -356,7 +356,11 @@ impl Robustness {
             why.push(format!("after the corpus: {e}"));
         }
         if self.rss_growth_bytes.is_some_and(|g| g >= RSS_GROWTH_LIMIT as i64) {
-            why.push(format!("RSS grew by {} MiB (limit 64)", self.rss_growth_bytes.unwrap_or(0) >> 20));
+            why.push(format!(
+                "RSS grew by {} MiB (limit {})",
+                self.rss_growth_bytes.unwrap_or(0) >> 20,
+                RSS_GROWTH_LIMIT >> 20
+            ));
         }
         if !self.panics_logged.is_empty() {
             why.push(format!("{} panic lines in its log", self.panics_logged.len()));

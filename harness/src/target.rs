@@ -318,11 +318,18 @@ impl Running {
     /// of the tree is left (the tree is walked in `/proc` throughout: a child that leads a
     /// group or session of its own is not reached by the group kill).
     pub fn stop(&mut self) -> String {
+        self.stop_with(Signal::SIGTERM)
+    }
+
+    /// [`Running::stop`] with `signal` first instead of SIGTERM (the contract's graceful
+    /// shutdown holds for SIGINT too). Returns the exit status as `exit status: 0`, or how
+    /// it was killed.
+    pub fn stop_with(&mut self, signal: Signal) -> String {
         let Some(mut child) = self.child.take() else { return "already stopped".into() };
         // The server stays registered with the interrupt handler until its whole tree is
         // gone: a Ctrl-C during this wait must still reach it.
         let mut tree = crate::interrupt::Tree::of(self.pid);
-        let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(self.pid), signal);
         let stop_timeout = self.stop_timeout;
         let deadline = Instant::now() + stop_timeout;
         while Instant::now() < deadline {
@@ -338,7 +345,7 @@ impl Running {
         let _ = child.kill();
         let _ = child.wait();
         crate::interrupt::unregister(self.pid);
-        format!("killed after {stop_timeout:?} without exiting on SIGTERM")
+        format!("killed after {stop_timeout:?} without exiting on {signal}")
     }
 }
 

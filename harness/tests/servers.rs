@@ -4,6 +4,9 @@
 
 mod common;
 
+#[path = "servers/contract.rs"]
+mod contract;
+
 #[path = "servers/lifecycle.rs"]
 mod lifecycle;
 

@@ -1,3 +1,4 @@
-//! The shared conformance corpus and shutdown checks against the real `fw-actix-web` binary.
+//! That `cargo test` builds the real `fw-actix-web` binary, and that it starts and stops: the
+//! contract itself is checked for every target in `harness/tests/servers/contract.rs`.
 
 fw_common::conformance_tests!("fw-actix-web");

@@ -1,11 +1,13 @@
-//! The one conformance test every framework crate runs against its real binary.
+//! What the framework crates' tests share: a start-up check of the real binary, and the
+//! in-process cases and judges their `app()` tests use. The contract itself is checked for
+//! every target in one suite, `harness/tests/servers/contract.rs`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use workloads::conformance::http::{KeepAlive, Target, send};
-use workloads::conformance::{Body, Case, CorpusReport, Observed, check, reference};
+use workloads::conformance::http::{Target, send};
+use workloads::conformance::{Case, Observed, check, reference};
 
 /// A server binary started on `--port 0`, killed on drop.
 #[derive(Debug)]
@@ -61,39 +63,6 @@ pub fn spawn(binary: &str, workers: u16) -> Spawned {
     Spawned { child, base_url: format!("http://{addr}"), stderr }
 }
 
-/// Runs the whole committed corpus against `binary` and panics with every failure.
-///
-/// Beyond the corpus checker (which allows 1e-9 on floats, for other languages), every 200
-/// body must equal the in-process reference answer *byte for byte*. Since each Rust server
-/// is compared with the same reference, passing this in all four crates shows that the four
-/// servers' 200 answers are identical to each other.
-pub fn run_conformance(binary: &str) {
-    let server = spawn(binary, 2);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let cases = workloads::conformance::corpus();
-    let target = Target::parse(&server.base_url).expect("base URL is valid");
-    let started = Instant::now();
-    let mut report = CorpusReport::default();
-    rt.block_on(async {
-        for case in &cases {
-            let result = match send(&target, case).await {
-                Ok(got) => check(case, &got).and_then(|()| same_bytes_as_reference(case, &got)),
-                Err(e) => Err(vec![e.to_string()]),
-            };
-            report.record(case, result);
-        }
-    });
-    assert!(
-        report.failed.is_empty(),
-        "{binary}: {} of {} cases failed:\n{}",
-        report.failed.len(),
-        cases.len(),
-        report.failures()
-    );
-    assert_eq!(report.passed.len(), cases.len());
-    eprintln!("{binary}: all {} cases passed in {:?}", cases.len(), started.elapsed());
-}
-
 fn same_bytes_as_reference(case: &Case, got: &Observed) -> Result<(), Vec<String>> {
     if got.status != 200 {
         return Ok(());
@@ -110,180 +79,40 @@ fn same_bytes_as_reference(case: &Case, got: &Observed) -> Result<(), Vec<String
     }
 }
 
-/// Requests in the mixed-load check.
-pub const MIXED_REQUESTS: usize = 10_000;
-const MIXED_CONNECTIONS: usize = 8;
-
-/// Sends [`MIXED_REQUESTS`] valid and invalid requests from the corpus over keep-alive
-/// connections. Every answer must carry the case's expected status (so never a 5xx), and
-/// the server must still be healthy afterwards. Slow cases (timers, long CPU work) and
-/// bodies over the limit are left out to keep the check fast; the corpus run covers them.
-pub fn check_mixed_load(binary: &str) {
-    let server = spawn(binary, 2);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let cases: Vec<Case> = workloads::conformance::corpus().into_iter().filter(is_fast).collect();
-    assert!(cases.len() > 100, "only {} fast cases", cases.len());
-    let target = Target::parse(&server.base_url).expect("base URL is valid");
-    let started = Instant::now();
-    let outcomes = rt.block_on(async {
-        let tasks: Vec<_> = (0..MIXED_CONNECTIONS)
-            .map(|conn| {
-                let (target, cases) = (target.clone(), cases.clone());
-                tokio::spawn(async move {
-                    let mut ka = KeepAlive::new(target);
-                    let mut out = Vec::new();
-                    for i in 0..MIXED_REQUESTS / MIXED_CONNECTIONS {
-                        // A different stride per connection mixes the cases across connections.
-                        let case = &cases[(i * (2 * conn + 1) + conn * 31) % cases.len()];
-                        let got = ka.send(case).await.map(|(status, _)| status);
-                        out.push((case.name.clone(), case.expect.status, got));
-                    }
-                    out
-                })
-            })
-            .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.expect("load task"));
+/// Defines the framework crate's integration test for the binary `$bin`: that it starts
+/// on `--port 0`, announces its port, answers `/health` and exits 0 on SIGTERM. Every check
+/// of the contract runs in the one suite for all targets, Rust and Python alike
+/// (`harness/tests/servers/contract.rs`), on the binary this test makes `cargo test` build.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($bin:literal) => {
+        #[test]
+        fn starts_answers_health_and_exits_0_on_sigterm() {
+            $crate::testing::check_starts(env!(concat!("CARGO_BIN_EXE_", $bin)));
         }
-        all
-    });
-    assert_eq!(outcomes.len(), MIXED_REQUESTS);
-    let server_errors = outcomes.iter().filter(|(_, _, got)| matches!(got, Ok(s) if *s >= 500)).count();
-    let wrong: Vec<_> = outcomes.iter().filter(|(_, want, got)| got.as_ref().ok() != Some(want)).take(10).collect();
-    assert_eq!(server_errors, 0, "{binary}: {server_errors} answers were 5xx");
-    assert!(wrong.is_empty(), "{binary}: answers differ from the corpus (first 10): {wrong:#?}");
-    let health = workloads::conformance::corpus().into_iter().find(|c| c.name == "health/ok").expect("health case");
-    let after = rt.block_on(send(&target, &health)).expect("health after load");
-    assert_eq!(after.status, 200, "{binary}: /health after the load");
-    eprintln!("{binary}: {MIXED_REQUESTS} mixed requests, no 5xx, in {:?}", started.elapsed());
-}
-
-fn is_fast(case: &Case) -> bool {
-    let Body::Json(v) = &case.body else {
-        return !matches!(case.body, Body::Generated { .. });
     };
-    let delay = v.get("token_delay_ms").and_then(|d| d.as_u64()).unwrap_or(0);
-    let waits = case.path == "/v1/infer" && v.get("mode").and_then(|m| m.as_str()) == Some("io");
-    let latency = v.get("latency_ms").and_then(|d| d.as_u64()).unwrap_or(100);
-    let work = v.get("work").and_then(|d| d.as_u64()).unwrap_or(1000);
-    let cpu = case.path == "/v1/infer" && v.get("mode").and_then(|m| m.as_str()) == Some("cpu");
-    let max_tokens = v.get("max_tokens").and_then(|d| d.as_u64()).unwrap_or(0);
-    delay == 0 && !(waits && latency > 0) && !(cpu && work > 10) && max_tokens <= 64
 }
 
-/// Sends SIGTERM or SIGINT while a slow request is in flight: the request must complete
-/// and the process must exit 0.
-pub fn check_graceful_shutdown(binary: &str, signal: i32) {
+/// Starts `binary`, asks `/health` (200), then SIGTERM: it must exit 0.
+pub fn check_starts(binary: &str) {
     let mut server = spawn(binary, 1);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let target = workloads::conformance::http::Target::parse(&server.base_url).unwrap();
-    let case = workloads::conformance::Case {
-        name: "shutdown/in-flight-io-300ms".into(),
-        method: "POST".into(),
-        path: "/v1/infer".into(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body: workloads::conformance::Body::Json(workloads::payloads::infer_io(300, 1)),
-        chunked: false,
-        expect: workloads::conformance::Expect { status: 200, ..Default::default() },
-    };
+    let target = Target::parse(&server.base_url).expect("base URL is valid");
+    let health = workloads::conformance::corpus().into_iter().find(|c| c.name == "health/ok").expect("health case");
+    let got = rt.block_on(send(&target, &health)).unwrap_or_else(|e| panic!("{binary}: /health: {e}"));
+    assert_eq!(got.status, 200, "{binary}: /health");
+    // `kill` via the command line keeps this crate free of unsafe code.
     let pid = server.child.id();
-    let got = rt.block_on(async {
-        let inflight = tokio::spawn({
-            let target = target.clone();
-            async move { workloads::conformance::http::send(&target, &case).await }
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // SAFETY-free: `kill` via the command line keeps this crate free of unsafe code.
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill");
-        assert!(status.success());
-        inflight.await.expect("join")
-    });
-    let got = got.unwrap_or_else(|e| panic!("{binary}: in-flight request failed during shutdown: {e}"));
-    assert_eq!(got.status, 200, "{binary}: in-flight request got {}", got.status);
+    assert!(Command::new("kill").arg("-15").arg(pid.to_string()).status().expect("kill").success());
     let deadline = Instant::now() + Duration::from_secs(12);
     let status = loop {
         if let Some(s) = server.child.try_wait().expect("wait") {
             break s;
         }
-        assert!(Instant::now() < deadline, "{binary} did not exit within 12 s of signal {signal}");
+        assert!(Instant::now() < deadline, "{binary} did not exit within 12 s of SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(status.success(), "{binary} exited with {status} after signal {signal}");
-}
-
-/// Resident set size of `pid` from /proc (Linux).
-pub fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim();
-    kib.parse::<u64>().ok().map(|k| k * 1024)
-}
-
-/// Runs the whole hostile corpus (workloads/hostile/cases.jsonl) against `binary`, then
-/// requires that the server is still alive, answers `/health` within 1 s, grew its RSS by
-/// less than [`workloads::hostile::RSS_GROWTH_LIMIT`], and logged no panic. Panics with every failure.
-pub fn run_hostile(binary: &str) {
-    use workloads::hostile::{RSS_GROWTH_LIMIT, corpus, panic_lines, raw};
-    let mut server = spawn(binary, 2);
-    let authority = raw::authority(&server.base_url).expect("base URL is valid").to_owned();
-    let pid = server.child.id();
-    std::thread::sleep(Duration::from_millis(100));
-    let idle = rss_bytes(pid).expect("RSS of the server");
-    let cases = corpus();
-    let started = Instant::now();
-    let report = raw::run_corpus(&authority, &cases);
-    let mut problems = Vec::new();
-    if !report.failed.is_empty() {
-        problems.push(format!("{} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures()));
-    }
-    if let Some(status) = server.child.try_wait().expect("wait") {
-        problems.push(format!("the server exited during the corpus: {status}"));
-    } else {
-        if let Err(e) = raw::health_within(&authority, Duration::from_secs(1)) {
-            problems.push(format!("after the corpus: {e}"));
-        }
-        let after = rss_bytes(pid).unwrap_or(0);
-        if after >= idle + RSS_GROWTH_LIMIT {
-            problems.push(format!("RSS grew from {idle} to {after} bytes (limit: idle + {RSS_GROWTH_LIMIT})"));
-        }
-    }
-    let logged = String::from_utf8_lossy(&server.stderr.lock().expect("stderr buffer")).into_owned();
-    if let Some(line) = panic_lines(&logged).first() {
-        problems.push(format!("the server logged a panic: {line}"));
-    }
-    assert!(problems.is_empty(), "{binary}: hostile corpus:\n{}", problems.join("\n"));
-    eprintln!("{binary}: all {} hostile cases passed, no 5xx, in {:?}", cases.len(), started.elapsed());
-}
-
-/// Defines the per-framework integration tests for the binary `$bin`.
-#[macro_export]
-macro_rules! conformance_tests {
-    ($bin:literal) => {
-        #[test]
-        fn passes_the_whole_conformance_corpus() {
-            $crate::testing::run_conformance(env!(concat!("CARGO_BIN_EXE_", $bin)));
-        }
-
-        #[test]
-        fn passes_the_whole_hostile_corpus_and_stays_healthy() {
-            $crate::testing::run_hostile(env!(concat!("CARGO_BIN_EXE_", $bin)));
-        }
-
-        #[test]
-        fn survives_10000_mixed_valid_and_invalid_requests_without_5xx() {
-            $crate::testing::check_mixed_load(env!(concat!("CARGO_BIN_EXE_", $bin)));
-        }
-
-        #[test]
-        fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
-            $crate::testing::check_graceful_shutdown(env!(concat!("CARGO_BIN_EXE_", $bin)), 15);
-        }
-
-        #[test]
-        fn sigint_lets_in_flight_requests_finish_and_exits_0() {
-            $crate::testing::check_graceful_shutdown(env!(concat!("CARGO_BIN_EXE_", $bin)), 2);
-        }
-    };
+    assert!(status.success(), "{binary} exited with {status} after SIGTERM");
 }
 
 /// Cases that each framework's in-process test (no socket) sends through its app entry

@@ -151,15 +151,28 @@ pub fn workspace() -> PathBuf {
 /// fw-hyper's manifest, pointed at the debug binary cargo built for this test run
 /// (target/debug next to this test) and with no build step.
 pub fn fw_hyper_debug_manifest() -> harness::manifest::Manifest {
+    let m = harness::manifest::Manifest::load(&workspace().join("frameworks/hyper/framework.toml")).unwrap();
+    debug_manifest(m)
+}
+
+/// A Rust target's manifest pointed at the debug binary `cargo test --workspace` built
+/// beside this test (target/debug), with no build step; others unchanged.
+pub fn debug_manifest(mut m: harness::manifest::Manifest) -> harness::manifest::Manifest {
+    if m.language != "rust" {
+        return m;
+    }
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("fw-hyper");
+    let debug = exe.parent().unwrap().parent().unwrap();
+    let (bin, args) = m.start.split_once(' ').unwrap_or((&m.start, ""));
+    let name = Path::new(bin).file_name().unwrap().to_owned();
+    let path = debug.join(&name);
     assert!(
-        bin.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` (it builds every server) or `cargo build -p fw-hyper` first",
-        bin.display()
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (it builds every server) or `cargo build -p {}` first",
+        path.display(),
+        name.to_string_lossy()
     );
-    let mut m = harness::manifest::Manifest::load(&workspace().join("frameworks/hyper/framework.toml")).unwrap();
-    m.start = format!("{} --port {{port}} --workers {{workers}}", bin.display());
+    m.start = format!("{} {args}", path.display());
     m.build = "true".into();
     m
 }
