@@ -110,11 +110,7 @@ pub fn measure(
     let mut r = Robustness {
         cases: cases.len(),
         passed: report.passed.len(),
-        failures: report
-            .failed
-            .iter()
-            .map(|(case, reasons)| Failure { case: case.clone(), reasons: reasons.clone() })
-            .collect(),
+        failures: Failure::all(&report.failed),
         server_errors: report.server_errors,
         crashes: usize::from(crashed),
         health_after_ms: health_after.as_ref().ok().map(|d| d.as_secs_f64() * 1e3),

@@ -203,7 +203,8 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
             crate::outln!("{name}: {} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures());
         }
         if let Some(h) = hostile_run.as_mut() {
-            all_ok &= verify_hostile(h, &source, root, &name, &url, running.as_ref(), &report, cases.len())?;
+            let verification = results::Verification::of(&report, cases.len());
+            all_ok &= verify_hostile(h, &source, root, &url, running.as_ref(), verification)?;
         }
     }
     if let Some(h) = hostile_run {
@@ -221,18 +222,19 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
 }
 
 /// `verify --hostile` for one target: the robustness checks on its instance, printed and
-/// recorded; `false` when it is not robust.
-#[allow(clippy::too_many_arguments)]
+/// recorded beside its `verification`; `false` when it is not robust.
 fn verify_hostile(
     h: &mut hostile::VerifyRun,
     source: &plan::TargetSource,
     root: &std::path::Path,
-    name: &str,
     url: &str,
     running: Option<&target::Running>,
-    report: &workloads::conformance::CorpusReport,
-    cases: usize,
+    verification: results::Verification,
 ) -> anyhow::Result<bool> {
+    let name = match source {
+        plan::TargetSource::Url { name, .. } => name.as_str(),
+        plan::TargetSource::Manifest(m) => m.name.as_str(),
+    };
     let mut ok = true;
     let r = hostile::measure(url, running.map(|r| r.pid), running.map(|r| r.stderr_log.as_path()), &h.options)?;
     let verdict = r.verdict();
@@ -248,15 +250,6 @@ fn verify_hostile(
             crate::outln!("  {}: {}", f.case, f.reasons.join("; "));
         }
     }
-    let verification = results::Verification {
-        passed: report.failed.is_empty(),
-        cases,
-        failures: report
-            .failed
-            .iter()
-            .map(|(case, reasons)| results::Failure { case: case.clone(), reasons: reasons.clone() })
-            .collect(),
-    };
     h.record(source, root, verification, r)?;
     Ok(ok)
 }

@@ -19,9 +19,7 @@ use crate::results::Workload;
 
 pub use crate::analysis::CLIENT_BOUND_SHARE;
 use crate::journal::Journal;
-use crate::results::{
-    Failure, Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, TargetStatus, Verification,
-};
+use crate::results::{Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, TargetStatus, Verification};
 use crate::sampler::Sampler;
 use crate::stats;
 use crate::target::{self, Running};
@@ -308,15 +306,7 @@ impl TargetRun<'_> {
         crate::interrupt::at_step("verifying", None);
         let corpus = workloads::conformance::http::run_corpus(&instance.base_url, &cases);
         let report = self.rt.block_on(crate::interrupt::unless_signalled(corpus))?;
-        let verification = Verification {
-            passed: report.failed.is_empty(),
-            cases: cases.len(),
-            failures: report
-                .failed
-                .iter()
-                .map(|(case, reasons)| Failure { case: case.clone(), reasons: reasons.clone() })
-                .collect(),
-        };
+        let verification = Verification::of(&report, cases.len());
         let (passed, failed) = (verification.passed, verification.failures.len());
         self.journal.target_mut(self.idx).verification = Some(verification);
         self.journal.save()?;

@@ -303,6 +303,20 @@ pub struct Verification {
     pub failures: Vec<Failure>,
 }
 
+impl Verification {
+    /// The record of a conformance corpus run of `cases` cases.
+    pub fn of(report: &workloads::conformance::CorpusReport, cases: usize) -> Self {
+        Verification { passed: report.failed.is_empty(), cases, failures: Failure::all(&report.failed) }
+    }
+}
+
+impl Failure {
+    /// A corpus report's failed cases, each with its reasons.
+    pub fn all(failed: &[(String, Vec<String>)]) -> Vec<Failure> {
+        failed.iter().map(|(case, reasons)| Failure { case: case.clone(), reasons: reasons.clone() }).collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
     pub case: String,
