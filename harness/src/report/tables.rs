@@ -119,8 +119,7 @@ impl Columns {
 }
 
 pub(super) fn summary(r: &Results) -> Table {
-    let mut c = Columns::default();
-    c.headers = vec!["target".into(), "version".into(), "status".into()];
+    let mut c = Columns { headers: vec!["target".into(), "version".into(), "status".into()], ..Columns::default() };
     workload_columns(r, &mut c);
     memory_and_robustness_columns(r, &mut c);
     let rows = r

@@ -20,11 +20,13 @@ use nix::sys::signal::Signal;
 use workloads::conformance::http::{KeepAlive, Target, send};
 use workloads::conformance::{Body, Case, reference};
 
+/// What a check found: what passed, or why it failed.
 type Outcome = Result<String, String>;
+type Check = fn(&Manifest) -> Outcome;
 
 /// The checks, in the order they run on each target: a name (the table's `check` column)
 /// and what it does.
-const CHECKS: &[(&str, fn(&Manifest) -> Outcome)] = &[
+const CHECKS: &[(&str, Check)] = &[
     ("corpus", corpus),
     ("bytes", byte_identity),
     ("hostile", hostile),
