@@ -374,6 +374,11 @@ impl Robustness {
             why.push(format!("slowloris: /health failed {} of {} probes", s.probes_failed, s.probes));
         }
         if let Some(d) = &self.disconnect {
+            if let Some(reason) = d.not_judged_because() {
+                // Too few live streams: the CPU and RSS verdicts below would judge nothing.
+                why.push(format!("disconnect: {reason}"));
+                return why;
+            }
             if !d.cpu_ok {
                 why.push(format!("disconnect: CPU not back to idle within 2 s ({:?} s)", d.cpu_idle_after_s));
             }
@@ -464,7 +469,13 @@ pub fn table(rows: &[(String, Option<&Robustness>)]) -> String {
         let disc = r.disconnect.as_ref().map_or("-".into(), |d| {
             format!(
                 "{} idle {}, RSS {:+.1}%/cycle",
-                if d.cpu_ok && d.rss_ok { "ok" } else { "FAIL" },
+                if !d.judged() {
+                    "NOT JUDGED"
+                } else if d.cpu_ok && d.rss_ok {
+                    "ok"
+                } else {
+                    "FAIL"
+                },
                 d.cpu_idle_after_s.map_or("never".into(), |s| format!("{s:.2} s")),
                 d.rss_change_pct
             )
@@ -526,6 +537,30 @@ mod tests {
         assert!(!judge(DisconnectSpec::default(), cycles(&[(4, 4), (4, 4), (20, 10), (10, 5), (5, 2)])).rss_ok);
         // No RSS reading (the process vanished): not ok.
         assert!(!judge(DisconnectSpec::default(), cycles(&[(0, 0); 5])).rss_ok);
+    }
+
+    /// The drop shows something only when the streams were live: at least 90% of them
+    /// answering in every judged cycle (flask's 32 threads answered 32 of 500).
+    #[test]
+    fn a_cycle_with_too_few_live_streams_is_not_judged() {
+        let spec = DisconnectSpec { streams: 500, ..DisconnectSpec::default() };
+        let with = |answering: &[usize]| {
+            let mut c = cycles(&[(4, 4); 5]);
+            for (cycle, &a) in c.iter_mut().zip(answering) {
+                cycle.answering = a;
+            }
+            judge(spec, c)
+        };
+        let d = with(&[500, 500, 500, 450, 499]);
+        assert!(d.judged() && d.cpu_ok && d.rss_ok && d.not_judged_because().is_none(), "{d:?}");
+        // Warm-up cycles do not count; one judged cycle under 90% does.
+        assert!(with(&[3, 3, 500, 500, 500]).judged());
+        let d = with(&[500, 500, 500, 449, 500]);
+        assert!(!d.judged(), "449 of 500 is under 90%");
+        let r = Robustness { disconnect: Some(with(&[32, 32, 32, 32, 32])), ..Robustness::default() };
+        let findings = r.slow_client_findings();
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].contains("not judged: as few as 32 of 500"), "{findings:?}");
     }
 
     #[test]

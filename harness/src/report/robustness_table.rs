@@ -36,14 +36,15 @@ pub fn robustness(r: &Results) -> Option<Table> {
                     .cpu_idle_after_s
                     .map_or("CPU not idle after every cycle".into(), |s| format!("CPU idle within {s:.2} s"));
                 let judged = d.cycles.len().saturating_sub(d.warmup_cycles);
-                cell(
-                    format!(
-                        "{idle}; RSS {:+.1}% per cycle (mean of {judged} after {} warm-up; 1st cycle {:+.1}%); {}/{} \
-                         streams answering",
-                        d.rss_change_pct, d.warmup_cycles, d.first_cycle_rss_change_pct, d.answering, d.streams
-                    ),
-                    d.cpu_ok && d.rss_ok,
-                )
+                let measured = format!(
+                    "{idle}; RSS {:+.1}% per cycle (mean of {judged} after {} warm-up; 1st cycle {:+.1}%); {}/{} \
+                     streams answering",
+                    d.rss_change_pct, d.warmup_cycles, d.first_cycle_rss_change_pct, d.answering, d.streams
+                );
+                match d.not_judged_because() {
+                    Some(why) => Cell::flagged(format!("{why}; {measured}"), &[crate::results::Flag::NotJudged]),
+                    None => cell(measured, d.cpu_ok && d.rss_ok),
+                }
             });
             let mut verdict = robustness_findings(rb);
             if !rb.failures.is_empty() {
@@ -119,7 +120,14 @@ mod tests {
                 health_max_ms: Some(2.0),
                 ..Slowloris::default()
             }),
-            disconnect: Some(Disconnect { cpu_ok: true, rss_ok: true, rss_change_pct: 4.0, ..Disconnect::default() }),
+            disconnect: Some(Disconnect {
+                cpu_ok: true,
+                rss_ok: true,
+                rss_change_pct: 4.0,
+                streams: 500,
+                cycles: vec![crate::results::DisconnectCycle { judged: true, answering: 500, ..Default::default() }],
+                ..Disconnect::default()
+            }),
             ok: true,
             ..Robustness::default()
         };

@@ -81,7 +81,7 @@ impl std::fmt::Display for PointMode {
 pub const CLIENT_BOUND_SHARE: f64 = 0.85;
 
 /// What qualifies a figure (docs/metrics.md, "Flags"): the first five are a point's, from
-/// its repeats (`analysis::flags`); the last three mark report cells.
+/// its repeats (`analysis::flags`); the others mark report cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
@@ -92,6 +92,7 @@ pub enum Flag {
     SingleRun,
     VerificationFailed,
     NotRobust,
+    NotJudged,
     Skipped,
 }
 
@@ -105,6 +106,7 @@ impl Flag {
             Flag::SingleRun => "single_run",
             Flag::VerificationFailed => "verification_failed",
             Flag::NotRobust => "not_robust",
+            Flag::NotJudged => "not_judged",
             Flag::Skipped => "skipped",
         }
     }
@@ -125,6 +127,10 @@ impl Flag {
             Flag::SingleRun => "one repeat only: no spread can be estimated".into(),
             Flag::VerificationFailed => "the target failed the conformance corpus and was not measured".into(),
             Flag::NotRobust => "a robustness figure misses its bar (docs/metrics.md, \"Robustness\")".into(),
+            Flag::NotJudged => format!(
+                "fewer than {:.0}% of the streams were live at the drop: the disconnect figures judge nothing",
+                super::MIN_ALIVE_SHARE * 100.0
+            ),
             Flag::Skipped => "see docs/metrics.md".into(),
         }
     }

@@ -233,6 +233,33 @@ pub struct Disconnect {
     pub cycles: Vec<DisconnectCycle>,
 }
 
+/// The share of a disconnect cycle's streams that must be answering when the client drops
+/// them for the cycle to show anything: a server that serves a handful (a 32-thread pool
+/// of 500) has little to stop, and would pass by default.
+pub const MIN_ALIVE_SHARE: f64 = 0.9;
+
+impl Disconnect {
+    /// Whether the CPU and RSS verdicts judge anything: every judged cycle had at least
+    /// [`MIN_ALIVE_SHARE`] of its streams answering at the drop. Computed from the recorded
+    /// cycles, so it holds for files written before the rule too.
+    pub fn judged(&self) -> bool {
+        let judged: Vec<&DisconnectCycle> = self.cycles.iter().filter(|c| c.judged).collect();
+        !judged.is_empty() && judged.iter().all(|c| c.answering as f64 >= MIN_ALIVE_SHARE * self.streams as f64)
+    }
+
+    /// Why the disconnect verdicts judge nothing, when they do not.
+    pub fn not_judged_because(&self) -> Option<String> {
+        (!self.judged()).then(|| {
+            let fewest = self.cycles.iter().filter(|c| c.judged).map(|c| c.answering).min().unwrap_or(0);
+            format!(
+                "not judged: as few as {fewest} of {} streams were answering at the drop (at least {:.0}% must be)",
+                self.streams,
+                MIN_ALIVE_SHARE * 100.0
+            )
+        })
+    }
+}
+
 /// One open-and-drop cycle of [`Disconnect`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DisconnectCycle {

@@ -39,6 +39,7 @@ fn fw_hyper_is_robust_and_the_figures_match_the_schema() {
     assert!(s.health_ok && s.opened == 20 && s.probes >= 2, "{s:?}");
     let d = r.disconnect.as_ref().unwrap();
     assert!(d.opened == 50 && d.answering > 0, "the streams were streaming: {d:?}");
+    assert!(d.judged(), "at least 90% of the streams were live at each drop: {d:?}");
     assert!(d.cpu_ok, "generation stops when the client goes: {d:?}");
     assert_eq!(d.cycles.len(), 2, "one warm-up cycle and one judged: {d:?}");
     assert!(!d.cycles[0].judged && d.cycles[1].judged && d.warmup_cycles == 1, "{d:?}");

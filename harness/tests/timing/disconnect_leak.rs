@@ -73,6 +73,7 @@ fn a_server_that_keeps_memory_per_dropped_stream_fails_the_rss_verdict() {
             let d = disconnect(&authority, std::process::id() as i32, spec());
             assert_eq!(d.opened, 50, "{d:?}");
             assert!(d.cycles.iter().all(|c| c.answering > 0), "the streams were streaming: {d:?}");
+            assert!(d.judged(), "at least 90% of the streams were live at each drop: {d:?}");
             assert!(!d.rss_ok, "25 MiB kept a cycle must fail: {d:?}");
             assert!(d.rss_change_pct > 10.0, "{d:?}");
             // The judged cycles leaked 2 × 25 MiB; RSS shows at least half of it (thread stacks
@@ -97,6 +98,7 @@ fn a_server_that_generates_on_after_the_client_went_fails_the_cpu_verdict() {
             let authority = serve(false, true);
             let d = disconnect(&authority, std::process::id() as i32, DisconnectSpec { judged_cycles: 1, ..spec() });
             assert!(!d.cpu_ok, "3 s of CPU after the drop must fail: {d:?}");
+            assert!(d.judged(), "at least 90% of the streams were live at each drop: {d:?}");
         },
     );
 }
