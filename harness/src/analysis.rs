@@ -128,6 +128,13 @@ pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
     flags
 }
 
+/// The client's CPU time per request inside a window: its CPU share of `client_cpus` over
+/// `window_s` seconds, per request completed there (docs/metrics.md, "Mixed traffic");
+/// `None` without a request.
+pub fn client_cpu_us_per_request(share: f64, client_cpus: usize, window_s: f64, requests: u64) -> Option<f64> {
+    (requests > 0).then(|| share * client_cpus as f64 * window_s * 1e6 / requests as f64)
+}
+
 /// infer-io's efficiency and overhead at `connections` in flight, each request held
 /// `latency_ms` by the server (docs/metrics.md, "In-flight efficiency").
 pub fn inflight_summary(
@@ -244,6 +251,14 @@ mod tests {
         assert_eq!(p.summary.throughput_rps.median, 0.0);
         assert_eq!(p.summary.cpu_us_per_request, None);
         assert_eq!(p.summary.flags, [Flag::SingleRun]);
+    }
+
+    #[test]
+    fn client_cpu_per_request_is_the_windows_cpu_over_its_requests() {
+        // Half of one CPU for 4 s is 2 CPU-seconds; over 1,000 requests, 2,000 µs each.
+        assert_eq!(client_cpu_us_per_request(0.5, 1, 4.0, 1000), Some(2000.0));
+        assert_eq!(client_cpu_us_per_request(0.25, 2, 4.0, 1000), Some(2000.0));
+        assert_eq!(client_cpu_us_per_request(0.5, 1, 4.0, 0), None);
     }
 
     #[test]

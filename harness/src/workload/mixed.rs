@@ -187,10 +187,8 @@ pub fn run(
         .context("goose rejected its configuration")?
         .register_scenario(scenario(&shared)?);
     let start = Instant::now();
-    let cpu0 = crate::sampler::own_cpu_seconds();
     let metrics =
         rt.block_on(crate::interrupt::unless_signalled(async { attack.execute().await.context("goose failed") }))?;
-    let cpu1 = crate::sampler::own_cpu_seconds();
     let end = Instant::now();
     sampler.mark();
     // goose resets its metrics once every user has started: its figures cover `duration`
@@ -204,7 +202,14 @@ pub fn run(
     let failures: u64 = http.iter().map(|t| t.failures).sum();
     let throughput = requests as f64 / measured.as_secs_f64();
     let hist = shared.exchange_us.lock().expect("histogram lock").clone();
-    let client_cpu_us = (requests > 0).then(|| (cpu1 - cpu0) * 1e6 / requests as f64);
+    // Over the window, as every other figure of the point: goose's ramp-up, wind-down and
+    // HTML report are outside it.
+    let client_cpu_us = crate::analysis::client_cpu_us_per_request(
+        ws.client_cpu_share,
+        out.client_cpus,
+        measured.as_secs_f64(),
+        requests,
+    );
     let repeat = Repeat {
         throughput_rps: throughput,
         responses: requests,

@@ -90,6 +90,13 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     let names: Vec<&str> = mixed.transactions.iter().map(|x| x.name.as_str()).collect();
     assert!(names.contains(&"POST /v1/predict") && names.contains(&"SSE generate TTFT"), "{names:?}");
     assert!(mixed.transactions.iter().all(|x| x.failures == 0), "{mixed:?}");
+    // The client's CPU per request is the window's (as its client share), not the whole
+    // goose run's divided by the window's requests (issue 14, item 4).
+    let point = by("mixed").next().unwrap();
+    let rep = &point.repeats[0];
+    let in_window = rep.client_cpu_share * cfg.client_cpus.len() as f64 * rep.window_s * 1e6 / rep.responses as f64;
+    let recorded = mixed.client_cpu_us_per_request.unwrap();
+    assert!((recorded - in_window).abs() <= 0.01 * in_window, "recorded {recorded} µs, in the window {in_window} µs");
     assert!(out.join(mixed.goose_report.as_ref().unwrap()).is_file());
     let s = by("generate").next().unwrap().summary.streaming.as_ref().unwrap();
     assert_eq!(s.streams_correct_share, 1.0);
