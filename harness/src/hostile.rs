@@ -81,14 +81,6 @@ fn tree_cpu(pid: i32) -> Option<f64> {
     (!secs.is_empty()).then(|| secs.iter().sum())
 }
 
-fn alive(pid: i32) -> bool {
-    // A zombie has exited; /proc still lists it until it is reaped.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
-        .unwrap_or(false)
-}
-
 /// Runs the corpus and the options against `base_url`. `pid` is the server's root process
 /// (None for `--url` targets: no RSS or crash figures), `stderr_log` its log file.
 pub fn measure(
@@ -103,7 +95,7 @@ pub fn measure(
     let cases = hostile::corpus();
     let idle = pid.and_then(tree_rss);
     let report = raw::run_corpus(&authority, &cases);
-    let crashed = pid.is_some_and(|p| !alive(p)) || report.refused > 0;
+    let crashed = pid.is_some_and(|p| !sampler::is_alive(p)) || report.refused > 0;
     let health_after = raw::health_within(&authority, HEALTH_LIMIT);
     let after = pid.and_then(tree_rss);
     let log = stderr_log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
@@ -132,7 +124,7 @@ pub fn measure(
         }
     }
     // The corpus may not have crashed the server, but the later steps may have.
-    if pid.is_some_and(|p| !alive(p)) {
+    if pid.is_some_and(|p| !sampler::is_alive(p)) {
         r.crashes = 1;
     }
     let log = stderr_log.and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();

@@ -37,6 +37,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::results::{Interruption, Results};
+use crate::sampler::is_alive;
 
 /// How long a server may take to exit after SIGTERM before SIGKILL, unless `--stop-timeout`
 /// says otherwise (its own grace period is 10 s).
@@ -400,17 +401,6 @@ impl Tree {
         }
         self.wait_gone(Instant::now() + REAP_WAIT);
     }
-}
-
-fn is_alive(pid: i32) -> bool {
-    kill(Pid::from_raw(pid), None).is_ok() && !is_zombie(pid)
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
-        .unwrap_or(true)
 }
 
 #[cfg(test)]

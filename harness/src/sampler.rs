@@ -125,6 +125,15 @@ fn take_sample(server_pid: Option<i32>) -> Sample {
     }
 }
 
+/// Whether `pid` is a live process: /proc lists it and it is not a zombie (one that has
+/// exited and waits to be reaped).
+pub fn is_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
 /// `pid` and all its descendants (multi-process servers such as gunicorn are one target).
 pub fn process_tree(pid: i32) -> Vec<i32> {
     let mut out = vec![pid];

@@ -80,12 +80,6 @@ registry! {
     Mixed => mixed,
 }
 
-/// The payloads of `w` under `p` (`cpu_work`: infer-cpu's calibrated `work`, known once the
-/// run has started).
-pub fn payloads(w: Workload, p: &Profile, cpu_work: Option<u64>) -> Option<PayloadSet> {
-    spec(w).payloads(p, cpu_work)
-}
-
 #[derive(Debug, Clone)]
 pub enum Step {
     /// A measured point: `repeats` windows, each after its own warm-up.
