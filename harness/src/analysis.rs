@@ -10,6 +10,7 @@ use crate::results::{
 use crate::stats;
 
 pub use crate::results::CLIENT_BOUND_SHARE;
+use crate::results::{OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH};
 
 /// Latency percentiles minus a fixed time (a token delay, an io latency): what the target
 /// adds on top. Percentiles commute with subtracting a constant, so these are exact.
@@ -103,9 +104,25 @@ pub fn point(
     }
 }
 
+/// Whether an open-loop window failed to keep up with its offered rate: it completed fewer
+/// than [`OVERLOAD_COMPLETED_SHARE`] of the requests it scheduled, or the p50 of the
+/// requests scheduled in its last third exceeds [`OVERLOAD_P50_GROWTH`] times its first
+/// third's (the queue grew). `false` for a closed-loop window (no thirds recorded).
+pub fn overloaded(r: &Repeat) -> bool {
+    overloaded_window(r.scheduled, r.completed_in_window.unwrap_or(r.responses), r.thirds_p50_us)
+}
+
+/// [`overloaded`] on a window's figures: requests scheduled in it, responses completed in
+/// it, and the p50s of its thirds (`None`: closed loop, never overloaded).
+pub fn overloaded_window(scheduled: u64, completed: u64, thirds_p50_us: Option<[u64; 3]>) -> bool {
+    let Some([first, _, last]) = thirds_p50_us else { return false };
+    (completed as f64) < OVERLOAD_COMPLETED_SHARE * scheduled as f64 || last as f64 > OVERLOAD_P50_GROWTH * first as f64
+}
+
 /// The flags of a point from its repeats: `noisy` (throughput CV over the bound),
 /// `client_bound` (a repeat's client CPU share above [`CLIENT_BOUND_SHARE`]), `errors`,
-/// `dropped`, `single_run` (fewer than two repeats).
+/// `dropped`, `single_run` (fewer than two repeats), `overloaded` (any open-loop repeat
+/// that did not keep up, [`overloaded`]).
 pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
     let errors: u64 = repeats.iter().map(|r| r.errors.total()).sum();
     let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
@@ -124,6 +141,9 @@ pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
     }
     if repeats.len() < 2 {
         flags.push(Flag::SingleRun);
+    }
+    if repeats.iter().any(overloaded) {
+        flags.push(Flag::Overloaded);
     }
     flags
 }
@@ -205,6 +225,11 @@ mod tests {
             connections_opened: 64,
             mismatches: Vec::new(),
             streaming: None,
+            completed_in_window: Some(1000),
+            thirds_p50_us: None,
+            failed: 0,
+            answered_mean_us: None,
+            alignment_wait_s: 0.0,
         }
     }
 

@@ -560,6 +560,11 @@ fn repeat_of(ctx: &Ctx, r: &driver::LoadResult) -> Repeat {
     Repeat {
         throughput_rps: throughput,
         responses: r.recorded.responses(),
+        completed_in_window: Some(r.completed_in_window),
+        thirds_p50_us: r.thirds_p50_us,
+        failed: r.recorded.failed() + r.dropped,
+        answered_mean_us: r.recorded.answered_mean_us(),
+        alignment_wait_s: r.alignment_wait.as_secs_f64(),
         window_s: r.window().as_secs_f64(),
         latency_us: Latency::of(&r.recorded.latency_us),
         cpu_us_per_request: ws.server_cpu_rate.filter(|_| throughput > 0.0).map(|rate| rate * 1e6 / throughput),

@@ -16,6 +16,9 @@ mod disconnect_leak;
 #[path = "timing/driver_vs_wrk.rs"]
 mod driver_vs_wrk;
 
+#[path = "timing/estimators.rs"]
+mod estimators;
+
 #[path = "timing/faulty_targets.rs"]
 mod faulty_targets;
 

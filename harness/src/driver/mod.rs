@@ -37,6 +37,17 @@ pub const TIMER_SLACK: Duration = Duration::from_secs(1);
 pub const CHECK_EVERY: u64 = 100;
 /// The open-loop scheduler looks for a cancel at least this often.
 const CANCEL_POLL: Duration = Duration::from_millis(20);
+/// A failed request (transport error, timeout, unexpected status, or an open-loop request
+/// dropped for want of a connection) enters the latency histogram at this value: above
+/// every request timeout, so a percentile that falls among failures reads as at least the
+/// timeout ("> timeout" in reports), never as a survivor's latency (docs/metrics.md).
+pub const FAILED_US: u64 = crate::results::FAILED_US;
+/// Closed-loop connections start this far apart (at most over half the warm-up): a burst of
+/// thousands of connects would overflow an accept queue.
+pub const RAMP_STEP: Duration = Duration::from_millis(1);
+/// Closed-loop exchanges at least this long are phase-aligned after their first exchange
+/// (see `closed`); shorter ones mix by themselves within the warm-up.
+pub const ALIGN_FROM: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
@@ -84,6 +95,12 @@ pub struct Recorder {
     pub mismatches: Vec<String>,
     /// SSE figures, once a streamed answer was recorded.
     pub stream: Option<StreamRecorder>,
+    /// Sum of the latencies of the answered requests (failures excluded), in µs: their mean.
+    pub answered_latency_sum_us: u64,
+    /// Open loop: (scheduled, done) of every request, warm-up included, in µs since the run
+    /// started; `done` is `None` for a request that got no answer. Turned into the window's
+    /// completions and its thirds' medians when the run ends.
+    timeline: Vec<(u64, Option<u64>)>,
 }
 
 /// Streaming figures (docs/metrics.md, "Streaming"), in µs.
@@ -166,6 +183,8 @@ impl Default for Recorder {
             bodies_checked: 0,
             mismatches: Vec::new(),
             stream: None,
+            answered_latency_sum_us: 0,
+            timeline: Vec::new(),
         }
     }
 }
@@ -176,11 +195,42 @@ impl Recorder {
         self.statuses.values().sum()
     }
 
-    /// Records one exchange that started (was sent, or scheduled) at `start` and took `latency`.
-    fn record(&mut self, outcome: Outcome, start: Instant, latency: Duration) {
+    /// Answered requests (any status) whose latency is in `answered_latency_sum_us`.
+    pub fn answered(&self) -> u64 {
+        self.responses() - self.errors.unexpected_status
+    }
+
+    /// Mean latency of the answered requests, in µs (failures excluded).
+    pub fn answered_mean_us(&self) -> Option<f64> {
+        let n = self.answered();
+        (n > 0).then(|| self.answered_latency_sum_us as f64 / n as f64)
+    }
+
+    /// Failed requests recorded here: transport errors, timeouts and unexpected statuses
+    /// (each entered the histogram at [`FAILED_US`]).
+    pub fn failed(&self) -> u64 {
+        self.errors.connect + self.errors.timeout + self.errors.reset + self.errors.unexpected_status
+    }
+
+    /// Records one exchange that started (was sent, or scheduled) at `start` and took
+    /// `latency`; `streamed` when the request asked for an SSE stream (a stream that breaks
+    /// mid-way then counts as incomplete).
+    fn record(&mut self, outcome: Outcome, start: Instant, latency: Duration, streamed: bool) {
+        let failed = |rec: &mut Self| {
+            rec.latency_us.saturating_record(FAILED_US);
+            if streamed {
+                rec.stream.get_or_insert_with(StreamRecorder::default).streams_incomplete += 1;
+            }
+        };
         match outcome {
             Outcome::Response { status, bytes, mismatch, stream } => {
-                self.latency_us.saturating_record(micros(latency));
+                if mismatch == conn::Check::WrongStatus {
+                    // An unexpected status is a failure, whatever its latency.
+                    self.latency_us.saturating_record(FAILED_US);
+                } else {
+                    self.latency_us.saturating_record(micros(latency));
+                    self.answered_latency_sum_us += micros(latency);
+                }
                 if let Some(t) = &stream {
                     self.stream.get_or_insert_with(StreamRecorder::default).record(t, start, latency);
                 }
@@ -199,10 +249,19 @@ impl Recorder {
                     }
                 }
             }
-            Outcome::Connect => self.errors.connect += 1,
-            Outcome::Timeout => self.errors.timeout += 1,
+            Outcome::Connect => {
+                self.errors.connect += 1;
+                failed(self);
+            }
+            Outcome::Timeout => {
+                self.errors.timeout += 1;
+                failed(self);
+            }
             // Callers resend a stale request; should one reach here, it failed.
-            Outcome::Reset | Outcome::Stale => self.errors.reset += 1,
+            Outcome::Reset | Outcome::Stale => {
+                self.errors.reset += 1;
+                failed(self);
+            }
         }
     }
 
@@ -218,6 +277,8 @@ impl Recorder {
         }
         self.errors.add(&other.errors);
         self.bytes_received += other.bytes_received;
+        self.answered_latency_sum_us += other.answered_latency_sum_us;
+        self.timeline.extend_from_slice(&other.timeline);
         self.bodies_checked += other.bodies_checked;
         for m in &other.mismatches {
             if self.mismatches.len() < 5 {
@@ -237,10 +298,22 @@ pub struct LoadResult {
     /// Start and end of the measured window (warm-up excluded).
     pub window_start: Instant,
     pub window_end: Instant,
-    /// Open loop: scheduled requests that never started before the window ended.
+    /// Open loop: scheduled requests that could not get a connection within the request
+    /// timeout of their scheduled time (each is in the histogram at [`FAILED_US`]).
     pub dropped: u64,
     /// Open loop: requests scheduled in the window.
     pub scheduled: u64,
+    /// Responses (any status) that ended inside the window, whenever they were sent: the
+    /// throughput's numerator (docs/metrics.md, "Throughput"). Closed loop: every recorded
+    /// response; open loop: also answers to warm-up requests, and not the answers to the
+    /// window's requests that arrive after it.
+    pub completed_in_window: u64,
+    /// Open loop: the latency p50 (µs, failures at [`FAILED_US`]) of the requests scheduled
+    /// in each third of the window, for the `overloaded` rule.
+    pub thirds_p50_us: Option<[u64; 3]>,
+    /// Closed loop: how long the window's start waited past the warm-up for every
+    /// connection to reach its phase (see `closed`).
+    pub alignment_wait: Duration,
     /// Connections opened during the whole run, warm-up included.
     pub connections_opened: u64,
 }
@@ -250,10 +323,24 @@ impl LoadResult {
         self.window_end - self.window_start
     }
 
-    /// Responses recorded per second of window.
+    /// Responses completed inside the window per second of window.
     pub fn throughput_rps(&self) -> f64 {
-        self.recorded.responses() as f64 / self.window().as_secs_f64().max(1e-9)
+        self.completed_in_window as f64 / self.window().as_secs_f64().max(1e-9)
     }
+}
+
+/// Open loop: the window's completions and its thirds' medians from the timeline (µs since
+/// the run started; the window is `[from, to]`).
+fn window_figures(timeline: &[(u64, Option<u64>)], from: u64, to: u64) -> (u64, [u64; 3]) {
+    let completed = timeline.iter().filter(|(_, done)| done.is_some_and(|d| d >= from && d <= to)).count() as u64;
+    let mut thirds = [histogram(), histogram(), histogram()];
+    let span = to.saturating_sub(from).max(1);
+    for &(at, done) in timeline.iter().filter(|(at, _)| *at >= from && *at < to) {
+        let third = (((at - from) * 3 / span) as usize).min(2);
+        let value = done.map_or(FAILED_US, |d| d.saturating_sub(at).clamp(1, MAX_LATENCY_US));
+        thirds[third].saturating_record(value);
+    }
+    (completed, thirds.map(|h| h.value_at_quantile(0.5)))
 }
 
 const WARMUP: u8 = 0;
@@ -267,6 +354,8 @@ struct Shared {
     next: AtomicU64,
     recorded: AtomicU64,
     opened: AtomicU64,
+    /// Closed loop: connections that have reached their phase (see `closed`).
+    aligned: AtomicU64,
     target: workloads::conformance::http::Target,
     payloads: PayloadSet,
     spec: LoadSpec,
@@ -298,6 +387,7 @@ pub async fn run_until(
         next: AtomicU64::new(0),
         recorded: AtomicU64::new(0),
         opened: AtomicU64::new(0),
+        aligned: AtomicU64::new(0),
         target,
         payloads,
         spec: spec.clone(),
@@ -316,9 +406,16 @@ async fn connect(shared: &Shared) -> std::io::Result<Conn> {
     Ok(c)
 }
 
-/// Waits out the warm-up, then the window; returns the window's edges.
-async fn window(shared: &Shared) -> (Instant, Instant) {
+/// Waits out the warm-up (and, closed loop, until the `connections` have reached their
+/// phases, at most one request timeout longer), then the window; returns the window's
+/// edges and how long the alignment held the start back.
+async fn window(shared: &Shared, connections: u64) -> (Instant, Instant, Duration) {
     tokio::time::sleep(shared.spec.warmup).await;
+    let warm = Instant::now();
+    while shared.aligned.load(Ordering::Relaxed) < connections && warm.elapsed() < shared.spec.request_timeout {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let waited = warm.elapsed();
     shared.phase.store(MEASURE, Ordering::SeqCst);
     let start = Instant::now();
     match shared.spec.stop {
@@ -330,29 +427,38 @@ async fn window(shared: &Shared) -> (Instant, Instant) {
         }
     }
     shared.phase.store(STOPPED, Ordering::SeqCst);
-    (start, Instant::now())
+    (start, Instant::now(), if connections == 0 { Duration::ZERO } else { waited })
 }
 
+/// The closed loop. Connections start [`RAMP_STEP`] apart, over at most the first half of
+/// the warm-up, rather than all at once (a burst of thousands of connects overflows any
+/// accept queue). Connections whose exchanges all take about the same time T (generate's
+/// streams, infer-io) would then complete in step, and a window a few exchanges long would
+/// count 2 per connection for any T between W/2 and W/3·2 or so: the count would be fixed
+/// by the set-up, not measured. So after its first exchange (of length T₁, at least
+/// [`ALIGN_FROM`]) connection i waits until its phase is i/C of T₁ from the run's start;
+/// with the phases spread evenly over one exchange, completions in any window are C·W/T
+/// to within one, and throughput = completions in the window ÷ window is right for
+/// exchanges of any length (docs/metrics.md, "Throughput"). The window starts once every
+/// connection is aligned (the plan's warm-up covers it: `workload::Window::for_closed`).
 async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadResult> {
-    // Connections start evenly over the first half of the warm-up rather than all at once:
-    // a burst of thousands of connects overflows any accept queue, and connections that
-    // start together stay in lockstep when every exchange takes the same time (infer-io,
-    // generate), so the server would see waves instead of a steady load.
-    let ramp = shared.spec.warmup / 2;
+    let origin = Instant::now();
+    let ramp = (shared.spec.warmup / 2).min(RAMP_STEP * connections as u32);
     let workers: Vec<_> = (0..connections)
         .map(|i| {
             let shared = shared.clone();
-            let start_after = ramp.mul_f64(i as f64 / connections as f64);
+            let phase = i as f64 / connections as f64;
+            let start_after = ramp.mul_f64(phase);
             // `unconstrained`: the closed loop yields on every I/O wait anyway, and tokio's
             // cooperative budget would only add bookkeeping to each poll.
-            tokio::spawn(tokio::task::unconstrained(closed_connection(shared, start_after)))
+            tokio::spawn(tokio::task::unconstrained(closed_connection(shared, start_after, origin, phase)))
         })
         .collect();
     let edges = tokio::select! {
-        edges = window(&shared) => Some(edges),
+        edges = window(&shared, connections as u64) => Some(edges),
         () = shared.cancel.cancelled() => None,
     };
-    let Some((window_start, window_end)) = edges else {
+    let Some((window_start, window_end, alignment_wait)) = edges else {
         return Err(stop_now(&shared, &workers));
     };
     let mut recorded = Recorder::default();
@@ -360,31 +466,47 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
         recorded.merge(&w.await?);
     }
     Ok(LoadResult {
+        completed_in_window: recorded.responses(),
         recorded,
         window_start,
         window_end,
         dropped: 0,
         scheduled: 0,
+        thirds_p50_us: None,
+        alignment_wait,
         connections_opened: shared.opened.load(Ordering::Relaxed),
     })
 }
 
+/// How long connection `phase` (i/C) waits after a first exchange of `took`, ended at
+/// `now`, so that its next one starts `phase` × `took` after `origin` (modulo `took`).
+fn alignment_wait(origin: Instant, now: Instant, took: Duration, phase: f64) -> Duration {
+    if took < ALIGN_FROM {
+        return Duration::ZERO;
+    }
+    let period = took.as_secs_f64();
+    let at = (now - origin).as_secs_f64();
+    Duration::from_secs_f64((phase * period - at).rem_euclid(period))
+}
+
 /// One closed-loop connection: after `start_after`, sends its next request as soon as the
-/// last is answered, until the run stops; records the exchanges that end in the window.
-async fn closed_connection(shared: Arc<Shared>, start_after: Duration) -> Recorder {
+/// last is answered (after its first, once, the wait that aligns its phase), until the run
+/// stops; records the exchanges that end in the window.
+async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: Instant, phase: f64) -> Recorder {
     if !start_after.is_zero() {
         tokio::time::sleep(start_after).await;
     }
     let mut rec = Recorder::default();
     let mut conn: Option<Conn> = None;
+    let mut aligned = false;
     // One timer per connection, re-armed only when less than TIMER_SLACK is left:
     // each request's timeout is between request_timeout − TIMER_SLACK and
     // request_timeout.
     let timeout = shared.spec.request_timeout;
     let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
     loop {
-        let phase = shared.phase.load(Ordering::Relaxed);
-        if phase == STOPPED {
+        let phase_now = shared.phase.load(Ordering::Relaxed);
+        if phase_now == STOPPED {
             break;
         }
         let c = match conn.take() {
@@ -392,8 +514,12 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration) -> Record
             None => match connect(&shared).await {
                 Ok(c) => c,
                 Err(_) => {
-                    if phase == MEASURE {
-                        rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
+                    if phase_now == MEASURE {
+                        rec.record(Outcome::Connect, Instant::now(), Duration::ZERO, false);
+                    }
+                    if !aligned {
+                        aligned = true;
+                        shared.aligned.fetch_add(1, Ordering::Relaxed);
                     }
                     // Do not spin on a refusing server.
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -419,8 +545,16 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration) -> Record
         // of window is unbiased in steady state (which the warm-up reaches), even
         // for exchanges longer than the window, such as SSE streams.
         if shared.phase.load(Ordering::Relaxed) == MEASURE {
-            rec.record(outcome, sent, took);
+            rec.record(outcome, sent, took, req.stream.is_some());
             shared.recorded.fetch_add(1, Ordering::Relaxed);
+        }
+        if !aligned {
+            aligned = true;
+            let wait = alignment_wait(origin, Instant::now(), took, phase);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            shared.aligned.fetch_add(1, Ordering::Relaxed);
         }
     }
     rec
@@ -486,7 +620,7 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
                 sched_pool.scheduled.fetch_add(1, Ordering::Relaxed);
             }
             let k = sched_shared.next.fetch_add(1, Ordering::Relaxed);
-            tasks.push(handle.spawn(one_open_request(sched_shared.clone(), sched_pool.clone(), k, at, measured)));
+            tasks.push(handle.spawn(one_open_request(sched_shared.clone(), sched_pool.clone(), k, (start, at), measured)));
             if tasks.len() >= 4096 {
                 tasks.retain(|t| !t.is_finished());
             }
@@ -511,12 +645,21 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
     for rec in pool.done.lock().expect("pool lock").drain(..) {
         recorded.merge(&rec);
     }
+    let dropped = pool.dropped.load(Ordering::Relaxed);
+    // A dropped request is a failure: it counts in the percentiles as at least its timeout.
+    recorded.latency_us.record_n(FAILED_US, dropped).expect("FAILED_US is within the histogram's bounds");
+    let us = |t: Instant| t.saturating_duration_since(start).as_micros() as u64;
+    let (completed_in_window, thirds) =
+        window_figures(&std::mem::take(&mut recorded.timeline), us(warmup_end), us(window_end));
     Ok(LoadResult {
         recorded,
         window_start: warmup_end,
         window_end,
-        dropped: pool.dropped.load(Ordering::Relaxed),
+        dropped,
         scheduled: pool.scheduled.load(Ordering::Relaxed),
+        completed_in_window,
+        thirds_p50_us: Some(thirds),
+        alignment_wait: Duration::ZERO,
         connections_opened: shared.opened.load(Ordering::Relaxed),
     })
 }
@@ -545,10 +688,12 @@ fn stop_now<T>(shared: &Shared, tasks: &[tokio::task::JoinHandle<T>]) -> anyhow:
     Interrupted.into()
 }
 
-async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, scheduled: Instant, measured: bool) {
-    // Wait for a connection slot no later than the end of the window; a request that cannot
-    // start by then is dropped, not silently left out.
-    let deadline = tokio::time::Instant::from_std(scheduled.max(Instant::now()) + shared.spec.request_timeout);
+/// One open-loop request, scheduled at `at` (`origin` is the run's start). Its one deadline,
+/// the request timeout from its scheduled time, covers the wait for a connection and the
+/// exchange, so no answer is recorded later than that (docs/metrics.md, "Open loop").
+async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, (origin, at): (Instant, Instant), measured: bool) {
+    let us = |t: Instant| t.saturating_duration_since(origin).as_micros() as u64;
+    let deadline = tokio::time::Instant::from_std(at + shared.spec.request_timeout);
     let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, pool.permits.acquire()).await else {
         if measured {
             pool.dropped.fetch_add(1, Ordering::Relaxed);
@@ -557,7 +702,8 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
     };
     let (mut conn, mut rec) = pool.idle.lock().expect("pool lock").pop().unwrap_or_default();
     let req = shared.payloads.get(k);
-    let mut deadline = std::pin::pin!(tokio::time::sleep(shared.spec.request_timeout));
+    let mut deadline = std::pin::pin!(tokio::time::sleep_until(deadline));
+    let mut answered = None;
     // At most two tries: a pooled connection that proves stale is replaced once.
     for _ in 0..2 {
         let c = match conn.take() {
@@ -566,7 +712,7 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
                 Ok(c) => c,
                 Err(_) => {
                     if measured {
-                        rec.record(Outcome::Connect, Instant::now(), Duration::ZERO);
+                        rec.record(Outcome::Connect, Instant::now(), Duration::ZERO, false);
                     }
                     break;
                 }
@@ -576,13 +722,18 @@ async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, schedule
         if matches!(outcome, Outcome::Stale) {
             continue;
         }
+        let done = Instant::now();
+        if matches!(outcome, Outcome::Response { .. }) {
+            answered = Some(us(done));
+        }
         if measured {
             // From the *scheduled* time: waiting for a connection is part of the latency.
-            rec.record(outcome, scheduled, scheduled.elapsed());
+            rec.record(outcome, at, done - at, req.stream.is_some());
         }
         conn = c;
         break;
     }
+    rec.timeline.push((us(at), answered));
     pool.idle.lock().expect("pool lock").push((conn, rec));
 }
 
@@ -595,17 +746,69 @@ mod tests {
         let now = Instant::now();
         let ok = |status, bytes, mismatch| Outcome::Response { status, bytes, mismatch, stream: None };
         let mut a = Recorder::default();
-        a.record(ok(200, 10, conn::Check::Passed), now, Duration::from_micros(500));
-        a.record(Outcome::Timeout, now, Duration::ZERO);
+        a.record(ok(200, 10, conn::Check::Passed), now, Duration::from_micros(500), false);
+        a.record(Outcome::Timeout, now, Duration::ZERO, false);
         let mut b = Recorder::default();
-        b.record(ok(422, 5, conn::Check::NotChecked), now, Duration::from_millis(2));
+        b.record(ok(422, 5, conn::Check::NotChecked), now, Duration::from_millis(2), false);
         a.merge(&b);
         assert_eq!(a.responses(), 2);
         assert_eq!(a.errors.timeout, 1);
         assert_eq!(a.bytes_received, 15);
-        assert_eq!(a.latency_us.len(), 2);
-        assert!(a.latency_us.value_at_quantile(1.0) >= 1990);
         assert!(a.stream.is_none());
+        // The timeout is in the histogram too, above every answer: percentiles are over
+        // all requests, the failure counting as at least its timeout.
+        assert_eq!(a.latency_us.len(), 3);
+        assert!(a.latency_us.value_at_quantile(0.5) >= 1990 && a.latency_us.value_at_quantile(0.5) < 10_000);
+        assert!(a.latency_us.value_at_quantile(1.0) >= FAILED_US);
+        assert_eq!((a.failed(), a.answered()), (1, 2));
+        assert_eq!(a.answered_mean_us(), Some(1250.0));
+    }
+
+    #[test]
+    fn failures_count_as_at_least_the_timeout_and_broken_streams_as_incomplete() {
+        let now = Instant::now();
+        let mut r = Recorder::default();
+        let wrong = Outcome::Response { status: 500, bytes: 1, mismatch: conn::Check::WrongStatus, stream: None };
+        r.record(wrong, now, Duration::from_millis(1), false);
+        r.record(Outcome::Reset, now, Duration::from_millis(3), true);
+        r.record(Outcome::Connect, now, Duration::ZERO, false);
+        assert_eq!(r.latency_us.len(), 3);
+        assert!(r.latency_us.min() >= FAILED_US, "an unexpected 500 after 1 ms is a failure, not a 1 ms answer");
+        assert_eq!(r.failed(), 3);
+        assert_eq!(r.answered_mean_us(), None);
+        // A stream that broke mid-way counts against stream correctness.
+        assert_eq!(r.stream.as_ref().map(|s| (s.streams_complete, s.streams_incomplete)), Some((0, 1)));
+    }
+
+    #[test]
+    fn an_open_windows_completions_and_thirds_come_from_the_timeline() {
+        // Window [1 s, 4 s]: a warm-up request answered inside it counts as a completion;
+        // one scheduled inside but answered after it does not; a failure sits in its third.
+        let ms = |x: u64| x * 1000;
+        let timeline = vec![
+            (ms(900), Some(ms(1100))), // warm-up, done in window
+            (ms(1100), Some(ms(1110))),
+            (ms(2100), Some(ms(2120))),
+            (ms(3100), None),           // failed, last third
+            (ms(3900), Some(ms(4200))), // done after the window
+        ];
+        let (completed, thirds) = window_figures(&timeline, ms(1000), ms(4000));
+        assert_eq!(completed, 3);
+        assert!((9_990..=10_010).contains(&thirds[0]), "{thirds:?}");
+        assert!((19_980..=20_020).contains(&thirds[1]), "{thirds:?}");
+        assert!(thirds[2] >= FAILED_US, "{thirds:?}");
+    }
+
+    #[test]
+    fn aligned_phases_spread_evenly_over_one_exchange() {
+        let origin = Instant::now();
+        let took = Duration::from_millis(1000);
+        // Connection 1 of 4 ended its first exchange 1,300 ms in; its next must start at
+        // 250 ms modulo 1,000 ms, so at 2,250 ms: a wait of 950 ms.
+        let wait = alignment_wait(origin, origin + Duration::from_millis(1300), took, 0.25);
+        assert!((wait.as_secs_f64() - 0.95).abs() < 1e-9, "{wait:?}");
+        // Short exchanges are not aligned.
+        assert_eq!(alignment_wait(origin, origin + Duration::from_millis(7), Duration::from_millis(1), 0.5), Duration::ZERO);
     }
 
     #[test]
@@ -616,7 +819,7 @@ mod tests {
         let t = conn::StreamTiming { token_events_at: vec![at(30), at(50), at(70), at(110)], complete: true };
         let mut r = Recorder::default();
         let outcome = Outcome::Response { status: 200, bytes: 100, mismatch: conn::Check::NotChecked, stream: Some(t) };
-        r.record(outcome, start, Duration::from_millis(115));
+        r.record(outcome, start, Duration::from_millis(115), true);
         let s = r.stream.unwrap();
         assert_eq!((s.tokens, s.streams_complete), (4, 1));
         assert!((29_970..=30_030).contains(&s.ttft_us.value_at_quantile(0.5)));

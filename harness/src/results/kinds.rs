@@ -80,7 +80,13 @@ impl std::fmt::Display for PointMode {
 /// Flag: the harness used more than this share of its CPUs.
 pub const CLIENT_BOUND_SHARE: f64 = 0.85;
 
-/// What qualifies a figure (docs/metrics.md, "Flags"): the first five are a point's, from
+/// Flag `overloaded`: an open-loop window completed fewer than this share of the requests
+/// it scheduled...
+pub const OVERLOAD_COMPLETED_SHARE: f64 = 0.97;
+/// ... or the p50 of its last third exceeded this many times its first third's.
+pub const OVERLOAD_P50_GROWTH: f64 = 2.0;
+
+/// What qualifies a figure (docs/metrics.md, "Flags"): the first six are a point's, from
 /// its repeats (`analysis::flags`); the others mark report cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,6 +96,7 @@ pub enum Flag {
     Errors,
     Dropped,
     SingleRun,
+    Overloaded,
     VerificationFailed,
     NotRobust,
     NotJudged,
@@ -104,6 +111,7 @@ impl Flag {
             Flag::Errors => "errors",
             Flag::Dropped => "dropped",
             Flag::SingleRun => "single_run",
+            Flag::Overloaded => "overloaded",
             Flag::VerificationFailed => "verification_failed",
             Flag::NotRobust => "not_robust",
             Flag::NotJudged => "not_judged",
@@ -125,6 +133,13 @@ impl Flag {
             Flag::Errors => "some requests failed or got an unexpected answer".into(),
             Flag::Dropped => "some open-loop requests were never sent: the offered rate was not delivered".into(),
             Flag::SingleRun => "one repeat only: no spread can be estimated".into(),
+            Flag::Overloaded => format!(
+                "the target did not keep up with the offered rate (a window completed under {:.0}% of the requests it \
+                 scheduled, or its last third's p50 was over {}x its first third's): its latency is queue growth, not \
+                 a percentile to compare",
+                OVERLOAD_COMPLETED_SHARE * 100.0,
+                OVERLOAD_P50_GROWTH
+            ),
             Flag::VerificationFailed => "the target failed the conformance corpus and was not measured".into(),
             Flag::NotRobust => "a robustness figure misses its bar (docs/metrics.md, \"Robustness\")".into(),
             Flag::NotJudged => format!(

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA_VERSION: u32 = 1;
 
 mod kinds;
-pub use kinds::{CLIENT_BOUND_SHARE, Flag, PointMode, TargetStatus, Workload};
+pub use kinds::{
+    CLIENT_BOUND_SHARE, Flag, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH, PointMode, TargetStatus, Workload,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
@@ -384,6 +386,7 @@ impl From<crate::stats::Summary> for Spread {
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Latency {
+    /// A percentile at or above [`FAILED_US`] falls among failed requests ("> timeout").
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
@@ -391,7 +394,17 @@ pub struct Latency {
     pub max: u64,
 }
 
+/// Where a failed request (transport error, timeout, unexpected status, dropped) sits in a
+/// latency histogram: 60 s, above every request timeout, so a percentile at or above it
+/// reads "> timeout" (docs/metrics.md, "Failures in latency").
+pub const FAILED_US: u64 = 60_000_000;
+
 impl Latency {
+    /// Whether percentile value `v` (µs) falls among failed requests.
+    pub fn is_failure(v: u64) -> bool {
+        v >= FAILED_US
+    }
+
     pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
         Latency {
             p50: h.value_at_quantile(0.50),
@@ -534,6 +547,24 @@ pub struct Repeat {
     pub connections_opened: u64,
     pub mismatches: Vec<String>,
     pub streaming: Option<StreamRepeat>,
+    /// Responses that ended inside the window, whenever sent: `throughput_rps` × `window_s`
+    /// (absent in files from before it was recorded: then `responses`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_in_window: Option<u64>,
+    /// Open loop: latency p50 (µs) of the requests scheduled in each third of the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thirds_p50_us: Option<[u64; 3]>,
+    /// Failed requests (transport errors, timeouts, unexpected statuses, dropped): each is
+    /// in `latency_us` at `FAILED_US`.
+    #[serde(default)]
+    pub failed: u64,
+    /// Mean latency of the answered requests, µs (failures excluded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_mean_us: Option<f64>,
+    /// Closed loop: how long the window's start waited past the warm-up for the
+    /// connections' phases to align (docs/metrics.md, "Throughput").
+    #[serde(default)]
+    pub alignment_wait_s: f64,
 }
 
 /// Errors by kind (docs/metrics.md, "errors").

@@ -24,12 +24,14 @@ pub struct Settings {
 }
 
 pub fn settings(p: ProfileName) -> Settings {
-    let (streams, arrival_rps) = match p {
-        ProfileName::Quick => (vec![50], None),
-        ProfileName::Standard => (vec![100, 1000], Some(50.0)),
-        ProfileName::Full => (vec![100, 1000, 5000], Some(50.0)),
+    // quick streams 32 tokens (0.64 s), so that its window holds three streams per
+    // connection and its warm-up covers the phase alignment within the quick budget.
+    let (streams, max_tokens, arrival_rps) = match p {
+        ProfileName::Quick => (vec![50], 32, None),
+        ProfileName::Standard => (vec![100, 1000], 64, Some(50.0)),
+        ProfileName::Full => (vec![100, 1000, 5000], 64, Some(50.0)),
     };
-    Settings { streams, max_tokens: 64, token_delay_ms: 20, arrival_rps }
+    Settings { streams, max_tokens, token_delay_ms: 20, arrival_rps }
 }
 
 /// One stream's duration by construction: its tokens' delays.
@@ -44,7 +46,7 @@ impl Spec for Def {
     fn steps(&self, p: &Profile) -> Vec<Step> {
         let s = &p.workloads.generate;
         let window = Window::of(self, p);
-        let mut steps = super::closed(&s.streams, window, None);
+        let mut steps = super::closed(self, p, &s.streams, None);
         steps.extend(s.arrival_rps.map(|r| super::open(p, Rate::StreamArrivals(r), window)));
         steps
     }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Profile, ProfileName, Spec, Step, Window};
+use super::{Profile, ProfileName, Spec, Step};
 use crate::driver::PayloadSet;
 
 #[derive(Debug, Clone, Serialize)]
@@ -26,7 +26,7 @@ pub struct Def;
 
 impl Spec for Def {
     fn steps(&self, p: &Profile) -> Vec<Step> {
-        super::closed(&p.workloads.health.connections, Window::of(self, p), None)
+        super::closed(self, p, &p.workloads.health.connections, None)
     }
 
     fn payloads(&self, _p: &Profile, _cpu_work: Option<u64>) -> Option<PayloadSet> {

@@ -30,7 +30,7 @@ impl Spec for Def {
         let s = &p.workloads.infer_cpu;
         let baseline = Window { warmup: p.warmup, duration: p.duration, repeats: p.repeats };
         let mut steps = vec![Step::ProbeBaseline { rate_rps: s.probe_rps, window: baseline }];
-        steps.extend(super::closed(&s.concurrency, Window::of(self, p), Some(s.probe_rps)));
+        steps.extend(super::closed(self, p, &s.concurrency, Some(s.probe_rps)));
         steps
     }
 

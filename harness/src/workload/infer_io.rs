@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Profile, ProfileName, Spec, Step, Window};
+use super::{Profile, ProfileName, Spec, Step};
 use crate::driver::PayloadSet;
 use crate::results::{Point, PointMode};
 
@@ -30,7 +30,7 @@ pub struct Def;
 
 impl Spec for Def {
     fn steps(&self, p: &Profile) -> Vec<Step> {
-        super::closed(&p.workloads.infer_io.connections, Window::of(self, p), None)
+        super::closed(self, p, &p.workloads.infer_io.connections, None)
     }
 
     fn payloads(&self, p: &Profile, _cpu_work: Option<u64>) -> Option<PayloadSet> {

@@ -227,6 +227,13 @@ pub fn run(
         connections_opened: 0,
         mismatches: Vec::new(),
         streaming: None,
+        completed_in_window: Some(requests),
+        thirds_p50_us: None,
+        // goose's failures are its own (no timeout to rank them by): their latencies
+        // stay in goose's histogram as measured.
+        failed: 0,
+        answered_mean_us: None,
+        alignment_wait_s: 0.0,
     };
     let basis = format!(
         "goose {} users, think {}–{} ms, weights {}",

@@ -109,8 +109,28 @@ impl Window {
     /// The window of a workload under `p`: covering its payloads' exchange floor (which
     /// does not depend on infer-cpu's `work`).
     fn of(spec: &dyn Spec, p: &Profile) -> Window {
-        Window::covering(p, spec.payloads(p, Some(1)).map_or(Duration::ZERO, |s| s.exchange_floor))
+        Window::covering(p, floor(spec, p))
     }
+
+    /// This window for a closed-loop point of `connections` whose exchanges last at least
+    /// `floor`: the warm-up also covers the connections' ramp and their phase alignment
+    /// (the first exchange, then a wait of under one more; `driver`'s `closed`), with 10%
+    /// to spare for the server's own time, so the window starts when the plan says.
+    pub fn for_closed(self, floor: Duration, connections: usize) -> Window {
+        if floor.is_zero() {
+            return self;
+        }
+        let aligned = crate::driver::RAMP_STEP * connections as u32 + floor.mul_f64(2.2);
+        Window { warmup: self.warmup.max(aligned), ..self }
+    }
+}
+
+/// The shortest exchange of a workload's payloads under `p` (zero without payloads).
+fn floor(spec: &dyn Spec, p: &Profile) -> Duration {
+    spec.payloads(p, Some(1)).map_or(Duration::ZERO, |s| s.exchange_floor)
+}
+
+impl Window {
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,11 +189,16 @@ impl PlannedMode {
     }
 }
 
-/// Closed-loop points at each of `connections`, in `window`, with an optional probe.
-fn closed(connections: &[usize], window: Window, probe_rps: Option<f64>) -> Vec<Step> {
+/// Closed-loop points of `spec` at each of `connections`, each in the workload's window
+/// made to cover its alignment ([`Window::for_closed`]), with an optional probe.
+fn closed(spec: &dyn Spec, p: &Profile, connections: &[usize], probe_rps: Option<f64>) -> Vec<Step> {
+    let (window, floor) = (Window::of(spec, p), floor(spec, p));
     connections
         .iter()
-        .map(|&connections| Step::Point(PointPlan { mode: PlannedMode::Closed { connections }, window, probe_rps }))
+        .map(|&connections| {
+            let window = window.for_closed(floor, connections);
+            Step::Point(PointPlan { mode: PlannedMode::Closed { connections }, window, probe_rps })
+        })
         .collect()
 }
 
