@@ -99,9 +99,22 @@ pub fn point(
             inflight: None,
             probe: None,
             mixed: None,
+            pss_mean_bytes: median_of(repeats.iter().filter_map(|r| r.pss_mean_bytes.map(|b| b as f64)).collect())
+                .map(|b| b as u64),
+            held_concurrency: None,
+            rest_pss_bytes: None,
         },
         repeats,
     }
+}
+
+/// The concurrency a server held (Little's law inside the server): its throughput × the
+/// time it holds each exchange by construction (`hold`: infer-io's `latency_ms`, a stream's
+/// tokens × delay); `None` for exchanges without a set hold. flask's 32 threads at 100
+/// connections of 0.2 s requests complete 160/s and hold 32, not 100: the others wait in
+/// its queue, not in a handler.
+pub fn held_concurrency(throughput_rps: f64, hold: std::time::Duration) -> Option<f64> {
+    (!hold.is_zero()).then(|| throughput_rps * hold.as_secs_f64())
 }
 
 /// Whether an open-loop window failed to keep up with its offered rate: it completed fewer
@@ -172,32 +185,36 @@ pub fn inflight_summary(
     }
 }
 
-/// Bytes per open stream and per in-flight request: the slope of mean RSS over concurrency,
-/// with the fresh server's idle RSS at 0.
-pub fn memory_fits(points: &[Point], idle_generate: Option<u64>, idle_inflight: Option<u64>) -> Option<MemoryFits> {
-    let fit = |workload: Workload, idle: Option<u64>| -> Option<Fit> {
-        let levels: Vec<(usize, u64)> = points
+/// Bytes per open stream and per in-flight request: the slope of the tree's mean PSS over
+/// the concurrency the server held ([`held_concurrency`]), through the warmed baseline at 0
+/// (PSS at rest after the workload's lowest level; docs/metrics.md, "Memory fits").
+pub fn memory_fits(points: &[Point]) -> Option<MemoryFits> {
+    let fit = |workload: Workload| -> Option<Fit> {
+        let mut closed: Vec<&Point> =
+            points.iter().filter(|pt| pt.workload == workload && pt.mode == PointMode::Closed).collect();
+        closed.sort_by_key(|pt| pt.connections);
+        let baseline = closed.first().and_then(|pt| pt.summary.rest_pss_bytes);
+        let levels: Vec<(f64, u64)> = closed
             .iter()
-            .filter(|pt| pt.workload == workload && pt.mode == PointMode::Closed)
-            .filter_map(|pt| Some((pt.connections, pt.summary.rss_mean_bytes?)))
+            .filter_map(|pt| Some((pt.summary.held_concurrency?, pt.summary.pss_mean_bytes?)))
             .collect();
-        rss_fit(idle, &levels)
+        rss_fit(baseline, &levels)
     };
     let fits = MemoryFits {
-        bytes_per_open_stream: fit(Workload::Generate, idle_generate),
-        bytes_per_inflight_request: fit(Workload::InferIo, idle_inflight),
+        bytes_per_open_stream: fit(Workload::Generate),
+        bytes_per_inflight_request: fit(Workload::InferIo),
     };
     (fits.bytes_per_open_stream.is_some() || fits.bytes_per_inflight_request.is_some()).then_some(fits)
 }
 
-/// The least-squares line of mean RSS over concurrency, through (0, idle) when known and
-/// (C, RSS) for each level (docs/metrics.md, "Memory fits"); `None` without a level.
-pub fn rss_fit(idle: Option<u64>, levels: &[(usize, u64)]) -> Option<Fit> {
-    if levels.is_empty() {
+/// The least-squares line of memory over concurrency, through (0, baseline) when known
+/// and (x, bytes) for each level; `None` with fewer than two points.
+pub fn rss_fit(baseline: Option<u64>, levels: &[(f64, u64)]) -> Option<Fit> {
+    let mut pts: Vec<[f64; 2]> = baseline.map(|b| vec![[0.0, b as f64]]).unwrap_or_default();
+    pts.extend(levels.iter().map(|&(c, b)| [c, b as f64]));
+    if pts.len() < 2 {
         return None;
     }
-    let mut pts: Vec<[f64; 2]> = idle.map(|b| vec![[0.0, b as f64]]).unwrap_or_default();
-    pts.extend(levels.iter().map(|&(c, b)| [c as f64, b as f64]));
     let line = stats::linear_fit(&pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())?;
     Some(Fit { slope_bytes: line.slope, intercept_bytes: line.intercept, r2: line.r2, points: pts })
 }
@@ -230,6 +247,8 @@ mod tests {
             failed: 0,
             answered_mean_us: None,
             alignment_wait_s: 0.0,
+            pss_mean_bytes: None,
+            sampler_cpu_share: 0.0,
         }
     }
 
@@ -296,11 +315,56 @@ mod tests {
     }
 
     #[test]
-    fn an_rss_fit_goes_through_idle_and_needs_a_level() {
+    fn an_rss_fit_goes_through_the_baseline_and_needs_two_points() {
         assert!(rss_fit(Some(1000), &[]).is_none());
-        let f = rss_fit(Some(1_000_000), &[(10, 1_100_000), (100, 2_000_000)]).unwrap();
+        assert!(rss_fit(None, &[(10.0, 1000)]).is_none());
+        let f = rss_fit(Some(1_000_000), &[(10.0, 1_100_000), (100.0, 2_000_000)]).unwrap();
         assert!((f.slope_bytes - 10_000.0).abs() < 1.0, "{}", f.slope_bytes);
         assert_eq!(f.points.len(), 3);
+    }
+
+    fn io_point(connections: usize, throughput: f64, pss: u64, rest: Option<u64>) -> Point {
+        let mut reps = vec![repeat(throughput, 0.3), repeat(throughput, 0.3)];
+        for r in &mut reps {
+            r.pss_mean_bytes = Some(pss);
+        }
+        let mut p = point(Workload::InferIo, Mode::Closed { connections }, None, reps, Latency::default());
+        p.summary.held_concurrency = held_concurrency(throughput, std::time::Duration::from_millis(200));
+        p.summary.rest_pss_bytes = rest;
+        p
+    }
+
+    /// flask's 32 threads at 100 connections of 0.2 s requests complete 160/s: the server
+    /// holds 32, so 32 is what the memory is divided by, from the warmed baseline (PSS at
+    /// rest after the lowest level), not from a fresh server's idle RSS.
+    #[test]
+    fn memory_per_request_divides_by_the_concurrency_held_from_a_warmed_baseline() {
+        let mib = 1 << 20;
+        let points = [io_point(10, 50.0, 42 * mib, Some(40 * mib)), io_point(100, 160.0, 62 * mib, Some(45 * mib))];
+        assert_eq!(points[1].summary.held_concurrency, Some(32.0));
+        let fits = memory_fits(&points).unwrap();
+        let f = fits.bytes_per_inflight_request.unwrap();
+        // Through (0, 40 MiB), (10, 42 MiB), (32, 62 MiB).
+        assert_eq!(f.points, vec![[0.0, 40.0 * mib as f64], [10.0, 42.0 * mib as f64], [32.0, 62.0 * mib as f64]]);
+        let slope_kib = f.slope_bytes / 1024.0;
+        // The least-squares slope is 741 KiB; over the 100 connections it would be about 225 KiB.
+        assert!((700.0..800.0).contains(&slope_kib), "{slope_kib} KiB per request held");
+        assert!(fits.bytes_per_open_stream.is_none());
+    }
+
+    #[test]
+    fn an_open_window_is_overloaded_when_it_falls_behind_or_its_queue_grows() {
+        let open = |scheduled: u64, completed: u64, thirds: [u64; 3]| {
+            let mut r = repeat(1000.0, 0.3);
+            (r.scheduled, r.completed_in_window, r.thirds_p50_us) = (scheduled, Some(completed), Some(thirds));
+            r
+        };
+        assert!(!overloaded(&open(1000, 980, [500, 600, 900])), "98% completed, p50 1.8x: kept up");
+        assert!(overloaded(&open(1000, 960, [500, 600, 900])), "96% completed");
+        assert!(overloaded(&open(1000, 1000, [500, 800, 1100])), "last third's p50 2.2x the first's");
+        assert!(!overloaded(&repeat(1000.0, 0.3)), "a closed-loop window has no thirds");
+        let reps = vec![open(1000, 1000, [500, 500, 500]), open(1000, 900, [500, 500, 500])];
+        assert_eq!(flags_of(&reps), [Flag::Overloaded], "one window that fell behind flags the point");
     }
 
     /// The analysis reproduces what the committed example run recorded (made before this
@@ -355,11 +419,9 @@ mod tests {
                 checked += 1;
             }
             if let Some(m) = &t.memory {
-                // The fits run through (0, the fresh server's idle RSS), recorded as their first point.
-                let idle = |f: &Option<Fit>| {
-                    f.as_ref().and_then(|f| f.points.iter().find(|p| p[0] == 0.0)).map(|p| p[1] as u64)
-                };
-                let again = memory_fits(&t.points, idle(&m.bytes_per_open_stream), idle(&m.bytes_per_inflight_request));
+                // The fits run through (0, the PSS at rest after the lowest level), recorded
+                // on that point.
+                let again = memory_fits(&t.points);
                 assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(Some(m)).unwrap(), "{}", t.name);
             }
         }

@@ -358,9 +358,17 @@ mod tests {
             Step::Point(pt) => pt.window,
             other => panic!("{other:?}"),
         };
-        // 64 tokens 20 ms apart: 1.28 s per stream, so warm-up 1.28 s and window 2.56 s.
+        // 32 tokens 20 ms apart: 0.64 s per stream. The window covers two (2 s is more); the
+        // warm-up covers the ramp of 50 connections (50 ms) and the phase alignment, 2.2
+        // streams (driver, `closed`): 1.458 s.
         let g = window(Workload::Generate);
-        assert_eq!((g.warmup, g.duration), (Duration::from_millis(1280), Duration::from_millis(2560)));
+        assert_eq!((g.warmup, g.duration), (Duration::from_millis(1458), Duration::from_millis(2000)));
+        // infer-io at 100 in flight, 200 ms each: 0.1 s of ramp + 0.44 s.
+        let io = match &workload_plan(Workload::InferIo, &p).steps[1] {
+            Step::Point(pt) => pt.window,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(io.warmup, Duration::from_millis(540));
         let h = window(Workload::Health);
         assert_eq!((h.warmup, h.duration, h.repeats), (p.warmup, p.duration, p.repeats));
     }

@@ -216,7 +216,6 @@ impl TargetRun<'_> {
         // Every workload runs on a freshly started server, so that its memory figures do not
         // depend on what ran before (an allocator keeps what earlier loads grew; verification
         // alone sends 1 MiB bodies). Spawned targets are restarted; a --url target cannot be.
-        let mut idle_by_workload: Vec<(Workload, Option<u64>)> = Vec::new();
         for wp in &self.plan.workloads {
             if self.plan.spawned {
                 if let Some(mut r) = live.take().and_then(|i| i.running) {
@@ -227,8 +226,6 @@ impl TargetRun<'_> {
                 *live = Some(self.open()?);
             }
             let instance = live.as_mut().expect("an instance is up");
-            let idle = if self.plan.spawned { idle_rss(instance) } else { None };
-            idle_by_workload.push((wp.workload, idle));
             let sampler = Sampler::start(instance.pid());
             let ctx = Ctx {
                 cfg: self.cfg,
@@ -245,9 +242,8 @@ impl TargetRun<'_> {
             outcome?;
         }
         self.cold_starts()?;
-        let idle_of = |w: Workload| idle_by_workload.iter().find(|(n, _)| *n == w).and_then(|(_, b)| *b);
         let tr = self.journal.target_mut(self.idx);
-        tr.memory = analysis::memory_fits(&tr.points, idle_of(Workload::Generate), idle_of(Workload::InferIo));
+        tr.memory = analysis::memory_fits(&tr.points);
         if let Some(mut r) = live.take().and_then(|i| i.running) {
             tr.shutdown = Some(r.stop());
         }
@@ -549,6 +545,13 @@ fn measure(
     }
     let delay = payloads.entries.first().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.token_delay_ms);
     let mut point = analysis::point(workload, mode, rate_basis, repeats, Latency::of(&merged));
+    if let Mode::Closed { .. } = mode {
+        // Every exchange has ended (the driver waits for them): the server at rest, warmed
+        // by this level's load; the memory fits take the lowest level's as their baseline.
+        point.summary.rest_pss_bytes = ctx.sampler.pss_now();
+        point.summary.held_concurrency =
+            analysis::held_concurrency(point.summary.throughput_rps.median, payloads.exchange_floor);
+    }
     point.summary.streaming = merged_stream.map(|s| analysis::stream_summary(&s, delay, &point.repeats));
     Ok(Measured { point, probe })
 }
@@ -571,6 +574,8 @@ fn repeat_of(ctx: &Ctx, r: &driver::LoadResult) -> Repeat {
         rss_peak_bytes: ws.rss_peak_bytes,
         rss_mean_bytes: ws.rss_mean_bytes,
         client_cpu_share: ws.client_cpu_share,
+        pss_mean_bytes: ws.pss_mean_bytes,
+        sampler_cpu_share: ws.sampler_cpu_share,
         statuses: r.recorded.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         errors: r.recorded.errors.clone(),
         scheduled: r.scheduled,

@@ -1,8 +1,11 @@
 //! Samples the server's process tree (RSS and CPU time of all its processes and threads,
 //! dead threads included) and the harness's own CPU time, every 100 ms, from /proc and
-//! getrusage. The figures per point are derived from the samples inside its window.
+//! getrusage; the tree's PSS (`/proc/<pid>/smaps_rollup`, which costs milliseconds per
+//! process) at most once a second and when a window opens or closes ([`request_pss`]).
+//! The sampler's own CPU time is recorded with every sample. The figures per point are
+//! derived from the samples inside its window.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,6 +13,16 @@ use serde::Serialize;
 
 /// Sampling period.
 pub const PERIOD: Duration = Duration::from_millis(100);
+/// PSS is read at most this often (besides the window edges).
+pub const PSS_PERIOD: Duration = Duration::from_secs(1);
+
+/// Set by the driver when a window opens or closes: the sampler reads PSS at its next tick.
+static PSS_WANTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks every running sampler for a PSS reading at its next tick (a window's edge).
+pub fn request_pss() {
+    PSS_WANTED.store(true, Ordering::Relaxed);
+}
 /// /proc reports CPU time in clock ticks (10 ms). A window in which the server used less
 /// than this much CPU gets no CPU figure: with under 5 ticks the quantisation error alone
 /// would exceed 20% (docs/metrics.md, "Server CPU per response").
@@ -22,8 +35,13 @@ pub struct Sample {
     /// process to watch, e.g. with `--url`).
     pub server_cpu_s: Option<f64>,
     pub server_rss_bytes: Option<u64>,
+    /// Proportional set size of the server's tree (shared pages divided among the processes
+    /// that share them), when read at this sample.
+    pub server_pss_bytes: Option<u64>,
     /// utime + stime of the harness process, in seconds.
     pub client_cpu_s: f64,
+    /// CPU time the sampler itself has used so far (its thread and its marks), in seconds.
+    pub sampler_cpu_s: f64,
 }
 
 /// Figures over one measured window.
@@ -33,14 +51,21 @@ pub struct WindowStats {
     pub server_cpu_rate: Option<f64>,
     pub rss_peak_bytes: Option<u64>,
     pub rss_mean_bytes: Option<u64>,
+    /// Mean of the PSS readings in the window.
+    pub pss_mean_bytes: Option<u64>,
     /// Harness CPU seconds per wall second, divided by the client CPUs it may use.
     pub client_cpu_share: f64,
+    /// The sampler's own CPU seconds per wall second (of one core); part of the harness's.
+    pub sampler_cpu_share: f64,
 }
 
 #[derive(Debug)]
 pub struct Sampler {
     server_pid: Option<i32>,
     samples: Arc<Mutex<Vec<Sample>>>,
+    /// CPU µs used by the sampler thread so far, and by marks (on their callers' threads).
+    thread_us: Arc<AtomicU64>,
+    marks_us: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -50,26 +75,49 @@ impl Sampler {
     pub fn start(server_pid: Option<i32>) -> Self {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let (thread_us, marks_us) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let thread = {
             let (samples, stop) = (samples.clone(), stop.clone());
+            let (thread_us, marks_us) = (thread_us.clone(), marks_us.clone());
             std::thread::Builder::new()
                 .name("sampler".into())
                 .spawn(move || {
+                    let mut last_pss: Option<Instant> = None;
                     while !stop.load(Ordering::Relaxed) {
-                        let s = take_sample(server_pid);
+                        let pss = PSS_WANTED.swap(false, Ordering::Relaxed)
+                            || last_pss.is_none_or(|t| t.elapsed() >= PSS_PERIOD);
+                        if pss {
+                            last_pss = Some(Instant::now());
+                        }
+                        let mut s = take_sample(server_pid, pss);
+                        let own = thread_cpu_us();
+                        thread_us.store(own, Ordering::Relaxed);
+                        s.sampler_cpu_s = (own + marks_us.load(Ordering::Relaxed)) as f64 / 1e6;
                         samples.lock().expect("sampler lock").push(s);
                         std::thread::sleep(PERIOD);
                     }
                 })
                 .expect("spawn sampler thread")
         };
-        Self { server_pid, samples, stop, thread: Some(thread) }
+        Self { server_pid, samples, thread_us, marks_us, stop, thread: Some(thread) }
     }
 
-    /// Takes one extra sample now (window edges get exact readings, not the nearest tick).
+    /// Takes one extra sample now, PSS included (window edges get exact readings, not the
+    /// nearest tick); its CPU time counts as the sampler's.
     pub fn mark(&self) {
-        let s = take_sample(self.server_pid);
+        self.pss_now();
+    }
+
+    /// [`Sampler::mark`], returning the tree's PSS it read (`None` without a server).
+    pub fn pss_now(&self) -> Option<u64> {
+        let before = thread_cpu_us();
+        let mut s = take_sample(self.server_pid, true);
+        let spent = thread_cpu_us().saturating_sub(before);
+        let marks = self.marks_us.fetch_add(spent, Ordering::Relaxed) + spent;
+        s.sampler_cpu_s = (self.thread_us.load(Ordering::Relaxed) + marks) as f64 / 1e6;
+        let pss = s.server_pss_bytes;
         self.samples.lock().expect("sampler lock").push(s);
+        pss
     }
 
     /// Figures for the samples between `start` and `end` (inclusive).
@@ -92,6 +140,7 @@ impl Sampler {
             _ => None,
         };
         let rss: Vec<u64> = inside.iter().filter_map(|s| s.server_rss_bytes).collect();
+        let pss: Vec<u64> = inside.iter().filter_map(|s| s.server_pss_bytes).collect();
         let server_cpu = match (first.server_cpu_s, last.server_cpu_s) {
             (Some(a), Some(b)) if b - a >= MIN_SERVER_CPU_S => Some(b),
             _ => None,
@@ -100,8 +149,10 @@ impl Sampler {
             server_cpu_rate: rate(first.server_cpu_s, server_cpu),
             rss_peak_bytes: rss.iter().max().copied(),
             rss_mean_bytes: (!rss.is_empty()).then(|| rss.iter().sum::<u64>() / rss.len() as u64),
+            pss_mean_bytes: (!pss.is_empty()).then(|| pss.iter().sum::<u64>() / pss.len() as u64),
             client_cpu_share: rate(Some(first.client_cpu_s), Some(last.client_cpu_s)).unwrap_or(0.0)
                 / client_cpus.max(1) as f64,
+            sampler_cpu_share: rate(Some(first.sampler_cpu_s), Some(last.sampler_cpu_s)).unwrap_or(0.0),
         }
     }
 }
@@ -115,14 +166,34 @@ impl Drop for Sampler {
     }
 }
 
-fn take_sample(server_pid: Option<i32>) -> Sample {
+fn take_sample(server_pid: Option<i32>, with_pss: bool) -> Sample {
     let tree = server_pid.map(process_tree);
     Sample {
         at: Instant::now(),
         server_cpu_s: tree.as_ref().map(|pids| pids.iter().filter_map(|&p| cpu_seconds(p)).sum()),
         server_rss_bytes: tree.as_ref().map(|pids| pids.iter().filter_map(|&p| rss_bytes(p)).sum()),
+        server_pss_bytes: tree.as_ref().filter(|_| with_pss).map(|pids| pids.iter().filter_map(|&p| pss_bytes(p)).sum()),
         client_cpu_s: own_cpu_seconds(),
+        sampler_cpu_s: 0.0,
     }
+}
+
+/// CPU time of the calling thread, in µs.
+fn thread_cpu_us() -> u64 {
+    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD) {
+        Ok(u) => {
+            let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+            us(u.user_time()) + us(u.system_time())
+        }
+        Err(_) => 0,
+    }
+}
+
+/// Proportional set size of a process (`Pss:` of /proc/<pid>/smaps_rollup), in bytes.
+pub fn pss_bytes(pid: i32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let line = rollup.lines().find(|l| l.starts_with("Pss:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
 /// Whether `pid` is a live process: /proc lists it and it is not a zombie (one that has
@@ -199,6 +270,30 @@ mod tests {
         assert!(rss_bytes(me).unwrap() > 1 << 20);
         assert!(cpu_seconds(me).is_some());
         assert!(process_tree(me).contains(&me));
+    }
+
+    #[test]
+    fn pss_is_read_and_below_rss() {
+        let me = std::process::id() as i32;
+        let (pss, rss) = (pss_bytes(me).unwrap(), rss_bytes(me).unwrap());
+        assert!(pss > 1 << 20 && pss <= rss + (1 << 20), "PSS {pss} against RSS {rss}");
+    }
+
+    /// The sampler's own cost over a window, PSS at 1 Hz and at both edges included, stays
+    /// under 2% of one core (docs/metrics.md, "Sampler cost").
+    #[test]
+    fn the_sampler_costs_under_two_percent_of_a_core_and_records_it() {
+        let sampler = Sampler::start(Some(std::process::id() as i32));
+        let start = Instant::now();
+        sampler.mark();
+        std::thread::sleep(Duration::from_millis(2500));
+        sampler.mark();
+        let w = sampler.window(start, Instant::now(), 1);
+        assert!(w.pss_mean_bytes.is_some(), "{w:?}");
+        assert!(w.sampler_cpu_share > 0.0 && w.sampler_cpu_share < 0.02, "{w:?}");
+        let pss_readings = sampler.samples.lock().unwrap().iter().filter(|s| s.server_pss_bytes.is_some()).count();
+        // Two marks, and at most one a second in between (the first tick reads one too).
+        assert!((3..=6).contains(&pss_readings), "{pss_readings} PSS readings in 2.5 s");
     }
 
     #[test]

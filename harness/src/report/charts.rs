@@ -148,9 +148,15 @@ fn latency_spectrum(r: &Results) -> Chart {
     let mut panels = Vec::new();
     for w in view::workloads(r) {
         let Some(key) = view::headline_key(r, w) else { continue };
-        let found: Vec<(usize, &Point)> =
-            view::with_points(r).into_iter().filter_map(|(i, t)| view::find(t, &key).map(|p| (i, p))).collect();
-        let top = found.iter().map(|(_, p)| p.summary.latency_us.max as f64).fold(0.0, f64::max);
+        // Only points that kept up; each line ends before its first percentile among failures.
+        let found: Vec<(usize, &Point)> = view::with_points(r)
+            .into_iter()
+            .filter_map(|(i, t)| view::find(t, &key).filter(|p| view::kept_up(p)).map(|p| (i, p)))
+            .collect();
+        let answered = |l: &Latency| -> Vec<f64> {
+            spectrum_values(l).into_iter().take_while(|&v| !Latency::is_failure(v as u64)).collect()
+        };
+        let top = found.iter().flat_map(|(_, p)| answered(&p.summary.latency_us)).fold(0.0, f64::max);
         if top <= 0.0 {
             continue;
         }
@@ -158,16 +164,18 @@ fn latency_spectrum(r: &Results) -> Chart {
         let lines = found
             .iter()
             .map(|(i, p)| {
-                let merged = spectrum_values(&p.summary.latency_us);
+                let merged = answered(&p.summary.latency_us);
                 let per_repeat: Vec<[f64; 5]> = p.repeats.iter().map(|rp| spectrum_values(&rp.latency_us)).collect();
                 Line {
                     color: view::color(*i),
                     dashed: false,
-                    points: (0..5)
+                    points: (0..merged.len())
                         .map(|j| LinePoint {
                             x: SPECTRUM[j].0,
                             y: merged[j] / div,
-                            range: range(per_repeat.iter().map(|v| v[j] / div)),
+                            range: range(
+                                per_repeat.iter().map(|v| v[j]).filter(|&v| !Latency::is_failure(v as u64)).map(|v| v / div),
+                            ),
                         })
                         .collect(),
                 }
@@ -197,7 +205,9 @@ fn latency_spectrum(r: &Results) -> Chart {
                   it is not a percentile), for the point that stands for each workload (the highest common \
                   open-loop rate, else the closed-loop point with most connections). The x axis spreads the \
                   tail on a log scale of 1/(1−p); whiskers span the repeats' own percentiles. Lower is better; \
-                  a line that climbs steeply to the right has a heavy tail."
+                  a line that climbs steeply to the right has a heavy tail. A target flagged `overloaded` at \
+                  that point is left out (its percentiles are queue growth), and a line ends before a \
+                  percentile that falls among failed requests (\"> timeout\" in the tables)."
             .into(),
     }
 }
@@ -209,8 +219,12 @@ fn latency_vs_load(r: &Results) -> Chart {
         let open: Vec<(usize, Vec<&Point>)> = targets
             .iter()
             .map(|(i, t)| {
-                let mut ps: Vec<&Point> =
-                    view::points_of(t, w).filter(|p| p.mode == PointMode::Open && p.rate_rps.is_some()).collect();
+                // Points that kept up, with a p99 among answers: an overloaded point's latency
+                // is queue growth, not a figure on this scale.
+                let mut ps: Vec<&Point> = view::points_of(t, w)
+                    .filter(|p| p.mode == PointMode::Open && p.rate_rps.is_some() && view::kept_up(p))
+                    .filter(|p| !Latency::is_failure(p.summary.latency_us.p99))
+                    .collect();
                 ps.sort_by(|a, b| a.rate_rps.unwrap_or(0.0).total_cmp(&b.rate_rps.unwrap_or(0.0)));
                 (*i, ps)
             })
@@ -264,7 +278,8 @@ fn latency_vs_load(r: &Results) -> Chart {
         figure: figure(r, "latency-vs-load", "Latency against offered load (open loop)", legend, panels),
         caption: "p99 (solid) and p50 (dashed) latency of each open-loop point, measured from the scheduled send \
                   time so queueing counts, against the offered rate; whiskers span the repeats. A line that \
-                  stays flat as load rises has headroom; where it turns up, the target is saturating."
+                  stays flat as load rises has headroom; where it turns up, the target is saturating. Points \
+                  flagged `overloaded` are not drawn: a line ends at the last rate its target kept up with."
             .into(),
     }
 }

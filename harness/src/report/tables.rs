@@ -162,7 +162,7 @@ fn workload_columns(r: &Results, c: &mut Columns) {
     }
     if let Some(key) = has(Workload::Predict).then(|| view::headline_key(r, Workload::Predict)).flatten() {
         c.push(format!("predict p99 µs ({})", key.setting()), move |t| match view::find(t, &key) {
-            Some(p) => Cell::flagged(p.summary.latency_us.p99.to_string(), &p.summary.flags),
+            Some(p) => Cell::flagged(view::fmt_headline_latency(p, p.summary.latency_us.p99), &p.summary.flags),
             None => Cell::missing(),
         });
         c.push("predict CPU-µs/response (best closed loop)", |t| {
@@ -304,11 +304,11 @@ fn points(r: &Results) -> Option<Table> {
                 Cell::text(p.repeats.len().to_string()),
                 Cell::flagged(fmt_rps_ci(p), &s.flags),
                 Cell::text(format!("{}–{}", fmt_num(s.throughput_rps.min), fmt_num(s.throughput_rps.max))),
-                Cell::text(l.p50.to_string()),
-                Cell::text(l.p90.to_string()),
-                Cell::text(l.p99.to_string()),
-                Cell::text(l.p999.to_string()),
-                Cell::text(l.max.to_string()),
+                Cell::text(view::fmt_latency_us(l.p50)),
+                Cell::text(view::fmt_latency_us(l.p90)),
+                Cell::text(view::fmt_latency_us(l.p99)),
+                Cell::text(view::fmt_latency_us(l.p999)),
+                Cell::text(view::fmt_latency_us(l.max)),
                 Cell::opt(s.cpu_us_per_request.map(|c| format!("{c:.1}"))),
                 Cell::opt(s.rss_peak_bytes.map(|b| fmt_bytes(b as f64))),
                 Cell::text(format!("{:.0}%", 100.0 * s.client_cpu_share)),
@@ -323,9 +323,12 @@ fn points(r: &Results) -> Option<Table> {
     Some(Table {
         id: "points",
         title: "Every point".into(),
-        note: "One row per target and point. Latencies in µs from the repeats' merged HdrHistogram; open-loop \
-               latencies count from the scheduled send time. Closed-loop latencies are subject to coordinated \
-               omission and are not the headline."
+        note: "One row per target and point. Latencies in µs from the repeats' merged HdrHistogram, over every \
+               request of the windows: a failed one (transport error, timeout, unexpected status, dropped) counts as \
+               at least the 10 s timeout, and a percentile among failures reads \"> timeout\". Open-loop \
+               latencies count from the scheduled send time; an `overloaded` point's are queue growth, not \
+               figures to compare. Closed-loop latencies are subject to coordinated omission and are not the \
+               headline."
             .into(),
         headers: [
             "target",

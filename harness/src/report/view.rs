@@ -4,7 +4,7 @@
 
 use plotters::style::RGBColor;
 
-use crate::results::{Point, PointMode, Results, TargetResult, Workload};
+use crate::results::{Flag, Latency, Point, PointMode, Results, TargetResult, Workload};
 
 /// Said wherever a figure is absent from the run.
 pub const NOT_MEASURED: &str = "not measured in this run";
@@ -149,6 +149,28 @@ pub fn fmt_bytes(b: f64) -> String {
 }
 
 /// Throughput and counts: whole numbers below a million.
+/// Whether a point kept up with its load (not flagged `overloaded`): only such a point's
+/// latency percentiles are shown as figures to compare.
+pub fn kept_up(p: &Point) -> bool {
+    !p.summary.flags.contains(&Flag::Overloaded)
+}
+
+/// A latency percentile in µs, or "> timeout" where it falls among failed requests
+/// (docs/metrics.md, "Failures in latency").
+pub fn fmt_latency_us(v: u64) -> String {
+    if Latency::is_failure(v) { "> timeout".into() } else { v.to_string() }
+}
+
+/// A point's headline latency percentile: "overloaded at R req/s" for a point that did not
+/// keep up (its percentiles are queue growth), else [`fmt_latency_us`].
+pub fn fmt_headline_latency(p: &Point, v: u64) -> String {
+    if kept_up(p) {
+        fmt_latency_us(v)
+    } else {
+        format!("overloaded at {} req/s", fmt_num(p.rate_rps.unwrap_or(0.0)))
+    }
+}
+
 pub fn fmt_num(v: f64) -> String {
     if v.abs() >= 100.0 {
         format!("{v:.0}")

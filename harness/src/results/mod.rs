@@ -305,17 +305,18 @@ pub struct Cost {
     pub venv_bytes: Option<u64>,
 }
 
-/// Least-squares fits of mean RSS against concurrency.
+/// Least-squares fits of mean PSS against the concurrency the server held.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MemoryFits {
-    /// Slope of RSS over open `generate` streams.
+    /// Slope of PSS over the `generate` streams the server held open.
     pub bytes_per_open_stream: Option<Fit>,
-    /// Slope of RSS over in-flight `infer-io` requests.
+    /// Slope of PSS over the `infer-io` requests the server held in flight.
     pub bytes_per_inflight_request: Option<Fit>,
 }
 
-/// `rss = intercept + slope × x`, fitted over `points` (x, mean RSS in bytes). The idle RSS
-/// is included as x = 0.
+/// `pss = intercept + slope × x`, fitted over `points` (x = held concurrency, mean PSS in
+/// bytes). The warmed baseline (PSS at rest after the lowest level) is included as x = 0.
+/// Files from before PSS was read hold (connections, mean RSS), idle RSS at x = 0.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Fit {
     pub slope_bytes: f64,
@@ -400,9 +401,11 @@ pub struct Latency {
 pub const FAILED_US: u64 = 60_000_000;
 
 impl Latency {
-    /// Whether percentile value `v` (µs) falls among failed requests.
+    /// Whether percentile value `v` (µs) falls among failed requests: within the
+    /// histogram's 3 significant digits of [`FAILED_US`] (no answer is recorded above the
+    /// request timeout, 10 s).
     pub fn is_failure(v: u64) -> bool {
-        v >= FAILED_US
+        v >= FAILED_US - FAILED_US / 1000
     }
 
     pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
@@ -443,6 +446,17 @@ pub struct PointSummary {
     /// `mixed` points only (docs/metrics.md, "Mixed traffic").
     #[serde(default)]
     pub mixed: Option<MixedSummary>,
+    /// Median over repeats of the server tree's mean PSS in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pss_mean_bytes: Option<u64>,
+    /// Closed loop, exchanges with a set hold (generate, infer-io): the concurrency the
+    /// server held, median throughput × that hold (docs/metrics.md, "Memory fits").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_concurrency: Option<f64>,
+    /// The server tree's PSS at rest right after the point's last window (nothing in
+    /// flight): the warmed baseline of the memory fits, taken at the lowest level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest_pss_bytes: Option<u64>,
 }
 
 /// Slow I/O-bound inference at a fixed number of in-flight requests.
@@ -565,6 +579,13 @@ pub struct Repeat {
     /// connections' phases to align (docs/metrics.md, "Throughput").
     #[serde(default)]
     pub alignment_wait_s: f64,
+    /// Mean PSS of the server's tree over the window's readings (window edges and 1 Hz).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pss_mean_bytes: Option<u64>,
+    /// The sampler's own CPU over the window, as a share of one core (part of
+    /// `client_cpu_share`'s numerator).
+    #[serde(default)]
+    pub sampler_cpu_share: f64,
 }
 
 /// Errors by kind (docs/metrics.md, "errors").

@@ -234,6 +234,8 @@ pub fn run(
         failed: 0,
         answered_mean_us: None,
         alignment_wait_s: 0.0,
+        pss_mean_bytes: ws.pss_mean_bytes,
+        sampler_cpu_share: ws.sampler_cpu_share,
     };
     let basis = format!(
         "goose {} users, think {}–{} ms, weights {}",
