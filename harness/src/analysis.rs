@@ -102,7 +102,6 @@ pub fn point(
             pss_mean_bytes: median_of(repeats.iter().filter_map(|r| r.pss_mean_bytes.map(|b| b as f64)).collect())
                 .map(|b| b as u64),
             held_concurrency: None,
-            rest_pss_bytes: None,
         },
         repeats,
     }
@@ -186,19 +185,19 @@ pub fn inflight_summary(
 }
 
 /// Bytes per open stream and per in-flight request: the slope of the tree's mean PSS over
-/// the concurrency the server held ([`held_concurrency`]), through the warmed baseline at 0
-/// (PSS at rest after the workload's lowest level; docs/metrics.md, "Memory fits").
+/// the concurrency the server held ([`held_concurrency`]), across the workload's
+/// closed-loop levels. The lowest level, measured after its warm-up, is the warmed baseline:
+/// no point at zero, whose server never served a request and would charge the first
+/// request's one-off costs to every request (docs/metrics.md, "Memory fits"). `None` with
+/// fewer than two levels.
 pub fn memory_fits(points: &[Point]) -> Option<MemoryFits> {
     let fit = |workload: Workload| -> Option<Fit> {
-        let mut closed: Vec<&Point> =
-            points.iter().filter(|pt| pt.workload == workload && pt.mode == PointMode::Closed).collect();
-        closed.sort_by_key(|pt| pt.connections);
-        let baseline = closed.first().and_then(|pt| pt.summary.rest_pss_bytes);
-        let levels: Vec<(f64, u64)> = closed
+        let levels: Vec<(f64, u64)> = points
             .iter()
+            .filter(|pt| pt.workload == workload && pt.mode == PointMode::Closed)
             .filter_map(|pt| Some((pt.summary.held_concurrency?, pt.summary.pss_mean_bytes?)))
             .collect();
-        rss_fit(baseline, &levels)
+        rss_fit(None, &levels)
     };
     let fits = MemoryFits {
         bytes_per_open_stream: fit(Workload::Generate),
@@ -323,33 +322,32 @@ mod tests {
         assert_eq!(f.points.len(), 3);
     }
 
-    fn io_point(connections: usize, throughput: f64, pss: u64, rest: Option<u64>) -> Point {
+    fn io_point(connections: usize, throughput: f64, pss: u64) -> Point {
         let mut reps = vec![repeat(throughput, 0.3), repeat(throughput, 0.3)];
         for r in &mut reps {
             r.pss_mean_bytes = Some(pss);
         }
         let mut p = point(Workload::InferIo, Mode::Closed { connections }, None, reps, Latency::default());
         p.summary.held_concurrency = held_concurrency(throughput, std::time::Duration::from_millis(200));
-        p.summary.rest_pss_bytes = rest;
         p
     }
 
     /// flask's 32 threads at 100 connections of 0.2 s requests complete 160/s: the server
-    /// holds 32, so 32 is what the memory is divided by, from the warmed baseline (PSS at
-    /// rest after the lowest level), not from a fresh server's idle RSS.
+    /// holds 32, so 32 is what the memory is divided by, from the warmed baseline (the lowest
+    /// level, after its warm-up), not from a fresh server's idle RSS at zero.
     #[test]
     fn memory_per_request_divides_by_the_concurrency_held_from_a_warmed_baseline() {
         let mib = 1 << 20;
-        let points = [io_point(10, 50.0, 42 * mib, Some(40 * mib)), io_point(100, 160.0, 62 * mib, Some(45 * mib))];
+        let points = [io_point(10, 50.0, 42 * mib), io_point(100, 160.0, 64 * mib)];
         assert_eq!(points[1].summary.held_concurrency, Some(32.0));
         let fits = memory_fits(&points).unwrap();
         let f = fits.bytes_per_inflight_request.unwrap();
-        // Through (0, 40 MiB), (10, 42 MiB), (32, 62 MiB).
-        assert_eq!(f.points, vec![[0.0, 40.0 * mib as f64], [10.0, 42.0 * mib as f64], [32.0, 62.0 * mib as f64]]);
-        let slope_kib = f.slope_bytes / 1024.0;
-        // The least-squares slope is 741 KiB; over the 100 connections it would be about 225 KiB.
-        assert!((700.0..800.0).contains(&slope_kib), "{slope_kib} KiB per request held");
+        assert_eq!(f.points, vec![[10.0, 42.0 * mib as f64], [32.0, 64.0 * mib as f64]]);
+        // 22 MiB over 22 more requests held: 1 MiB each. Over the connections (10 → 100)
+        // it would read 250 KiB; through a fresh server's (0, 30 MiB) more than 1 MiB.
+        assert!((f.slope_bytes - mib as f64).abs() < 1.0, "{} B per request held", f.slope_bytes);
         assert!(fits.bytes_per_open_stream.is_none());
+        assert!(memory_fits(&points[..1]).is_none(), "one level gives no slope");
     }
 
     #[test]

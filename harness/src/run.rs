@@ -546,9 +546,6 @@ fn measure(
     let delay = payloads.entries.first().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.token_delay_ms);
     let mut point = analysis::point(workload, mode, rate_basis, repeats, Latency::of(&merged));
     if let Mode::Closed { .. } = mode {
-        // Every exchange has ended (the driver waits for them): the server at rest, warmed
-        // by this level's load; the memory fits take the lowest level's as their baseline.
-        point.summary.rest_pss_bytes = ctx.sampler.pss_now();
         point.summary.held_concurrency =
             analysis::held_concurrency(point.summary.throughput_rps.median, payloads.exchange_floor);
     }

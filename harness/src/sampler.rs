@@ -105,19 +105,12 @@ impl Sampler {
     /// Takes one extra sample now, PSS included (window edges get exact readings, not the
     /// nearest tick); its CPU time counts as the sampler's.
     pub fn mark(&self) {
-        self.pss_now();
-    }
-
-    /// [`Sampler::mark`], returning the tree's PSS it read (`None` without a server).
-    pub fn pss_now(&self) -> Option<u64> {
         let before = thread_cpu_us();
         let mut s = take_sample(self.server_pid, true);
         let spent = thread_cpu_us().saturating_sub(before);
         let marks = self.marks_us.fetch_add(spent, Ordering::Relaxed) + spent;
         s.sampler_cpu_s = (self.thread_us.load(Ordering::Relaxed) + marks) as f64 / 1e6;
-        let pss = s.server_pss_bytes;
         self.samples.lock().expect("sampler lock").push(s);
-        pss
     }
 
     /// Figures for the samples between `start` and `end` (inclusive).

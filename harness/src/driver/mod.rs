@@ -352,7 +352,10 @@ const STOPPED: u8 = 2;
 struct Shared {
     phase: AtomicU8,
     next: AtomicU64,
+    /// Exchanges (any outcome) that ended inside the window: the count a `Stop::Count` waits for.
     recorded: AtomicU64,
+    /// Closed loop: responses that ended inside the window (the throughput's numerator).
+    completed: AtomicU64,
     opened: AtomicU64,
     /// Closed loop: connections that have reached their phase (see `closed`).
     aligned: AtomicU64,
@@ -386,6 +389,7 @@ pub async fn run_until(
         phase: AtomicU8::new(if spec.warmup.is_zero() { MEASURE } else { WARMUP }),
         next: AtomicU64::new(0),
         recorded: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
         opened: AtomicU64::new(0),
         aligned: AtomicU64::new(0),
         target,
@@ -468,7 +472,7 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
         recorded.merge(&w.await?);
     }
     Ok(LoadResult {
-        completed_in_window: recorded.responses(),
+        completed_in_window: shared.completed.load(Ordering::Relaxed),
         recorded,
         window_start,
         window_end,
@@ -493,7 +497,11 @@ fn alignment_wait(origin: Instant, now: Instant, took: Duration, phase: f64) -> 
 
 /// One closed-loop connection: after `start_after`, sends its next request as soon as the
 /// last is answered (after its first, once, the wait that aligns its phase), until the run
-/// stops; records the exchanges that end in the window.
+/// stops. It records the latency of every request *sent* in the window, waiting for the last
+/// to end after it (so a request that waits long is not left out: the latencies are an
+/// unbiased sample, as the open loop's scheduled requests are), and counts the responses
+/// that *end* in the window (the throughput: completions per second of window, unbiased in
+/// steady state even for exchanges longer than the window, such as SSE streams).
 async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: Instant, phase: f64) -> Recorder {
     if !start_after.is_zero() {
         tokio::time::sleep(start_after).await;
@@ -531,6 +539,7 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: I
         };
         let k = shared.next.fetch_add(1, Ordering::Relaxed);
         let req = shared.payloads.get(k);
+        let sent_in_window = shared.phase.load(Ordering::Relaxed) == MEASURE;
         let sent = Instant::now();
         let now = tokio::time::Instant::from_std(sent);
         if deadline.deadline().saturating_duration_since(now) < timeout.min(TIMER_SLACK) {
@@ -543,12 +552,14 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: I
             continue;
         }
         conn = c;
-        // Count the exchanges that *ended* inside the window: completions per second
-        // of window is unbiased in steady state (which the warm-up reaches), even
-        // for exchanges longer than the window, such as SSE streams.
         if shared.phase.load(Ordering::Relaxed) == MEASURE {
-            rec.record(outcome, sent, took, req.stream.is_some());
+            if matches!(outcome, Outcome::Response { .. }) {
+                shared.completed.fetch_add(1, Ordering::Relaxed);
+            }
             shared.recorded.fetch_add(1, Ordering::Relaxed);
+        }
+        if sent_in_window {
+            rec.record(outcome, sent, took, req.stream.is_some());
         }
         if !aligned {
             aligned = true;

@@ -372,9 +372,10 @@ fn memory(r: &Results) -> Chart {
     });
     Chart {
         figure: figure(r, "memory", "Memory", target_legend(r), vec![idle, peak, inflight, stream]),
-        caption: "Resident memory of the server's process tree: at idle, at its peak under each workload \
-                  (whiskers: min–max over the repeats of the heaviest point), and the slope of a least-squares \
-                  line of mean RSS against concurrency, i.e. what one more in-flight request or open stream \
+        caption: "Memory of the server's process tree: resident (RSS) at idle and at its peak under each \
+                  workload (whiskers: min–max over the repeats of the heaviest point), and the slope of a \
+                  least-squares line of mean PSS (shared pages counted once) against the concurrency the \
+                  server held, across its levels, i.e. what one more in-flight request or open stream \
                   costs (its r² is in the memory table). Lower is better."
             .into(),
     }
@@ -495,7 +496,7 @@ fn inflight(r: &Results) -> Chart {
     };
     let panels = vec![
         panel("efficiency: throughput ÷ (in flight ÷ latency)", "efficiency (%)", eff_lines, eff_fit),
-        panel("mean RSS while in flight", "mean RSS (MiB)", rss_lines, None),
+        panel("mean PSS while in flight", "mean PSS (MiB)", rss_lines, None),
     ];
     let axis_note = match eff_fit {
         Some((lo, _)) => format!(
@@ -510,8 +511,9 @@ fn inflight(r: &Results) -> Chart {
         caption: format!(
             "Each infer-io request waits a fixed time on the server without using CPU; with N requests in \
              flight a perfect server answers N ÷ latency per second. Left: the share of that ideal reached \
-             (100% is perfect; whiskers span the repeats). Right: mean RSS at each concurrency; its slope is \
-             the memory cost per in-flight request. Targets' markers are drawn side by side around each \
+             (100% is perfect; whiskers span the repeats). Right: mean PSS of the server's tree at each \
+             level (RSS in files without PSS); the memory cost per in-flight request is fitted over the \
+             concurrency the server held (the memory table). Targets' markers are drawn side by side around each \
              measured level (the ticks) so that equal values stay visible; all were measured at the ticked \
              level.{axis_note}"
         ),
@@ -519,7 +521,7 @@ fn inflight(r: &Results) -> Chart {
 }
 
 /// infer-io's lines per target: efficiency over the requests in flight (whiskers over the
-/// repeats), and mean RSS over the same levels.
+/// repeats), and mean PSS (RSS in older files) over the same levels.
 fn inflight_lines(r: &Results) -> (Vec<Line>, Vec<Line>) {
     let mut eff_lines = Vec::new();
     let mut rss_lines = Vec::new();
@@ -550,10 +552,12 @@ fn inflight_lines(r: &Results) -> (Vec<Line>, Vec<Line>) {
         let rss: Vec<LinePoint> = ps
             .iter()
             .filter_map(|p| {
+                let pss = p.summary.pss_mean_bytes.is_some();
+                let of = |rp: &crate::results::Repeat| if pss { rp.pss_mean_bytes } else { rp.rss_mean_bytes };
                 Some(LinePoint {
                     x: p.connections as f64,
-                    y: p.summary.rss_mean_bytes? as f64 / MIB,
-                    range: range(p.repeats.iter().filter_map(|rp| rp.rss_mean_bytes.map(|b| b as f64 / MIB))),
+                    y: p.summary.pss_mean_bytes.or(p.summary.rss_mean_bytes)? as f64 / MIB,
+                    range: range(p.repeats.iter().filter_map(|rp| of(rp).map(|b| b as f64 / MIB))),
                 })
             })
             .collect();

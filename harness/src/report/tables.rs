@@ -610,8 +610,11 @@ fn memory_fits(r: &Results) -> Option<Table> {
     (!rows.is_empty()).then(|| Table {
         id: "memory-fits",
         title: "Memory per unit of concurrency".into(),
-        note: "Least-squares line of mean RSS against open streams (generate) or in-flight requests (infer-io), \
-               idle RSS included at zero; r² near 1 means RSS grows linearly."
+        note: "Least-squares line of the server tree's mean PSS against the streams (generate) or requests \
+               (infer-io) the server held (throughput × the hold time, not the client's connections), across \
+               the closed-loop levels, the lowest (after its warm-up) as baseline; r² near 1 means memory grows \
+               linearly (with two levels it is 1 by construction). Older files: RSS against connections, idle \
+               RSS at zero."
             .into(),
         headers: ["target", "per", "bytes each (slope)", "intercept", "r²", "points"].map(String::from).to_vec(),
         rows,

@@ -315,8 +315,8 @@ pub struct MemoryFits {
 }
 
 /// `pss = intercept + slope × x`, fitted over `points` (x = held concurrency, mean PSS in
-/// bytes). The warmed baseline (PSS at rest after the lowest level) is included as x = 0.
-/// Files from before PSS was read hold (connections, mean RSS), idle RSS at x = 0.
+/// bytes), one per closed-loop level; the lowest level is the warmed baseline. Files from
+/// before PSS was read hold (connections, mean RSS), with the idle RSS at x = 0.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Fit {
     pub slope_bytes: f64,
@@ -453,10 +453,6 @@ pub struct PointSummary {
     /// server held, median throughput × that hold (docs/metrics.md, "Memory fits").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_concurrency: Option<f64>,
-    /// The server tree's PSS at rest right after the point's last window (nothing in
-    /// flight): the warmed baseline of the memory fits, taken at the lowest level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rest_pss_bytes: Option<u64>,
 }
 
 /// Slow I/O-bound inference at a fixed number of in-flight requests.

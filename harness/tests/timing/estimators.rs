@@ -79,7 +79,6 @@ fn closed_loop_throughput_of_long_exchanges_follows_their_length() {
         let window = r.window().as_secs_f64();
         let thr = r.throughput_rps();
         assert_eq!(thr, r.completed_in_window as f64 / window);
-        assert_eq!(r.completed_in_window, r.recorded.responses());
         // Little's law as a check: connections ÷ mean exchange time.
         let mean_s = r.recorded.answered_mean_us().unwrap() / 1e6;
         let little = connections as f64 / mean_s;

@@ -94,8 +94,6 @@ fn bytes_per_inflight_request_within_25_percent_of_a_known_buffer() {
     };
     let url = format!("http://127.0.0.1:{port}");
     let pid = child.0.id() as i32;
-    std::thread::sleep(Duration::from_millis(200));
-    let idle = harness::sampler::rss_bytes(pid).unwrap();
     let sampler = harness::sampler::Sampler::start(Some(pid));
     let rt = common::client_runtime();
     let mut levels = Vec::new();
@@ -103,10 +101,12 @@ fn bytes_per_inflight_request_within_25_percent_of_a_known_buffer() {
         let r = rt.block_on(driver::run(&url, PayloadSet::infer_io(400), closed(c, 500, 1600))).unwrap();
         assert_eq!(r.recorded.errors.total(), 0, "{:?}", r.recorded.errors);
         let w = sampler.window(r.window_start, r.window_end, 1);
-        levels.push((c, w.rss_mean_bytes.unwrap()));
+        // As the harness fits it: PSS over the requests the server held.
+        let held = harness::analysis::held_concurrency(r.throughput_rps(), Duration::from_millis(400)).unwrap();
+        levels.push((held, w.pss_mean_bytes.unwrap()));
     }
-    let fit = harness::analysis::rss_fit(Some(idle), &levels).unwrap();
-    eprintln!("idle {idle} B, levels {levels:?}: {:.0} B per in-flight request (r2 {:.3})", fit.slope_bytes, fit.r2);
+    let fit = harness::analysis::rss_fit(None, &levels).unwrap();
+    eprintln!("levels (held, PSS) {levels:?}: {:.0} B per in-flight request (r2 {:.3})", fit.slope_bytes, fit.r2);
     let err = (fit.slope_bytes - HOLD as f64).abs() / HOLD as f64;
     assert!(err <= 0.25, "{:.0} B per request is {:.0}% off the {HOLD} B held", fit.slope_bytes, err * 100.0);
 }
