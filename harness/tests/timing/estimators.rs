@@ -95,3 +95,64 @@ fn closed_loop_throughput_of_long_exchanges_follows_their_length() {
     eprintln!("1.30 s vs 1.62 s exchanges: {:.1}% apart (by construction {:.1}%)", apart * 100.0, (1.62 / 1.30 - 1.0) * 100.0);
     assert!((apart - (1.62 / 1.30 - 1.0)).abs() <= 0.02, "{:.1}% apart", apart * 100.0);
 }
+
+/// Percentiles are over every request: with 2% of requests never answered, p99 falls among
+/// the failures and must read as one (at least the timeout), not as a survivor's latency;
+/// and no open-loop answer is recorded later than the request timeout after its scheduled
+/// time, the wait for a connection included.
+#[test]
+fn failures_count_in_the_percentiles_and_no_answer_outlives_the_timeout() {
+    let _exclusive = common::exclusive();
+    let rt = common::client_runtime();
+    let timeout = Duration::from_secs(1);
+    // Every 50th request hangs far past the timeout; the others are answered at once.
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let url = common::start_server(move |_| {
+        let n = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move {
+            if n % 50 == 49 {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        }
+    });
+    let spec = LoadSpec {
+        mode: Mode::Open { rate_rps: 200.0, arrival: Arrival::Constant, max_connections: 256 },
+        warmup: Duration::ZERO,
+        stop: Stop::Duration(Duration::from_secs(2)),
+        request_timeout: timeout,
+    };
+    let r = rt.block_on(driver::run(&url, PayloadSet::health(), spec)).unwrap();
+    let h = &r.recorded.latency_us;
+    let (p50, p99) = (h.value_at_quantile(0.5), h.value_at_quantile(0.99));
+    eprintln!("{} timeouts of {} scheduled; p50 {p50} µs, p99 {p99} µs", r.recorded.errors.timeout, r.scheduled);
+    assert!(r.recorded.errors.timeout >= r.scheduled / 60, "{:?}", r.recorded.errors);
+    assert!(p50 < 50_000, "p50 {p50} µs should be an answer");
+    assert!(harness::results::Latency::is_failure(p99), "p99 {p99} µs falls among the 2% that timed out");
+
+    // Two connections, 300 ms per answer, 20 requests/s: requests queue for a connection.
+    let url = common::start_server(|_| tokio::time::sleep(Duration::from_millis(300)));
+    let spec = LoadSpec {
+        mode: Mode::Open { rate_rps: 20.0, arrival: Arrival::Constant, max_connections: 2 },
+        warmup: Duration::ZERO,
+        stop: Stop::Duration(Duration::from_secs(2)),
+        request_timeout: timeout,
+    };
+    let r = rt.block_on(driver::run(&url, PayloadSet::health(), spec)).unwrap();
+    let answered: Vec<u64> = r
+        .recorded
+        .latency_us
+        .iter_recorded()
+        .map(|v| v.value_iterated_to())
+        .filter(|&v| !harness::results::Latency::is_failure(v))
+        .collect();
+    let slowest = answered.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "queued for a connection: {} answered, {} failed or dropped, slowest answer {slowest} µs",
+        r.recorded.responses(),
+        r.recorded.failed() + r.dropped
+    );
+    assert!(r.recorded.failed() + r.dropped > 0, "the queue must outgrow the timeout");
+    // One deadline from the scheduled time: before, a request could wait 1 s for a
+    // connection and then get a fresh 1 s timer.
+    assert!(slowest <= 1_010_000, "an answer recorded {slowest} µs after its scheduled time");
+}
