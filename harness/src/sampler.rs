@@ -165,7 +165,10 @@ fn take_sample(server_pid: Option<i32>, with_pss: bool) -> Sample {
         at: Instant::now(),
         server_cpu_s: tree.as_ref().map(|pids| pids.iter().filter_map(|&p| cpu_seconds(p)).sum()),
         server_rss_bytes: tree.as_ref().map(|pids| pids.iter().filter_map(|&p| rss_bytes(p)).sum()),
-        server_pss_bytes: tree.as_ref().filter(|_| with_pss).map(|pids| pids.iter().filter_map(|&p| pss_bytes(p)).sum()),
+        server_pss_bytes: tree
+            .as_ref()
+            .filter(|_| with_pss)
+            .map(|pids| pids.iter().filter_map(|&p| pss_bytes(p)).sum()),
         client_cpu_s: own_cpu_seconds(),
         sampler_cpu_s: 0.0,
     }

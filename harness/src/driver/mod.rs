@@ -636,7 +636,13 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
                 sched_pool.scheduled.fetch_add(1, Ordering::Relaxed);
             }
             let k = sched_shared.next.fetch_add(1, Ordering::Relaxed);
-            tasks.push(handle.spawn(one_open_request(sched_shared.clone(), sched_pool.clone(), k, (start, at), measured)));
+            tasks.push(handle.spawn(one_open_request(
+                sched_shared.clone(),
+                sched_pool.clone(),
+                k,
+                (start, at),
+                measured,
+            )));
             if tasks.len() >= 4096 {
                 tasks.retain(|t| !t.is_finished());
             }
@@ -708,7 +714,13 @@ fn stop_now<T>(shared: &Shared, tasks: &[tokio::task::JoinHandle<T>]) -> anyhow:
 /// One open-loop request, scheduled at `at` (`origin` is the run's start). Its one deadline,
 /// the request timeout from its scheduled time, covers the wait for a connection and the
 /// exchange, so no answer is recorded later than that (docs/metrics.md, "Open loop").
-async fn one_open_request(shared: Arc<Shared>, pool: Arc<Pool>, k: u64, (origin, at): (Instant, Instant), measured: bool) {
+async fn one_open_request(
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    k: u64,
+    (origin, at): (Instant, Instant),
+    measured: bool,
+) {
     let us = |t: Instant| t.saturating_duration_since(origin).as_micros() as u64;
     let deadline = tokio::time::Instant::from_std(at + shared.spec.request_timeout);
     let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, pool.permits.acquire()).await else {
@@ -829,7 +841,10 @@ mod tests {
         let wait = alignment_wait(origin, origin + Duration::from_millis(1300), took, 0.25);
         assert!((wait.as_secs_f64() - 0.95).abs() < 1e-9, "{wait:?}");
         // Short exchanges are not aligned.
-        assert_eq!(alignment_wait(origin, origin + Duration::from_millis(7), Duration::from_millis(1), 0.5), Duration::ZERO);
+        assert_eq!(
+            alignment_wait(origin, origin + Duration::from_millis(7), Duration::from_millis(1), 0.5),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -174,7 +174,11 @@ fn latency_spectrum(r: &Results) -> Chart {
                             x: SPECTRUM[j].0,
                             y: merged[j] / div,
                             range: range(
-                                per_repeat.iter().map(|v| v[j]).filter(|&v| !Latency::is_failure(v as u64)).map(|v| v / div),
+                                per_repeat
+                                    .iter()
+                                    .map(|v| v[j])
+                                    .filter(|&v| !Latency::is_failure(v as u64))
+                                    .map(|v| v / div),
                             ),
                         })
                         .collect(),

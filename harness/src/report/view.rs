@@ -164,11 +164,7 @@ pub fn fmt_latency_us(v: u64) -> String {
 /// A point's headline latency percentile: "overloaded at R req/s" for a point that did not
 /// keep up (its percentiles are queue growth), else [`fmt_latency_us`].
 pub fn fmt_headline_latency(p: &Point, v: u64) -> String {
-    if kept_up(p) {
-        fmt_latency_us(v)
-    } else {
-        format!("overloaded at {} req/s", fmt_num(p.rate_rps.unwrap_or(0.0)))
-    }
+    if kept_up(p) { fmt_latency_us(v) } else { format!("overloaded at {} req/s", fmt_num(p.rate_rps.unwrap_or(0.0))) }
 }
 
 pub fn fmt_num(v: f64) -> String {

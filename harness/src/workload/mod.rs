@@ -130,8 +130,7 @@ fn floor(spec: &dyn Spec, p: &Profile) -> Duration {
     spec.payloads(p, Some(1)).map_or(Duration::ZERO, |s| s.exchange_floor)
 }
 
-impl Window {
-}
+impl Window {}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointPlan {

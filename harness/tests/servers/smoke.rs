@@ -101,8 +101,11 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     let s = by("generate").next().unwrap().summary.streaming.as_ref().unwrap();
     assert_eq!(s.streams_correct_share, 1.0);
     let memory = t.memory.as_ref().unwrap();
-    assert_eq!(memory.bytes_per_inflight_request.as_ref().unwrap().points.len(), 3, "idle + 2 levels");
-    assert_eq!(memory.bytes_per_open_stream.as_ref().unwrap().points.len(), 2, "idle + 1 level");
+    // Fitted across the levels (the lowest is the warmed baseline), x = the concurrency held.
+    let inflight = memory.bytes_per_inflight_request.as_ref().unwrap();
+    assert_eq!(inflight.points.len(), 2, "2 levels, no idle point");
+    assert!(inflight.points.iter().all(|p| p[0] > 0.0 && p[1] > 0.0), "{inflight:?}");
+    assert!(memory.bytes_per_open_stream.is_none(), "one generate level gives no slope");
     let cost = t.cost.as_ref().unwrap();
     assert!(cost.startup_runs_ms.len() >= 3 && cost.startup_ms_median.is_some_and(|m| m > 0.0), "{cost:?}");
     assert!(cost.loc.is_some_and(|l| l > 50) && cost.idle_rss_bytes.is_some(), "{cost:?}");

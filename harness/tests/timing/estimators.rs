@@ -38,7 +38,11 @@ fn a_server_of_known_capacity_is_flagged_overloaded_exactly_above_it() {
     let rt = common::client_runtime();
     for (factor, expect_overloaded) in [(0.5, false), (0.9, false), (1.2, true), (2.0, true)] {
         let spec = LoadSpec {
-            mode: Mode::Open { rate_rps: factor * capacity, arrival: Arrival::Poisson { seed: 7 }, max_connections: 256 },
+            mode: Mode::Open {
+                rate_rps: factor * capacity,
+                arrival: Arrival::Poisson { seed: 7 },
+                max_connections: 256,
+            },
             warmup: Duration::from_millis(500),
             stop: Stop::Duration(Duration::from_secs(3)),
             request_timeout: Duration::from_secs(10),
@@ -92,7 +96,11 @@ fn closed_loop_throughput_of_long_exchanges_follows_their_length() {
     let short = measure(Duration::from_millis(1300));
     let long = measure(Duration::from_millis(1620));
     let apart = short / long - 1.0;
-    eprintln!("1.30 s vs 1.62 s exchanges: {:.1}% apart (by construction {:.1}%)", apart * 100.0, (1.62 / 1.30 - 1.0) * 100.0);
+    eprintln!(
+        "1.30 s vs 1.62 s exchanges: {:.1}% apart (by construction {:.1}%)",
+        apart * 100.0,
+        (1.62 / 1.30 - 1.0) * 100.0
+    );
     assert!((apart - (1.62 / 1.30 - 1.0)).abs() <= 0.02, "{:.1}% apart", apart * 100.0);
 }
 
