@@ -176,7 +176,13 @@ fn take_sample(server_pid: Option<i32>, with_pss: bool) -> Sample {
 
 /// CPU time of the calling thread, in µs.
 fn thread_cpu_us() -> u64 {
-    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD) {
+    rusage_cpu_us(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+}
+
+/// User + system CPU time of `who` (this process, or the calling thread), in µs; 0 when
+/// getrusage fails.
+fn rusage_cpu_us(who: nix::sys::resource::UsageWho) -> u64 {
+    match nix::sys::resource::getrusage(who) {
         Ok(u) => {
             let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
             us(u.user_time()) + us(u.system_time())
@@ -247,13 +253,7 @@ pub fn rss_bytes(pid: i32) -> Option<u64> {
 }
 
 pub fn own_cpu_seconds() -> f64 {
-    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
-        Ok(u) => {
-            let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-            tv(u.user_time()) + tv(u.system_time())
-        }
-        Err(_) => 0.0,
-    }
+    rusage_cpu_us(nix::sys::resource::UsageWho::RUSAGE_SELF) as f64 / 1e6
 }
 
 #[cfg(test)]

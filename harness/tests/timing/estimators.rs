@@ -104,6 +104,16 @@ fn closed_loop_throughput_of_long_exchanges_follows_their_length() {
     assert!((apart - (1.62 / 1.30 - 1.0)).abs() <= 0.02, "{:.1}% apart", apart * 100.0);
 }
 
+/// Open loop at a constant `rate` for 2 s, no warm-up, a pool of `pool` connections.
+fn constant_2s(rate: f64, pool: usize, timeout: Duration) -> LoadSpec {
+    LoadSpec {
+        mode: Mode::Open { rate_rps: rate, arrival: Arrival::Constant, max_connections: pool },
+        warmup: Duration::ZERO,
+        stop: Stop::Duration(Duration::from_secs(2)),
+        request_timeout: timeout,
+    }
+}
+
 /// Percentiles are over every request: with 2% of requests never answered, p99 falls among
 /// the failures and must read as one (at least the timeout), not as a survivor's latency;
 /// and no open-loop answer is recorded later than the request timeout after its scheduled
@@ -123,13 +133,7 @@ fn failures_count_in_the_percentiles_and_no_answer_outlives_the_timeout() {
             }
         }
     });
-    let spec = LoadSpec {
-        mode: Mode::Open { rate_rps: 200.0, arrival: Arrival::Constant, max_connections: 256 },
-        warmup: Duration::ZERO,
-        stop: Stop::Duration(Duration::from_secs(2)),
-        request_timeout: timeout,
-    };
-    let r = rt.block_on(driver::run(&url, PayloadSet::health(), spec)).unwrap();
+    let r = rt.block_on(driver::run(&url, PayloadSet::health(), constant_2s(200.0, 256, timeout))).unwrap();
     let h = &r.recorded.latency_us;
     let (p50, p99) = (h.value_at_quantile(0.5), h.value_at_quantile(0.99));
     eprintln!("{} timeouts of {} scheduled; p50 {p50} µs, p99 {p99} µs", r.recorded.errors.timeout, r.scheduled);
@@ -139,13 +143,7 @@ fn failures_count_in_the_percentiles_and_no_answer_outlives_the_timeout() {
 
     // Two connections, 300 ms per answer, 20 requests/s: requests queue for a connection.
     let url = common::start_server(|_| tokio::time::sleep(Duration::from_millis(300)));
-    let spec = LoadSpec {
-        mode: Mode::Open { rate_rps: 20.0, arrival: Arrival::Constant, max_connections: 2 },
-        warmup: Duration::ZERO,
-        stop: Stop::Duration(Duration::from_secs(2)),
-        request_timeout: timeout,
-    };
-    let r = rt.block_on(driver::run(&url, PayloadSet::health(), spec)).unwrap();
+    let r = rt.block_on(driver::run(&url, PayloadSet::health(), constant_2s(20.0, 2, timeout))).unwrap();
     let answered: Vec<u64> = r
         .recorded
         .latency_us
