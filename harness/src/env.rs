@@ -60,8 +60,19 @@ pub fn capture(root: &Path) -> Environment {
             .output()
             .is_ok_and(|o| o.status.success() && !o.stdout.is_empty()),
         harness_build: if cfg!(debug_assertions) { "debug".into() } else { "release".into() },
+        numeric_env: numeric_env(),
         ..Environment::default()
     }
+}
+
+/// Variables that change how fast numpy's BLAS runs, and so the Python targets' infer-cpu
+/// cost: set on some processors here (`OPENBLAS_CORETYPE`, `OPENBLAS_L2_SIZE`), or thread
+/// counts. The servers inherit the harness's environment, so these are theirs too.
+pub const NUMERIC_ENV: [&str; 5] =
+    ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"];
+
+fn numeric_env() -> std::collections::BTreeMap<String, Option<String>> {
+    NUMERIC_ENV.iter().map(|k| ((*k).to_owned(), std::env::var(k).ok())).collect()
 }
 
 /// Versions of packages from Cargo.lock, by name.

@@ -171,7 +171,10 @@ impl Plan {
             self.workers
         );
         if let Some(ms) = self.calibrate_cpu_ms {
-            let _ = writeln!(s, "first: calibrate infer-cpu `work` on the server CPUs to {ms} ms per request");
+            let _ = writeln!(
+                s,
+                "first: seed infer-cpu `work` on the server CPUs: the shared Rust model timed to {ms} ms per request"
+            );
         }
         for t in &self.targets {
             let _ = writeln!(s, "target {}", t.name);
@@ -222,6 +225,15 @@ fn describe_step(step: &Step, w: Workload) -> String {
                 let probe = pt.probe_rps.map(|r| format!(", /health probe at {r} req/s beside")).unwrap_or_default();
                 format!("{} {mode}: {}{probe}", w.name(), win(&pt.window))
             }
+            Step::CalibrateWork { target_ms, calibration: c } => format!(
+                "{} calibrate `work`: closed c=1 trials from the seed (warm-up {}, window {}), scaled until one costs \
+                 {target_ms} ms ± {:.0}% of server CPU per request, at most {}",
+                w.name(),
+                secs(c.warmup),
+                secs(c.window),
+                c.tolerance * 100.0,
+                c.max_trials
+            ),
             Step::ProbeBaseline { rate_rps, window } => {
                 format!("{} idle probe baseline: /health at {rate_rps} req/s alone, {}", w.name(), win(window))
             }
@@ -303,7 +315,7 @@ mod tests {
                             }
                         }),
                         Step::Goose { users, .. } => Some(format!("{} closed {users} 1", w.name())),
-                        Step::ProbeBaseline { .. } => None,
+                        Step::ProbeBaseline { .. } | Step::CalibrateWork { .. } => None,
                     })
                 })
                 .collect();
@@ -385,6 +397,7 @@ mod tests {
         assert_eq!(closed, s.connections.len());
         assert_eq!(steps.len(), closed + s.open_fractions.len() + s.open_absolute_rps.len());
         let infer_cpu = workload_plan(Workload::InferCpu, &p).steps;
-        assert!(matches!(infer_cpu[0], Step::ProbeBaseline { .. }), "the idle baseline comes first");
+        assert!(matches!(infer_cpu[0], Step::CalibrateWork { .. }), "`work` is calibrated on the fresh server first");
+        assert!(matches!(infer_cpu[1], Step::ProbeBaseline { .. }), "then the idle baseline, before any point");
     }
 }

@@ -70,6 +70,7 @@ pub fn execute(cfg: &RunConfig) -> anyhow::Result<Results> {
             journal: &mut journal,
             idx,
             cost: crate::results::Cost::default(),
+            calibrate_work: plan.calibrate_cpu_ms.is_some(),
         };
         let outcome = target.run(&mut built, &mut live);
         if crate::interrupt::claim() {
@@ -195,6 +196,9 @@ struct TargetRun<'a> {
     journal: &'a mut Journal,
     idx: usize,
     cost: crate::results::Cost,
+    /// Calibrate infer-cpu's `work` on this target (the run seeded it); false when the
+    /// caller fixed `work`.
+    calibrate_work: bool,
 }
 
 impl TargetRun<'_> {
@@ -233,6 +237,7 @@ impl TargetRun<'_> {
                 rt: self.rt,
                 sampler: &sampler,
                 base_url: &instance.base_url,
+                calibrate_work: self.calibrate_work,
             };
             let outcome = run_workload(&ctx, wp, self.journal, self.idx);
             // A server that died is the reason, whatever error its absence caused.
@@ -375,6 +380,7 @@ struct Ctx<'a> {
     rt: &'a tokio::runtime::Runtime,
     sampler: &'a Sampler,
     base_url: &'a str,
+    calibrate_work: bool,
 }
 
 /// One workload's steps from the plan, in order, on one fresh server. Rates that depend on
@@ -384,9 +390,11 @@ fn run_workload(ctx: &Ctx, wp: &WorkloadPlan, journal: &mut Journal, idx: usize)
     let w = wp.workload;
     let spec = crate::workload::spec(w);
     if spec.needs_cpu_work() {
-        ctx.cfg.cpu_work.with_context(|| format!("{w} needs a calibrated `work` (RunConfig::cpu_work)"))?;
+        ctx.cfg.cpu_work.with_context(|| format!("{w} needs a seed `work` (RunConfig::cpu_work)"))?;
     }
-    let payloads = spec.payloads(p, ctx.cfg.cpu_work);
+    // The run's seed `work`, until this target's own calibration replaces it.
+    let mut cpu_work = ctx.cfg.cpu_work;
+    let mut payloads = spec.payloads(p, cpu_work);
     let mut closed_max: Option<f64> = None;
     let mut idle_probe = None;
     for step in &wp.steps {
@@ -398,6 +406,14 @@ fn run_workload(ctx: &Ctx, wp: &WorkloadPlan, journal: &mut Journal, idx: usize)
                 let name = &journal.target(idx).name;
                 let point = crate::workload::mixed::run(p, out, ctx.rt, ctx.sampler, ctx.base_url, name)?;
                 push_point(ctx.progress, journal, idx, point)?;
+            }
+            Step::CalibrateWork { target_ms, calibration } => {
+                let seed = cpu_work.with_context(|| format!("{w} needs a seed `work`"))?;
+                let cal = calibrate_work(ctx, &journal.target(idx).name, seed, *target_ms, calibration)?;
+                cpu_work = Some(cal.work);
+                payloads = spec.payloads(p, cpu_work);
+                journal.target_mut(idx).cpu_calibration = Some(cal);
+                journal.save()?;
             }
             Step::ProbeBaseline { rate_rps, window } => idle_probe = Some(probe_baseline(ctx, *rate_rps, window)?),
             Step::Point(pt) => {
@@ -416,19 +432,68 @@ fn run_workload(ctx: &Ctx, wp: &WorkloadPlan, journal: &mut Journal, idx: usize)
                 spec.derive(p, &mut m.point);
                 if let Some(probe) = m.probe.take() {
                     let idle = idle_probe.as_ref().context("a probe point needs its idle baseline first")?;
-                    attach_probe(
-                        &mut m.point,
-                        &probe,
-                        idle,
-                        ctx.cfg.cpu_work.unwrap_or(0),
-                        pt.probe_rps.unwrap_or(0.0),
-                    );
+                    attach_probe(&mut m.point, &probe, idle, cpu_work.unwrap_or(0), pt.probe_rps.unwrap_or(0.0));
                 }
                 push_point(ctx.progress, journal, idx, m.point)?;
             }
         }
     }
     Ok(())
+}
+
+/// infer-cpu's `work` for this target: trials at concurrency 1 on its fresh server, each
+/// reading the server's CPU over its window as every point does (`repeat_of`), from the
+/// run's seed (docs/metrics.md, "Event-loop probe").
+fn calibrate_work(
+    ctx: &Ctx,
+    name: &str,
+    seed: u64,
+    target_ms: f64,
+    c: &crate::workload::infer_cpu::Calibration,
+) -> anyhow::Result<crate::results::CpuCalibration> {
+    let unmeasured = |method: &str| crate::results::CpuCalibration {
+        target_ms,
+        seed_work: seed,
+        work: seed,
+        measured_ms: None,
+        method: method.into(),
+        trials: Vec::new(),
+    };
+    if !ctx.calibrate_work {
+        return Ok(unmeasured("fixed: the caller set `work`"));
+    }
+    if ctx.sampler.server_pid().is_none() {
+        return Ok(unmeasured("not measured: no server process to read CPU from (a --url target); the seed is kept"));
+    }
+    crate::interrupt::at_step("measuring", Some("infer-cpu calibration of `work`".into()));
+    let cal = crate::probe::calibrate_on_target(seed, target_ms, c.tolerance, c.max_trials, |work| {
+        let spec = LoadSpec {
+            mode: Mode::Closed { connections: 1 },
+            warmup: c.warmup,
+            stop: Stop::Duration(c.window),
+            request_timeout: REQUEST_TIMEOUT,
+        };
+        let r = ctx.rt.block_on(driver::run(ctx.base_url, PayloadSet::infer_cpu(work), spec))?;
+        let failed = r.recorded.failed() + r.dropped;
+        anyhow::ensure!(failed == 0, "infer-cpu calibration: {failed} request(s) at work {work} failed");
+        let ws = ctx.sampler.window(r.window_start, r.window_end, ctx.cfg.client_cpus.len());
+        let (completed, window_s) = (r.completed_in_window, r.window().as_secs_f64());
+        Ok(crate::results::CalibrationTrial {
+            work,
+            cpu_ms: ws.server_cpu_rate.filter(|_| completed > 0).map(|rate| rate * window_s * 1e3 / completed as f64),
+            completed,
+            window_s,
+        })
+    })?;
+    let first = cal.trials.first().and_then(|t| t.cpu_ms).map_or("unmeasured".into(), |ms| format!("{ms:.1} ms"));
+    ctx.progress.line(&format!(
+        "{name}: infer-cpu work = {} ({}: {} of server CPU per request after {} trial(s); the seed {seed} cost {first})",
+        cal.work,
+        cal.method,
+        cal.measured_ms.map_or("unmeasured".into(), |ms| format!("{ms:.2} ms")),
+        cal.trials.len(),
+    ));
+    Ok(cal)
 }
 
 /// infer-cpu's idle baseline: the `/health` probe alone on the fresh server.

@@ -102,6 +102,11 @@ impl Sampler {
         Self { server_pid, samples, thread_us, marks_us, stop, thread: Some(thread) }
     }
 
+    /// The process whose tree is sampled (none for a `--url` target).
+    pub fn server_pid(&self) -> Option<i32> {
+        self.server_pid
+    }
+
     /// Takes one extra sample now, PSS included (window edges get exact readings, not the
     /// nearest tick); its CPU time counts as the sampler's.
     pub fn mark(&self) {

@@ -451,6 +451,7 @@ fn probe(r: &Results) -> Option<Table> {
                 Cell::text(&t.name),
                 Cell::text(p.connections.to_string()),
                 Cell::text(pr.work.to_string()),
+                Cell::text(p.summary.cpu_us_per_request.map_or("–".into(), |us| fmt_num(us / 1e3))),
                 Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
                 Cell::text(format!("{} / {} / {}", pr.idle_us.p50, pr.idle_us.p99, pr.idle_us.p999)),
                 Cell::flagged(format!("{} / {} / {}", pr.loaded_us.p50, pr.loaded_us.p99, pr.loaded_us.p999), &flags),
@@ -462,12 +463,15 @@ fn probe(r: &Results) -> Option<Table> {
         id: "probe",
         title: "Event-loop probe (infer-cpu)".into(),
         note: "CPU-bound inference at the given concurrency with a /health probe beside it; probe latency in µs \
-               under that load and on an idle server."
+               under that load and on an idle server. `work` is calibrated on each target so that one request \
+               costs about the profile's `cpu_target_ms` of its own server CPU (concurrency 1); the CPU column is \
+               what a request cost at this point."
             .into(),
         headers: [
             "target",
             "concurrency",
             "work",
+            "server CPU ms / request",
             "infer req/s [95% CI]",
             "probe idle p50 / p99 / p99.9",
             "probe loaded p50 / p99 / p99.9",

@@ -125,6 +125,10 @@ pub struct Environment {
     /// The calibration's timing: CPU ms of `work = 1000` with the shared model on the server CPU.
     #[serde(default)]
     pub cpu_work_ms_per_1000: Option<f64>,
+    /// Environment variables that change numpy's speed (`OPENBLAS_CORETYPE`,
+    /// `OPENBLAS_L2_SIZE`, thread counts), as the servers inherit them; null when unset.
+    #[serde(default)]
+    pub numeric_env: std::collections::BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -156,6 +160,40 @@ pub struct TargetResult {
     /// Where a signal stopped this target (status `interrupted`).
     #[serde(default)]
     pub interrupted: Option<Interruption>,
+    /// infer-cpu's `work` for this target, calibrated on its own server CPU per request
+    /// (docs/metrics.md, "Event-loop probe").
+    #[serde(default)]
+    pub cpu_calibration: Option<CpuCalibration>,
+}
+
+/// How infer-cpu's `work` was chosen for one target: trials at concurrency 1, each
+/// measuring the server's CPU per request, until one is within the tolerance of the target.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CpuCalibration {
+    /// What one request should cost on the server CPU (the profile's `cpu_target_ms`).
+    pub target_ms: f64,
+    /// The first trial's `work`: the run's in-process calibration of the shared Rust model
+    /// (`environment.cpu_work`).
+    pub seed_work: u64,
+    /// The `work` every infer-cpu request of this target sends.
+    pub work: u64,
+    /// Server CPU ms per request measured at `work` (the last trial); null when not measured.
+    pub measured_ms: Option<f64>,
+    /// `calibrated` (trials on this target), `fixed` (the caller set `work`) or
+    /// `not measured: <why>` (no server CPU to read, as for a `--url` target).
+    pub method: String,
+    pub trials: Vec<CalibrationTrial>,
+}
+
+/// One calibration trial: a closed-loop window at concurrency 1.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CalibrationTrial {
+    pub work: u64,
+    /// Server CPU ms per request completed in the window.
+    pub cpu_ms: Option<f64>,
+    /// Requests completed in the window.
+    pub completed: u64,
+    pub window_s: f64,
 }
 
 /// How a target stood up to hostile input, slow clients and vanishing clients.

@@ -37,7 +37,7 @@ pub trait Spec: Sync {
     /// Its own figures, derived from a measured closed-loop point (infer-io's in-flight
     /// efficiency).
     fn derive(&self, _p: &Profile, _point: &mut Point) {}
-    /// It needs `work` calibrated once per run (infer-cpu).
+    /// It needs a seed `work`, calibrated once per run (infer-cpu).
     fn needs_cpu_work(&self) -> bool {
         false
     }
@@ -84,6 +84,9 @@ registry! {
 pub enum Step {
     /// A measured point: `repeats` windows, each after its own warm-up.
     Point(PointPlan),
+    /// infer-cpu: `work` chosen on the fresh server so that one request costs `target_ms`
+    /// of its CPU (trials at concurrency 1, from the run's seed `work`).
+    CalibrateWork { target_ms: f64, calibration: infer_cpu::Calibration },
     /// infer-cpu: the `/health` probe alone on the fresh server, its idle baseline.
     ProbeBaseline { rate_rps: f64, window: Window },
     /// mixed: one goose run.

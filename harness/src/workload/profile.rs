@@ -86,6 +86,8 @@ mod tests {
             .flat_map(|&w| spec(w).steps(&p))
             .map(|step| match step {
                 Step::Point(pt) => (pt.window.warmup + pt.window.duration).as_secs_f64() * pt.window.repeats as f64,
+                // At most `max_trials` trials, each a warm-up and a window.
+                Step::CalibrateWork { calibration: c, .. } => (c.warmup + c.window).as_secs_f64() * c.max_trials as f64,
                 Step::ProbeBaseline { window, .. } => {
                     (window.warmup + window.duration).as_secs_f64() * window.repeats as f64
                 }
