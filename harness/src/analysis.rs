@@ -19,6 +19,12 @@ pub fn minus_ms(l: Latency, ms: u64) -> SignedPercentiles {
     SignedPercentiles { p50: l.p50 as f64 - d, p99: l.p99 as f64 - d, p999: l.p999 as f64 - d }
 }
 
+/// ITL percentiles minus its own p50: how unsteady the gaps are, whatever their mean.
+pub fn itl_spread(itl: Latency) -> SignedPercentiles {
+    let m = itl.p50 as f64;
+    SignedPercentiles { p50: 0.0, p99: itl.p99 as f64 - m, p999: itl.p999 as f64 - m }
+}
+
 /// The stream figures of a generate point (docs/metrics.md, "Streaming").
 pub fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repeat]) -> StreamSummary {
     let shift = |l: Latency| minus_ms(l, delay_ms);
@@ -33,6 +39,7 @@ pub fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repe
         tpot_us: Latency::of(&s.tpot_us),
         ttft_overhead_us: shift(ttft),
         itl_jitter_us: shift(itl),
+        itl_spread_us: Some(itl_spread(itl)),
         tokens_per_s: stats::summarize(&tps).map_or(0.0, |x| x.median),
         streams_correct_share: if streams == 0 { 0.0 } else { s.streams_complete as f64 / streams as f64 },
     }

@@ -150,17 +150,26 @@ where
     }
 }
 
-/// The SSE body of `/v1/generate`: wait `token_delay_ms` on the runtime's timer (never
-/// blocking a worker), then yield the next event. Dropping the stream, which every
-/// framework does when the client goes away, stops generation.
+/// The SSE body of `/v1/generate`: token i is yielded at t0 + (i + 1) × `token_delay_ms`
+/// on the runtime's timer (never blocking a worker), t0 being the stream's first poll. The
+/// schedule is absolute (docs/contract.md): tokio's timer fires on whole milliseconds, and
+/// a relative sleep per token would add that rounding to every gap (a 20 ms delay measured
+/// 21.1–21.2 ms), so a late token does not push back the ones after it. Dropping the
+/// stream, which every framework does when the client goes away, stops generation.
 pub fn token_stream(req: &GenerateRequest) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
     let delay = Duration::from_millis(req.token_delay_ms);
     let events = TokenEvents::new(req.seed, req.max_tokens);
-    futures_util::stream::unfold(events, move |mut events| async move {
-        if events.next_is_token() && !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+    let state = (events, None::<tokio::time::Instant>, 0u32);
+    futures_util::stream::unfold(state, move |(mut events, t0, sent)| async move {
+        let t0 = t0.unwrap_or_else(tokio::time::Instant::now);
+        let mut sent = sent;
+        if events.next_is_token() {
+            sent += 1;
+            if !delay.is_zero() {
+                tokio::time::sleep_until(t0 + delay * sent).await;
+            }
         }
-        events.next().map(|ev| (Ok(Bytes::from(ev)), events))
+        events.next().map(|ev| (Ok(Bytes::from(ev)), (events, Some(t0), sent)))
     })
 }
 
@@ -175,10 +184,13 @@ where
     B: FnOnce(BlockingJob) -> Fut,
     Fut: Future<Output = f64>,
 {
+    // The io deadline is absolute from the handler's start (docs/contract.md): time spent
+    // before the wait is part of the latency, not added to it.
+    let t0 = tokio::time::Instant::now();
     match req.mode {
         InferMode::Io => {
             if req.latency_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(req.latency_ms)).await;
+                tokio::time::sleep_until(t0 + Duration::from_millis(req.latency_ms)).await;
             }
             infer_io_score(&req)
         }

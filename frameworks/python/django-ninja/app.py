@@ -61,7 +61,7 @@ from ninja.parser import Parser  # noqa: E402
 from pydantic import ConfigDict, model_validator  # noqa: E402
 from pydantic_core import PydanticCustomError  # noqa: E402
 
-from mlapi import errors, jsonsyntax, model, tokens  # noqa: E402
+from mlapi import errors, jsonsyntax, model, pacing, tokens  # noqa: E402
 from mlapi.fields import (  # noqa: E402
     Features,
     LatencyMs,
@@ -200,9 +200,7 @@ async def generate(request, payload: GenerateIn):
 
 
 async def token_events(req: GenerateIn):
-    delay = req.token_delay_ms / 1000
-    for i, word in enumerate(tokens.words(req.seed, req.max_tokens)):
-        await asyncio.sleep(delay)
+    async for i, word in pacing.apaced(req.seed, req.max_tokens, req.token_delay_ms):
         yield f"data: {tokens.token_data(i, word)}\n\n"
     yield f"data: {tokens.DONE}\n\n"
 
@@ -210,8 +208,9 @@ async def token_events(req: GenerateIn):
 @api.post("/v1/infer", response=InferOut)
 @decorate_view(require_json)
 async def infer(request, payload: InferIn):
+    t0 = asyncio.get_running_loop().time()
     if payload.mode == "io":
-        await asyncio.sleep(payload.latency_ms / 1000)
+        await pacing.io_wait(payload.latency_ms, t0)
         score = model.infer_io(payload.features)
     else:
         # Blocking work on asgiref's thread pool. thread_sensitive=False: the function

@@ -22,7 +22,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from mlapi import contract as c
-from mlapi import errors, jsonsyntax, model, tokens
+from mlapi import errors, jsonsyntax, model, pacing, tokens
 from mlapi.lifecycle import die_with_parent
 from mlapi.pydantic_models import (
     GenerateRequest,
@@ -77,17 +77,16 @@ async def predict(req: PredictRequest) -> PredictResponse:
 
 @router.post("/v1/generate", dependencies=json_body, response_class=EventSourceResponse)
 async def generate(req: GenerateRequest) -> AsyncIterable[ServerSentEvent]:
-    delay = req.token_delay_ms / 1000
-    for i, word in enumerate(tokens.words(req.seed, req.max_tokens)):
-        await asyncio.sleep(delay)
+    async for i, word in pacing.apaced(req.seed, req.max_tokens, req.token_delay_ms):
         yield ServerSentEvent(raw_data=tokens.token_data(i, word))
     yield ServerSentEvent(raw_data=tokens.DONE)
 
 
 @router.post("/v1/infer", dependencies=json_body)
 async def infer(req: InferRequest) -> InferResponse:
+    t0 = asyncio.get_running_loop().time()
     if req.mode == "io":
-        await asyncio.sleep(req.latency_ms / 1000)
+        await pacing.io_wait(req.latency_ms, t0)
         score = model.infer_io(req.features)
     else:
         # Blocking work goes to FastAPI's (Starlette's/anyio's) thread pool.

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mlapi import contract as c
-from mlapi import errors, jsonsyntax, model, tokens
+from mlapi import errors, jsonsyntax, model, pacing, tokens
 from mlapi.lifecycle import die_with_parent
 from mlapi.pydantic_models import GenerateRequest, InferRequest, InferResponse, PredictRequest
 from mlapi.pydantic_models import predict as score_request
@@ -84,9 +84,7 @@ def generate():
     req = GenerateRequest.model_validate(request.get_json())
 
     def events():
-        delay = req.token_delay_ms / 1000
-        for i, word in enumerate(tokens.words(req.seed, req.max_tokens)):
-            time.sleep(delay)
+        for i, word in pacing.paced(req.seed, req.max_tokens, req.token_delay_ms):
             yield f"data: {tokens.token_data(i, word)}\n\n"
         yield f"data: {tokens.DONE}\n\n"
 
@@ -98,8 +96,9 @@ def generate():
 @app.post("/v1/infer")
 def infer():
     req = InferRequest.model_validate(request.get_json())
+    t0 = time.monotonic()
     if req.mode == "io":
-        time.sleep(req.latency_ms / 1000)
+        pacing.io_wait_sync(req.latency_ms, t0)
         score = model.infer_io(req.features)
     else:
         score = model.infer_cpu(req.features, req.work)

@@ -32,7 +32,7 @@ from litestar.serialization import decode_json
 from msgspec import Meta, Struct
 
 from mlapi import contract as c
-from mlapi import errors, model, tokens
+from mlapi import errors, model, pacing, tokens
 from mlapi.lifecycle import die_with_parent
 
 die_with_parent()
@@ -148,9 +148,7 @@ async def generate(request: Request) -> ServerSentEvent:
 
 
 async def token_events(req: GenerateRequest):
-    delay = req.token_delay_ms / 1000
-    for i, word in enumerate(tokens.words(req.seed, req.max_tokens)):
-        await asyncio.sleep(delay)
+    async for i, word in pacing.apaced(req.seed, req.max_tokens, req.token_delay_ms):
         yield tokens.token_data(i, word)
     yield tokens.DONE
 
@@ -158,8 +156,9 @@ async def token_events(req: GenerateRequest):
 @post("/v1/infer", status_code=200, before_request=require_json)
 async def infer(request: Request) -> InferResponse:
     req = await body_as(request, InferRequest)
+    t0 = asyncio.get_running_loop().time()
     if req.mode == "io":
-        await asyncio.sleep(req.latency_ms / 1000)
+        await pacing.io_wait(req.latency_ms, t0)
         score = model.infer_io(req.features)
     else:
         # Blocking work goes to Litestar's thread pool.

@@ -422,22 +422,22 @@ fn streaming(r: &Results) -> Chart {
                 .collect(),
         };
         let jitter = BarPanel {
-            title: format!("inter-token jitter (ITL − token delay), {}", key.setting()),
-            y_label: "ITL jitter (µs)".into(),
-            groups: vec!["p50".into(), "p99".into(), "p99.9".into()],
+            title: format!("inter-token bias (p50 − token delay) and jitter (spread over p50), {}", key.setting()),
+            y_label: "µs".into(),
+            groups: vec!["p50 − delay".into(), "p99 − p50".into(), "p99.9 − p50".into()],
             series: found
                 .iter()
                 .map(|(i, p)| {
                     let s = p.summary.streaming.as_ref();
                     let reps = stream_repeats(p);
-                    let delay_us = s.map_or(0.0, |s| s.token_delay_ms as f64 * 1e3);
-                    let itl = |l: &Latency, j: usize| [l.p50, l.p99, l.p999][j] as f64 - delay_us;
+                    let delay = s.map_or(0, |s| s.token_delay_ms);
+                    let itl = |l: &Latency, j: usize| view::itl_bias_and_spread(l, delay)[j];
                     BarSeries {
                         color: view::color(*i),
                         bars: (0..3)
                             .map(|j| {
                                 s.map(|s| Bar {
-                                    value: [s.itl_jitter_us.p50, s.itl_jitter_us.p99, s.itl_jitter_us.p999][j],
+                                    value: itl(&s.itl_us, j),
                                     range: range(reps.iter().map(|rp| itl(&rp.itl_us, j))),
                                     flagged: !p.summary.flags.is_empty(),
                                 })
@@ -457,14 +457,15 @@ fn streaming(r: &Results) -> Chart {
         figure: figure(
             r,
             "streaming",
-            "Streaming: time to first token and inter-token jitter",
+            "Streaming: time to first token, inter-token bias and jitter",
             target_legend(r),
             panels,
         ),
-        caption: "For each generate point: TTFT percentiles (from sending the request to the first token event) \
-                  and the inter-token latency minus the configured token delay, i.e. how late tokens arrive \
-                  beyond the simulated decode pace; whiskers span the repeats. Lower is better; jitter near \
-                  zero means the framework keeps the pace."
+        caption: "For each generate point: TTFT percentiles (from sending the request to the first token event); \
+                  the inter-token latency's bias (its p50 minus the configured token delay: how far the median \
+                  gap is from the simulated decode pace) and its jitter (p99 and p99.9 minus p50: how unsteady \
+                  the gaps are); whiskers span the repeats. Lower is better; near zero means the framework \
+                  keeps the pace, steadily."
             .into(),
     }
 }

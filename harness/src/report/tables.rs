@@ -173,10 +173,15 @@ fn workload_columns(r: &Results, c: &mut Columns) {
         });
     }
     if let Some(key) = has(Workload::Generate).then(|| view::headline_key(r, Workload::Generate)).flatten() {
-        c.push(format!("generate TTFT p99 ms / ITL jitter p99 µs / tokens/s ({})", key.setting()), move |t| {
+        c.push(format!("generate TTFT p99 ms / ITL jitter p99−p50 µs / tokens/s ({})", key.setting()), move |t| {
             match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
                 Some((s, p)) => Cell::flagged(
-                    format!("{:.1} / {:.0} / {:.0}", s.ttft_us.p99 as f64 / 1e3, s.itl_jitter_us.p99, s.tokens_per_s),
+                    format!(
+                        "{:.1} / {:.0} / {:.0}",
+                        s.ttft_us.p99 as f64 / 1e3,
+                        view::itl_bias_and_spread(&s.itl_us, s.token_delay_ms)[1],
+                        s.tokens_per_s
+                    ),
                     &p.summary.flags,
                 ),
                 None => Cell::missing(),
@@ -370,10 +375,10 @@ fn streaming(r: &Results) -> Option<Table> {
                 Cell::text(format!("{} / {}", s.ttft_us.p50, s.ttft_us.p99)),
                 Cell::text(format!("{:.0} / {:.0}", s.ttft_overhead_us.p50, s.ttft_overhead_us.p99)),
                 Cell::text(format!("{} / {}", s.itl_us.p50, s.itl_us.p99)),
-                Cell::text(format!(
-                    "{:.0} / {:.0} / {:.0}",
-                    s.itl_jitter_us.p50, s.itl_jitter_us.p99, s.itl_jitter_us.p999
-                )),
+                Cell::text({
+                    let [bias, p99, p999] = view::itl_bias_and_spread(&s.itl_us, s.token_delay_ms);
+                    format!("{bias:.0} / {p99:.0} / {p999:.0}")
+                }),
                 Cell::text(format!("{} / {}", s.tpot_us.p50, s.tpot_us.p99)),
                 Cell::text(format!("{:.0}", s.tokens_per_s)),
                 Cell::flagged(format!("{:.1}%", 100.0 * s.streams_correct_share), &p.summary.flags),
@@ -384,7 +389,8 @@ fn streaming(r: &Results) -> Option<Table> {
         id: "streaming",
         title: "Streaming (generate)".into(),
         note: "Per generate point, in µs: TTFT to the first token event, its overhead beyond one token delay, \
-               inter-token latency (ITL) and its jitter beyond the token delay, time per output token (TPOT)."
+               inter-token latency (ITL), its bias (ITL p50 − token delay) and its jitter (the spread \
+               p99 − p50 and p99.9 − p50), time per output token (TPOT)."
             .into(),
         headers: [
             "target",
@@ -392,7 +398,7 @@ fn streaming(r: &Results) -> Option<Table> {
             "TTFT p50 / p99",
             "TTFT overhead p50 / p99",
             "ITL p50 / p99",
-            "ITL jitter p50 / p99 / p99.9",
+            "ITL bias p50−delay / jitter p99−p50 / p99.9−p50",
             "TPOT p50 / p99",
             "tokens/s",
             "streams correct",

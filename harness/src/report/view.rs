@@ -167,6 +167,14 @@ pub fn fmt_headline_latency(p: &Point, v: u64) -> String {
     if kept_up(p) { fmt_latency_us(v) } else { format!("overloaded at {} req/s", fmt_num(p.rate_rps.unwrap_or(0.0))) }
 }
 
+/// A stream's inter-token figures in µs: [p50 − token delay (the bias from the pace),
+/// p99 − p50, p99.9 − p50 (the jitter, a spread)], from the ITL percentiles, so files
+/// written before `itl_spread_us` existed read the same (docs/metrics.md, "Streaming").
+pub fn itl_bias_and_spread(itl: &crate::results::Latency, token_delay_ms: u64) -> [f64; 3] {
+    let p50 = itl.p50 as f64;
+    [p50 - token_delay_ms as f64 * 1e3, itl.p99 as f64 - p50, itl.p999 as f64 - p50]
+}
+
 pub fn fmt_num(v: f64) -> String {
     if v.abs() >= 100.0 {
         format!("{v:.0}")

@@ -550,8 +550,12 @@ pub struct StreamSummary {
     pub tpot_us: Latency,
     /// TTFT percentiles minus `token_delay_ms`: what the framework adds before the first token.
     pub ttft_overhead_us: SignedPercentiles,
-    /// ITL percentiles minus `token_delay_ms`: how unsteady the later tokens are.
+    /// ITL percentiles minus `token_delay_ms`: the offset from the pace (its p50 is the
+    /// timer's bias, not jitter; the spread below is the jitter).
     pub itl_jitter_us: SignedPercentiles,
+    /// ITL percentiles minus the ITL p50: the jitter, a spread (p50 is 0 by construction).
+    #[serde(default)]
+    pub itl_spread_us: Option<SignedPercentiles>,
     /// Median over repeats of token events per second of window.
     pub tokens_per_s: f64,
     /// Complete, correct streams ÷ streams, over all repeats.

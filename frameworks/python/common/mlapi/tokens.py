@@ -24,3 +24,4 @@ def words(seed: int, max_tokens: int):
 def token_data(index: int, word: str) -> str:
     """The data of token event `index`. Words are [a-z]+, so no escaping is needed."""
     return f'{{"index":{index},"token":"{word}"}}'
+
