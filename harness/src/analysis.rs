@@ -146,7 +146,8 @@ pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
     let errors: u64 = repeats.iter().map(|r| r.errors.total()).sum();
     let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
     let mut flags = Vec::new();
-    if throughput.is_noisy() {
+    let p99s: Vec<u64> = repeats.iter().map(|r| r.latency_us.p99).collect();
+    if throughput.is_noisy() || stats::p99_is_noisy(&p99s) {
         flags.push(Flag::Noisy);
     }
     if repeats.iter().any(|r| r.client_cpu_share > CLIENT_BOUND_SHARE) {
@@ -261,6 +262,24 @@ mod tests {
     fn flags_of(repeats: &[Repeat]) -> Vec<Flag> {
         let t: Vec<f64> = repeats.iter().map(|r| r.throughput_rps).collect();
         flags(&stats::summarize(&t).unwrap(), repeats)
+    }
+
+    /// An open-loop point replays one seed, so its throughput is the same in every repeat;
+    /// its p99 is not (actix-web at 0.5 × max read 1.36 and 45 ms). Throughput alone
+    /// called it steady.
+    #[test]
+    fn a_point_whose_p99_differs_between_repeats_is_noisy_though_its_throughput_is_steady() {
+        let with_p99 = |p99: u64| {
+            let mut r = repeat(1000.0, 0.3);
+            r.latency_us.p99 = p99;
+            r
+        };
+        let steady = [with_p99(1357), with_p99(1500)];
+        assert!(!flags_of(&steady).contains(&Flag::Noisy), "{:?}", flags_of(&steady));
+        let tail = [with_p99(1357), with_p99(45_000)];
+        assert!(flags_of(&tail).contains(&Flag::Noisy), "{:?}", flags_of(&tail));
+        assert!(!stats::p99_is_noisy(&[1357]), "one repeat is `single_run`, not noisy");
+        assert!(stats::p99_is_noisy(&[1000, 1501]) && !stats::p99_is_noisy(&[1000, 1500]));
     }
 
     #[test]

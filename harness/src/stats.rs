@@ -8,6 +8,19 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 /// A point's repeats flagged `noisy` above this coefficient of variation.
 pub const NOISY_CV: f64 = 0.10;
 
+/// ... or when the largest of the repeats' p99 latencies (the headline percentile) exceeds
+/// the smallest by more than this factor. An open-loop point replays one arrival seed, so
+/// its throughput never varies, while its p99 differed 33x between two repeats (the
+/// example run of 2026-12-01); a ratio, since tail latency varies multiplicatively.
+pub const NOISY_P99_RATIO: f64 = 1.5;
+
+/// The repeats' p99 latencies (µs) differ by more than [`NOISY_P99_RATIO`]; false with
+/// fewer than two, or with a zero among them (no latency recorded).
+pub fn p99_is_noisy(p99s: &[u64]) -> bool {
+    let (Some(&lo), Some(&hi)) = (p99s.iter().min(), p99s.iter().max()) else { return false };
+    p99s.len() >= 2 && lo > 0 && hi as f64 > NOISY_P99_RATIO * lo as f64
+}
+
 /// Summary of one figure over a point's repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Summary {

@@ -379,8 +379,8 @@ mod tests {
         for ready_after_ms in [41u64, 7, 93] {
             let t0 = Instant::now();
             let ready_at = t0 + Duration::from_millis(ready_after_ms);
-            let seen = poll_until(t0 + Duration::from_secs(2), || (Instant::now() >= ready_at).then(|| t0.elapsed()))
-                .unwrap();
+            let seen =
+                poll_until(t0 + Duration::from_secs(2), || (Instant::now() >= ready_at).then(|| t0.elapsed())).unwrap();
             let late = seen.as_secs_f64() * 1e3 - ready_after_ms as f64;
             assert!((0.0..5.0).contains(&late), "ready at {ready_after_ms} ms, seen {late:.2} ms later");
         }

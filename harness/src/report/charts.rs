@@ -52,6 +52,16 @@ fn empty(title: &str) -> Panel {
 }
 
 /// Min–max of per-repeat values (None with fewer than two values: no range to show).
+/// Positive values spanning more than 10x (largest ÷ smallest), which a linear axis would
+/// flatten at its bottom (docs/metrics.md, "Charts"): such an axis is drawn log-scaled.
+pub fn spans_decade(values: impl IntoIterator<Item = f64>) -> bool {
+    let (lo, hi) = values
+        .into_iter()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .fold((f64::INFINITY, 0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    hi > 10.0 * lo
+}
+
 fn range(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     let v: Vec<f64> = values.into_iter().collect();
     if v.len() < 2 {
@@ -96,6 +106,7 @@ fn bar_panel(
         return empty(&title);
     }
     Panel::Bars(BarPanel {
+        y_log: false,
         title,
         y_label: y_label.into(),
         groups: keys.iter().map(PointKey::setting).collect(),
@@ -257,15 +268,20 @@ fn latency_vs_load(r: &Results) -> Chart {
             lines.push(line(|l| l.p99, false));
             lines.push(line(|l| l.p50, true));
         }
+        // Rates from 250/s to a Rust target's 0.5 × max, latencies from sub-ms to seconds:
+        // log axes where the values span more than 10x, so no line is flattened at the floor.
+        let x_log = spans_decade(lines.iter().flat_map(|l: &Line| l.points.iter().map(|q| q.x)));
+        let y_log = spans_decade(lines.iter().flat_map(|l: &Line| l.points.iter().map(|q| q.y)));
+        let log = |on: bool| if on { ", log scale" } else { "" };
         panels.push(Panel::Lines(LinePanel {
             title: format!("{w}, open loop"),
-            x_label: "offered load (requests/s)".into(),
-            y_label: format!("latency ({unit})"),
-            x_log: false,
+            x_label: format!("offered load (requests/s{})", log(x_log)),
+            y_label: format!("latency ({unit}{})", log(y_log)),
+            x_log,
             x_ticks: None,
-            x_min: Some(0.0),
+            x_min: (!x_log).then_some(0.0),
             x_max: None,
-            y_log: false,
+            y_log,
             y_min: None,
             y_max: None,
             x_dodge: false,
@@ -334,7 +350,13 @@ fn memory(r: &Results) -> Chart {
         if series.iter().all(|s| s.bars[0].is_none()) {
             return empty(title);
         }
-        Panel::Bars(BarPanel { title: title.into(), y_label: y_label.into(), groups: vec![String::new()], series })
+        Panel::Bars(BarPanel {
+            y_log: false,
+            title: title.into(),
+            y_label: y_label.into(),
+            groups: vec![String::new()],
+            series,
+        })
     };
     let idle = single("idle RSS (after readiness, before load)", MIB, "MiB", &|t| idle_rss(t).map(|b| b as f64));
     // Peak per workload: the largest over the workload's points, whiskers over that point's repeats.
@@ -362,6 +384,7 @@ fn memory(r: &Results) -> Chart {
         empty("peak RSS per workload")
     } else {
         Panel::Bars(BarPanel {
+            y_log: false,
             title: "peak RSS per workload".into(),
             y_label: "MiB".into(),
             groups: workloads.iter().map(|w| w.name().to_owned()).collect(),
@@ -398,6 +421,7 @@ fn streaming(r: &Results) -> Chart {
         let ttft_groups = ["p50", "p90", "p99", "p99.9"];
         let pick = |l: &Latency, j: usize| [l.p50, l.p90, l.p99, l.p999][j] as f64;
         let ttft = BarPanel {
+            y_log: false,
             title: format!("time to first token, {}", key.setting()),
             y_label: "TTFT (ms)".into(),
             groups: ttft_groups.iter().map(|s| (*s).to_owned()).collect(),
@@ -422,6 +446,7 @@ fn streaming(r: &Results) -> Chart {
                 .collect(),
         };
         let jitter = BarPanel {
+            y_log: false,
             title: format!("inter-token bias (p50 − token delay) and jitter (spread over p50), {}", key.setting()),
             y_label: "µs".into(),
             groups: vec!["p50 − delay".into(), "p99 − p50".into(), "p99.9 − p50".into()],
@@ -639,9 +664,11 @@ fn probe(r: &Results) -> Chart {
                             .collect(),
                     }
                 }));
+                let y_log = spans_decade(series.iter().flat_map(|s| s.bars.iter().flatten().map(|b| b.value)));
                 Panel::Bars(BarPanel {
+                    y_log,
                     title: format!("/health probe latency {q}"),
-                    y_label: "latency (ms)".into(),
+                    y_label: if y_log { "latency (ms, log scale)".into() } else { "latency (ms)".into() },
                     groups: groups.clone(),
                     series,
                 })
@@ -712,5 +739,33 @@ mod tests {
         }
         // The quick example predates infer-io and infer-cpu.
         assert!(!charts[6].figure.has_data() && !charts[7].figure.has_data());
+    }
+
+    #[test]
+    fn a_decade_of_values_asks_for_a_log_axis() {
+        assert!(spans_decade([0.3, 5.0]) && spans_decade([2.0, 20.1]));
+        assert!(!spans_decade([1.0, 9.0]) && !spans_decade([0.0, 5.0]) && !spans_decade(std::iter::empty()));
+    }
+
+    /// Issue 15, item 9: with linear axes the Rust lines of latency against load, and the
+    /// idle probe bars, sat flat at the floor under the Python ones. In the committed
+    /// example both span more than a decade, so both are log-scaled.
+    #[test]
+    fn latency_against_load_and_the_probe_are_log_scaled_on_the_example() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/example/results.json");
+        let r: Results = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let (vs_load, probe_chart) = (latency_vs_load(&r), probe(&r));
+        let lines: Vec<&LinePanel> =
+            vs_load.figure.panels.iter().filter_map(|p| if let Panel::Lines(l) = p { Some(l) } else { None }).collect();
+        assert!(!lines.is_empty());
+        assert!(lines.iter().all(|l| l.x_log && l.y_log && l.y_label.contains("log")), "{lines:?}");
+        let bars: Vec<&BarPanel> = probe_chart
+            .figure
+            .panels
+            .iter()
+            .filter_map(|p| if let Panel::Bars(b) = p { Some(b) } else { None })
+            .collect();
+        assert_eq!(bars.len(), 2);
+        assert!(bars.iter().all(|b| b.y_log), "{bars:?}");
     }
 }

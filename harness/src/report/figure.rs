@@ -86,6 +86,10 @@ pub struct BarPanel {
     pub y_label: String,
     pub groups: Vec<String>,
     pub series: Vec<BarSeries>,
+    /// Logarithmic y axis, for values spanning more than 10x (bars then rise from the
+    /// axis floor, below the smallest value, so only their tops are read); ignored unless
+    /// every value is above 0.
+    pub y_log: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -325,6 +329,8 @@ fn bar_label(b: &Bar) -> String {
 struct BarLayout {
     y_lo: f64,
     y_hi: f64,
+    /// The y axis is logarithmic (the panel asked, and every value is above 0).
+    y_log: bool,
     plot_h: f64,
     /// Value labels stand upright when they do not fit a bar's slot.
     upright: bool,
@@ -355,9 +361,20 @@ fn bar_layout<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel, s
     let upright = f64::from(widest) + 2.0 > slot_px;
     let label_font = if upright && slot_px < 14.0 { VALUE_FONT - 2 } else { VALUE_FONT };
     let label_px = if upright { f64::from(widest) + 6.0 } else { f64::from(label_font) + 8.0 };
-    let y_lo = if lo < 0.0 { lo * 1.18 } else { 0.0 };
     let room = (1.0 - label_px / plot_h).clamp(0.3, 1.0);
-    let y_hi = headroom(hi).max(y_lo + (hi - y_lo) / room);
+    let min_positive =
+        bars.iter().map(|b| b.range.map_or(b.value, |(a, _)| a.min(b.value))).fold(f64::INFINITY, f64::min);
+    let y_log = p.y_log && min_positive > 0.0 && min_positive.is_finite() && hi > 0.0;
+    let (y_lo, y_hi) = if y_log {
+        // The floor sits a little below the smallest value; the labels' room is a share of
+        // the axis's decades, as it is of its length on a linear axis.
+        let lo = min_positive / 1.6;
+        let decades = (hi * 1.18 / lo).log10() / room;
+        (lo, lo * 10f64.powf(decades))
+    } else {
+        let y_lo = if lo < 0.0 { lo * 1.18 } else { 0.0 };
+        (y_lo, headroom(hi).max(y_lo + (hi - y_lo) / room))
+    };
     let group_px = plot_w / n as f64;
     let mut group_font = GROUP_FONT;
     for g in &p.groups {
@@ -367,14 +384,14 @@ fn bar_layout<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel, s
             group_font -= 1;
         }
     }
-    Ok(BarLayout { y_lo, y_hi, plot_h, upright, label_font, group_font })
+    Ok(BarLayout { y_lo, y_hi, y_log, plot_h, upright, label_font, group_font })
 }
 
 fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) -> anyhow::Result<()> {
     let n = p.groups.len().max(1);
     let k = p.series.len().max(1) as f64;
     let slot = 0.8 / k;
-    let BarLayout { y_lo, y_hi, plot_h, upright, label_font, group_font } = bar_layout(area, p, slot)?;
+    let BarLayout { y_lo, y_hi, y_log, plot_h, upright, label_font, group_font } = bar_layout(area, p, slot)?;
     let centers: Vec<f64> = (0..n).map(|g| g as f64 + 0.5).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, text(16))
@@ -382,7 +399,7 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
         .margin_right(16)
         .x_label_area_size(34)
         .y_label_area_size(78)
-        .build_cartesian_2d(Axis::new(0f64..n as f64, false, Some(centers)), Axis::new(y_lo..y_hi, false, None))
+        .build_cartesian_2d(Axis::new(0f64..n as f64, false, Some(centers)), Axis::new(y_lo..y_hi, y_log, None))
         .map_err(err)?;
     let groups = p.groups.clone();
     chart
@@ -406,7 +423,10 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
     } else {
         text(label_font).pos(Pos::new(HPos::Center, VPos::Bottom))
     };
-    let lift = (y_hi - y_lo) * 3.0 / plot_h;
+    // 3 pixels above a bar's top, in data units (a factor on a log axis).
+    let lift =
+        |top: f64| if y_log { top * (y_hi / y_lo).powf(3.0 / plot_h) } else { top + (y_hi - y_lo) * 3.0 / plot_h };
+    let base = if y_log { y_lo } else { 0.0 };
     for (i, s) in p.series.iter().enumerate() {
         for (g, b) in s.bars.iter().enumerate() {
             let Some(b) = b else { continue };
@@ -414,7 +434,7 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
             let x1 = x0 + slot * 0.88;
             let xc = (x0 + x1) / 2.0;
             chart
-                .draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, b.value)], s.color.filled())))
+                .draw_series(std::iter::once(Rectangle::new([(x0, base), (x1, b.value)], s.color.filled())))
                 .map_err(err)?;
             let mut top = b.value.max(0.0);
             if let Some((a, z)) = b.range {
@@ -423,7 +443,7 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPanel) ->
                 }
                 top = top.max(z);
             }
-            chart.plotting_area().draw(&Text::new(bar_label(b), (xc, top + lift), label_style.clone())).map_err(err)?;
+            chart.plotting_area().draw(&Text::new(bar_label(b), (xc, lift(top)), label_style.clone())).map_err(err)?;
         }
     }
     Ok(())
@@ -612,6 +632,7 @@ mod tests {
             columns: 2,
             panels: vec![
                 Panel::Bars(BarPanel {
+                    y_log: false,
                     title: "bars".into(),
                     y_label: "req/s".into(),
                     groups: vec!["g1".into(), "g2".into()],
@@ -667,6 +688,7 @@ mod tests {
     fn crowded_bar_panels_get_a_row_of_their_own() {
         let bars = |groups: usize, series: usize| {
             Panel::Bars(BarPanel {
+                y_log: false,
                 title: String::new(),
                 y_label: String::new(),
                 groups: vec![String::new(); groups],

@@ -123,8 +123,10 @@ impl Flag {
     pub fn meaning(self) -> String {
         match self {
             Flag::Noisy => format!(
-                "throughput varies by more than {:.0}% between repeats: treat as uncertain",
-                crate::stats::NOISY_CV * 100.0
+                "throughput varies by more than {:.0}% between repeats, or their p99 latencies by more than {}x: \
+                 treat as uncertain",
+                crate::stats::NOISY_CV * 100.0,
+                crate::stats::NOISY_P99_RATIO
             ),
             Flag::ClientBound => format!(
                 "the load driver used more than {:.0}% of its CPUs: the driver may have set the pace",

@@ -1,5 +1,6 @@
 //! The SSE-aware driver on the real fw-hyper binary: every stream complete and correct,
-//! TTFT and inter-token latency close to the requested token delay.
+//! TTFT and inter-token latency close to the requested token delay (the gaps' median
+//! within 0.5 ms of it: tokens are paced on an absolute schedule).
 
 use crate::common;
 
@@ -49,8 +50,11 @@ fn generate_streams_report_ttft_and_itl_near_the_token_delay() {
     assert_eq!(s.tokens, 8 * s.streams_complete);
     let ttft = s.ttft_us.value_at_quantile(0.5);
     assert!((10_000..20_000).contains(&ttft), "TTFT p50 {ttft} µs");
+    // Tokens on an absolute schedule (docs/contract.md): the gaps' median is the delay
+    // within 0.5 ms, whatever tokio's whole-millisecond timer does to each one (with a
+    // relative sleep per token, a 10 ms delay read 11.1 ms).
     let itl = s.itl_us.value_at_quantile(0.5);
-    assert!((9_500..13_000).contains(&itl), "ITL p50 {itl} µs");
+    assert!((9_500..=10_500).contains(&itl), "ITL p50 {itl} µs");
     let tpot = s.tpot_us.value_at_quantile(0.5);
-    assert!((9_500..13_000).contains(&tpot), "TPOT p50 {tpot} µs");
+    assert!((9_500..=10_500).contains(&tpot), "TPOT p50 {tpot} µs");
 }
