@@ -16,13 +16,13 @@ use crate::results::{OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH};
 /// adds on top. Percentiles commute with subtracting a constant, so these are exact.
 pub fn minus_ms(l: Latency, ms: u64) -> SignedPercentiles {
     let d = ms as f64 * 1e3;
-    SignedPercentiles { p50: l.p50 as f64 - d, p99: l.p99 as f64 - d, p999: l.p999 as f64 - d }
+    SignedPercentiles { p50: l.p50 as f64 - d, p99: l.p99.map(|v| v as f64 - d), p999: l.p999.map(|v| v as f64 - d) }
 }
 
 /// ITL percentiles minus its own p50: how unsteady the gaps are, whatever their mean.
 pub fn itl_spread(itl: Latency) -> SignedPercentiles {
     let m = itl.p50 as f64;
-    SignedPercentiles { p50: 0.0, p99: itl.p99 as f64 - m, p999: itl.p999 as f64 - m }
+    SignedPercentiles { p50: 0.0, p99: itl.p99.map(|v| v as f64 - m), p999: itl.p999.map(|v| v as f64 - m) }
 }
 
 /// The stream figures of a generate point (docs/metrics.md, "Streaming").
@@ -146,8 +146,10 @@ pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
     let errors: u64 = repeats.iter().map(|r| r.errors.total()).sum();
     let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
     let mut flags = Vec::new();
-    let p99s: Vec<u64> = repeats.iter().map(|r| r.latency_us.p99).collect();
-    if throughput.is_noisy() || stats::p99_is_noisy(&p99s) {
+    // The headline percentile where every repeat has enough samples for it, else p90.
+    let tails: Option<Vec<u64>> = repeats.iter().map(|r| r.latency_us.p99).collect();
+    let tails = tails.or_else(|| repeats.iter().map(|r| r.latency_us.p90).collect()).unwrap_or_default();
+    if throughput.is_noisy() || stats::p99_is_noisy(&tails) {
         flags.push(Flag::Noisy);
     }
     if repeats.iter().any(|r| r.client_cpu_share > CLIENT_BOUND_SHARE) {
@@ -271,7 +273,7 @@ mod tests {
     fn a_point_whose_p99_differs_between_repeats_is_noisy_though_its_throughput_is_steady() {
         let with_p99 = |p99: u64| {
             let mut r = repeat(1000.0, 0.3);
-            r.latency_us.p99 = p99;
+            r.latency_us.p99 = Some(p99);
             r
         };
         let steady = [with_p99(1357), with_p99(1500)];
@@ -332,11 +334,18 @@ mod tests {
 
     #[test]
     fn inflight_efficiency_is_throughput_over_c_divided_by_latency() {
-        let l = Latency { p50: 201_000, p90: 201_500, p99: 202_000, p999: 203_000, max: 204_000 };
+        let l = Latency {
+            n: Some(10_000),
+            p50: 201_000,
+            p90: Some(201_500),
+            p99: Some(202_000),
+            p999: Some(203_000),
+            max: 204_000,
+        };
         let i = inflight_summary(200, 10, 49.5, l);
         assert_eq!(i.ideal_rps, 50.0);
         assert!((i.efficiency_pct - 99.0).abs() < 1e-9);
-        assert_eq!((i.overhead_us.p50, i.overhead_us.p99), (1000.0, 2000.0));
+        assert_eq!((i.overhead_us.p50, i.overhead_us.p99), (1000.0, Some(2000.0)));
     }
 
     #[test]

@@ -123,8 +123,8 @@ const METRICS: &[Metric] = &[
         name: "p99 µs",
         better: Better::Lower,
         closed_only: false,
-        summary: |p| Some(p.summary.latency_us.p99 as f64),
-        repeat: |_, r| Some(r.latency_us.p99 as f64),
+        summary: |p| p.summary.latency_us.p99.map(|v| v as f64),
+        repeat: |_, r| r.latency_us.p99.map(|v| v as f64),
     },
     Metric {
         name: "CPU-µs/resp",
@@ -144,8 +144,8 @@ const METRICS: &[Metric] = &[
         name: "TTFT p99 µs",
         better: Better::Lower,
         closed_only: false,
-        summary: |p| p.summary.streaming.as_ref().map(|s| s.ttft_us.p99 as f64),
-        repeat: |_, r| r.streaming.as_ref().map(|s| s.ttft_us.p99 as f64),
+        summary: |p| p.summary.streaming.as_ref().and_then(|s| s.ttft_us.p99).map(|v| v as f64),
+        repeat: |_, r| r.streaming.as_ref().and_then(|s| s.ttft_us.p99).map(|v| v as f64),
     },
     Metric {
         name: "tokens/s",
@@ -167,7 +167,7 @@ const METRICS: &[Metric] = &[
         name: "probe p99 loaded µs",
         better: Better::Lower,
         closed_only: false,
-        summary: |p| p.summary.probe.as_ref().map(|x| x.loaded_us.p99 as f64),
+        summary: |p| p.summary.probe.as_ref().and_then(|x| x.loaded_us.p99).map(|v| v as f64),
         // The probe is one merged histogram per point: no per-repeat values.
         repeat: |_, _| None,
     },

@@ -548,12 +548,13 @@ fn push_point(
     let name = &journal.target(idx).name;
     progress.point(name, &at, s.throughput_rps.median, s.errors);
     progress.line(&format!(
-        "{name}: {at}: {:.0} req/s [{:.0}–{:.0}], p50 {} µs, p99 {} µs{}",
+        "{name}: {at}: {:.0} req/s [{:.0}–{:.0}], p50 {} µs, p99 {} µs (n {}){}",
         s.throughput_rps.median,
         s.throughput_rps.min,
         s.throughput_rps.max,
         s.latency_us.p50,
-        s.latency_us.p99,
+        Latency::show(s.latency_us.p99),
+        s.latency_us.show_n(),
         if s.flags.is_empty() {
             String::new()
         } else {

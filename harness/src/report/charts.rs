@@ -146,8 +146,10 @@ fn throughput(r: &Results) -> Chart {
 /// Spectrum x positions: 1/(1−p) for p50, p90, p99, p99.9, and the maximum drawn at 10^4.
 const SPECTRUM: [(f64, &str); 5] = [(2.0, "50%"), (10.0, "90%"), (100.0, "99%"), (1000.0, "99.9%"), (10000.0, "max")];
 
-fn spectrum_values(l: &Latency) -> [f64; 5] {
-    [l.p50 as f64, l.p90 as f64, l.p99 as f64, l.p999 as f64, l.max as f64]
+/// The spectrum's values; `None` for a percentile too few samples give.
+fn spectrum_values(l: &Latency) -> [Option<f64>; 5] {
+    let f = |v: Option<u64>| v.map(|v| v as f64);
+    [Some(l.p50 as f64), f(l.p90), f(l.p99), f(l.p999), Some(l.max as f64)]
 }
 
 /// µs, or ms when the values are large.
@@ -164,10 +166,16 @@ fn latency_spectrum(r: &Results) -> Chart {
             .into_iter()
             .filter_map(|(i, t)| view::find(t, &key).filter(|p| view::kept_up(p)).map(|p| (i, p)))
             .collect();
-        let answered = |l: &Latency| -> Vec<f64> {
-            spectrum_values(l).into_iter().take_while(|&v| !Latency::is_failure(v as u64)).collect()
+        // (position, value) of each given percentile, up to the first among failures.
+        let answered = |l: &Latency| -> Vec<(usize, f64)> {
+            spectrum_values(l)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(j, v)| v.map(|v| (j, v)))
+                .take_while(|&(_, v)| !Latency::is_failure(v as u64))
+                .collect()
         };
-        let top = found.iter().flat_map(|(_, p)| answered(&p.summary.latency_us)).fold(0.0, f64::max);
+        let top = found.iter().flat_map(|(_, p)| answered(&p.summary.latency_us)).map(|(_, v)| v).fold(0.0, f64::max);
         if top <= 0.0 {
             continue;
         }
@@ -176,18 +184,20 @@ fn latency_spectrum(r: &Results) -> Chart {
             .iter()
             .map(|(i, p)| {
                 let merged = answered(&p.summary.latency_us);
-                let per_repeat: Vec<[f64; 5]> = p.repeats.iter().map(|rp| spectrum_values(&rp.latency_us)).collect();
+                let per_repeat: Vec<[Option<f64>; 5]> =
+                    p.repeats.iter().map(|rp| spectrum_values(&rp.latency_us)).collect();
                 Line {
                     color: view::color(*i),
                     dashed: false,
-                    points: (0..merged.len())
-                        .map(|j| LinePoint {
+                    points: merged
+                        .iter()
+                        .map(|&(j, v)| LinePoint {
                             x: SPECTRUM[j].0,
-                            y: merged[j] / div,
+                            y: v / div,
                             range: range(
                                 per_repeat
                                     .iter()
-                                    .map(|v| v[j])
+                                    .filter_map(|v| v[j])
                                     .filter(|&v| !Latency::is_failure(v as u64))
                                     .map(|v| v / div),
                             ),
@@ -238,7 +248,7 @@ fn latency_vs_load(r: &Results) -> Chart {
                 // is queue growth, not a figure on this scale.
                 let mut ps: Vec<&Point> = view::points_of(t, w)
                     .filter(|p| p.mode == PointMode::Open && p.rate_rps.is_some() && view::kept_up(p))
-                    .filter(|p| !Latency::is_failure(p.summary.latency_us.p99))
+                    .filter(|p| p.summary.latency_us.p99.is_some_and(|v| !Latency::is_failure(v)))
                     .collect();
                 ps.sort_by(|a, b| a.rate_rps.unwrap_or(0.0).total_cmp(&b.rate_rps.unwrap_or(0.0)));
                 (*i, ps)
@@ -249,24 +259,28 @@ fn latency_vs_load(r: &Results) -> Chart {
             continue;
         }
         let top =
-            open.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.summary.latency_us.p99 as f64)).fold(0.0, f64::max);
+            open.iter().flat_map(|(_, ps)| ps.iter().filter_map(|p| p.summary.latency_us.p99)).fold(0, u64::max) as f64;
         let (div, unit) = time_unit(top);
         let mut lines = Vec::new();
         for (i, ps) in &open {
-            let line = |pick: fn(&Latency) -> u64, dashed: bool| Line {
+            let line = |pick: fn(&Latency) -> Option<u64>, dashed: bool| Line {
                 color: view::color(*i),
                 dashed,
                 points: ps
                     .iter()
-                    .map(|p| LinePoint {
-                        x: p.rate_rps.unwrap_or(0.0),
-                        y: pick(&p.summary.latency_us) as f64 / div,
-                        range: range(p.repeats.iter().map(|rp| pick(&rp.latency_us) as f64 / div)),
+                    .filter_map(|p| {
+                        Some(LinePoint {
+                            x: p.rate_rps.unwrap_or(0.0),
+                            y: pick(&p.summary.latency_us)? as f64 / div,
+                            range: range(
+                                p.repeats.iter().filter_map(|rp| pick(&rp.latency_us)).map(|v| v as f64 / div),
+                            ),
+                        })
                     })
                     .collect(),
             };
             lines.push(line(|l| l.p99, false));
-            lines.push(line(|l| l.p50, true));
+            lines.push(line(|l| Some(l.p50), true));
         }
         // Rates from 250/s to a Rust target's 0.5 × max, latencies from sub-ms to seconds:
         // log axes where the values span more than 10x, so no line is flattened at the floor.
@@ -419,7 +433,7 @@ fn streaming(r: &Results) -> Chart {
             p.repeats.iter().filter_map(|rp: &Repeat| rp.streaming.clone()).collect()
         };
         let ttft_groups = ["p50", "p90", "p99", "p99.9"];
-        let pick = |l: &Latency, j: usize| [l.p50, l.p90, l.p99, l.p999][j] as f64;
+        let pick = |l: &Latency, j: usize| [Some(l.p50), l.p90, l.p99, l.p999][j].map(|v| v as f64);
         let ttft = BarPanel {
             y_log: false,
             title: format!("time to first token, {}", key.setting()),
@@ -434,9 +448,9 @@ fn streaming(r: &Results) -> Chart {
                         color: view::color(*i),
                         bars: (0..4)
                             .map(|j| {
-                                s.map(|s| Bar {
-                                    value: pick(&s.ttft_us, j) / 1e3,
-                                    range: range(reps.iter().map(|rp| pick(&rp.ttft_us, j) / 1e3)),
+                                s.and_then(|s| pick(&s.ttft_us, j)).map(|v| Bar {
+                                    value: v / 1e3,
+                                    range: range(reps.iter().filter_map(|rp| pick(&rp.ttft_us, j)).map(|v| v / 1e3)),
                                     flagged: !p.summary.flags.is_empty(),
                                 })
                             })
@@ -461,9 +475,9 @@ fn streaming(r: &Results) -> Chart {
                         color: view::color(*i),
                         bars: (0..3)
                             .map(|j| {
-                                s.map(|s| Bar {
-                                    value: itl(&s.itl_us, j),
-                                    range: range(reps.iter().map(|rp| itl(&rp.itl_us, j))),
+                                s.and_then(|s| itl(&s.itl_us, j)).map(|value| Bar {
+                                    value,
+                                    range: range(reps.iter().filter_map(|rp| itl(&rp.itl_us, j))),
                                     flagged: !p.summary.flags.is_empty(),
                                 })
                             })
@@ -632,9 +646,9 @@ fn probe(r: &Results) -> Chart {
     levels.sort_unstable();
     levels.dedup();
     let groups: Vec<String> = targets.iter().map(|(t, _)| t.name.clone()).collect();
-    type Quantile = fn(&Latency) -> u64;
-    let quantiles: [(&str, Quantile); 2] = [("p50", |l| l.p50), ("p99", |l| l.p99)];
-    let ms = |v: u64, flagged: bool| Some(Bar { value: v as f64 / 1e3, range: None, flagged });
+    type Quantile = fn(&Latency) -> Option<u64>;
+    let quantiles: [(&str, Quantile); 2] = [("p50", |l| Some(l.p50)), ("p99", |l| l.p99)];
+    let ms = |v: Option<u64>, flagged: bool| v.map(|v| Bar { value: v as f64 / 1e3, range: None, flagged });
     let panels: Vec<Panel> = if targets.is_empty() {
         vec![empty("probe latency p50"), empty("probe latency p99")]
     } else {

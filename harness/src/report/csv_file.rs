@@ -25,10 +25,13 @@ struct Row<'a> {
     throughput_rps_ci95_low: f64,
     throughput_rps_ci95_high: f64,
     throughput_cv: f64,
+    /// Samples behind the latency percentiles; a percentile is empty where they are too few
+    /// (docs/metrics.md, "Percentiles and samples").
+    latency_n: Option<u64>,
     latency_p50_us: u64,
-    latency_p90_us: u64,
-    latency_p99_us: u64,
-    latency_p999_us: u64,
+    latency_p90_us: Option<u64>,
+    latency_p99_us: Option<u64>,
+    latency_p999_us: Option<u64>,
     latency_max_us: u64,
     cpu_us_per_request: Option<f64>,
     rss_peak_bytes: Option<u64>,
@@ -40,6 +43,9 @@ struct Row<'a> {
     flags: String,
     ttft_p50_us: Option<u64>,
     ttft_p99_us: Option<u64>,
+    /// ITL p50 − token delay.
+    itl_bias_us: Option<f64>,
+    /// ITL p99 − ITL p50 (before 2026-12-02: ITL p99 − token delay).
     itl_jitter_p99_us: Option<f64>,
     tokens_per_s: Option<f64>,
     inflight_efficiency_pct: Option<f64>,
@@ -70,6 +76,7 @@ pub fn render(r: &Results) -> anyhow::Result<String> {
                 throughput_rps_ci95_low: s.throughput_rps.ci95_low,
                 throughput_rps_ci95_high: s.throughput_rps.ci95_high,
                 throughput_cv: s.throughput_rps.cv,
+                latency_n: s.latency_us.n,
                 latency_p50_us: s.latency_us.p50,
                 latency_p90_us: s.latency_us.p90,
                 latency_p99_us: s.latency_us.p99,
@@ -83,12 +90,13 @@ pub fn render(r: &Results) -> anyhow::Result<String> {
                 dropped: s.dropped,
                 flags: s.flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(";"),
                 ttft_p50_us: st.map(|x| x.ttft_us.p50),
-                ttft_p99_us: st.map(|x| x.ttft_us.p99),
-                itl_jitter_p99_us: st.map(|x| x.itl_jitter_us.p99),
+                ttft_p99_us: st.and_then(|x| x.ttft_us.p99),
+                itl_bias_us: st.and_then(|x| super::view::itl_bias_and_spread(&x.itl_us, x.token_delay_ms)[0]),
+                itl_jitter_p99_us: st.and_then(|x| super::view::itl_bias_and_spread(&x.itl_us, x.token_delay_ms)[1]),
                 tokens_per_s: st.map(|x| x.tokens_per_s),
                 inflight_efficiency_pct: s.inflight.as_ref().map(|i| i.efficiency_pct),
-                probe_idle_p99_us: s.probe.as_ref().map(|x| x.idle_us.p99),
-                probe_loaded_p99_us: s.probe.as_ref().map(|x| x.loaded_us.p99),
+                probe_idle_p99_us: s.probe.as_ref().and_then(|x| x.idle_us.p99),
+                probe_loaded_p99_us: s.probe.as_ref().and_then(|x| x.loaded_us.p99),
             })?;
         }
     }
@@ -101,8 +109,8 @@ pub fn render(r: &Results) -> anyhow::Result<String> {
 
 const HEADER: &str = "target,language,framework_version,workload,mode,connections,rate_rps,rate_basis,point,repeats,\
 throughput_rps_median,throughput_rps_min,throughput_rps_max,throughput_rps_ci95_low,throughput_rps_ci95_high,\
-throughput_cv,latency_p50_us,latency_p90_us,latency_p99_us,latency_p999_us,latency_max_us,cpu_us_per_request,\
-rss_peak_bytes,rss_mean_bytes,client_cpu_share,errors,dropped,flags,ttft_p50_us,ttft_p99_us,itl_jitter_p99_us,\
+throughput_cv,latency_n,latency_p50_us,latency_p90_us,latency_p99_us,latency_p999_us,latency_max_us,cpu_us_per_request,\
+rss_peak_bytes,rss_mean_bytes,client_cpu_share,errors,dropped,flags,ttft_p50_us,ttft_p99_us,itl_bias_us,itl_jitter_p99_us,\
 tokens_per_s,inflight_efficiency_pct,probe_idle_p99_us,probe_loaded_p99_us";
 
 #[cfg(test)]

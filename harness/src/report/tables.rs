@@ -1,8 +1,10 @@
 //! The report's tables as data: built once from `results.json`, rendered by both
 //! `index.html` and `report.md`, so the two always show the same figures and flags.
 
-use super::view::{self, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
-use crate::results::{Flag, MixedSummary, MixedTransaction, Point, Results, TargetResult, TargetStatus, Workload};
+use super::view::{self, MAX, P50, P99, P999, PointKey, fmt_bytes, fmt_num, fmt_rps_ci};
+use crate::results::{
+    Flag, Latency, MixedSummary, MixedTransaction, Point, Results, TargetResult, TargetStatus, Workload,
+};
 
 /// One cell: its text, the flags that qualify it (shown beside it), and whether the figure is
 /// absent from the run.
@@ -177,9 +179,9 @@ fn workload_columns(r: &Results, c: &mut Columns) {
             match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
                 Some((s, p)) => Cell::flagged(
                     format!(
-                        "{:.1} / {:.0} / {:.0}",
-                        s.ttft_us.p99 as f64 / 1e3,
-                        view::itl_bias_and_spread(&s.itl_us, s.token_delay_ms)[1],
+                        "{} / {} / {:.0}",
+                        s.ttft_us.p99.map_or("–".into(), |v| format!("{:.1}", v as f64 / 1e3)),
+                        view::fmt_signed_us(view::itl_bias_and_spread(&s.itl_us, s.token_delay_ms)[1]),
                         s.tokens_per_s
                     ),
                     &p.summary.flags,
@@ -210,7 +212,10 @@ fn workload_columns(r: &Results, c: &mut Columns) {
             match most.max_by_key(|p| p.connections) {
                 Some(p) => {
                     let pr = p.summary.probe.as_ref().expect("filtered");
-                    Cell::flagged(format!("{} / {}", pr.loaded_us.p99, pr.idle_us.p99), &p.summary.flags)
+                    Cell::flagged(
+                        format!("{} / {}", Latency::show(pr.loaded_us.p99), Latency::show(pr.idle_us.p99)),
+                        &p.summary.flags,
+                    )
                 }
                 None => Cell::missing(),
             }
@@ -309,11 +314,12 @@ fn points(r: &Results) -> Option<Table> {
                 Cell::text(p.repeats.len().to_string()),
                 Cell::flagged(fmt_rps_ci(p), &s.flags),
                 Cell::text(format!("{}–{}", fmt_num(s.throughput_rps.min), fmt_num(s.throughput_rps.max))),
-                Cell::text(view::fmt_latency_us(l.p50)),
+                Cell::text(l.show_n()),
+                Cell::text(view::fmt_latency_us(Some(l.p50))),
                 Cell::text(view::fmt_latency_us(l.p90)),
                 Cell::text(view::fmt_latency_us(l.p99)),
                 Cell::text(view::fmt_latency_us(l.p999)),
-                Cell::text(view::fmt_latency_us(l.max)),
+                Cell::text(view::fmt_latency_us(Some(l.max))),
                 Cell::opt(s.cpu_us_per_request.map(|c| format!("{c:.1}"))),
                 Cell::opt(s.rss_peak_bytes.map(|b| fmt_bytes(b as f64))),
                 Cell::text(format!("{:.0}%", 100.0 * s.client_cpu_share)),
@@ -333,7 +339,8 @@ fn points(r: &Results) -> Option<Table> {
                at least the 10 s timeout, and a percentile among failures reads \"> timeout\". Open-loop \
                latencies count from the scheduled send time; an `overloaded` point's are queue growth, not \
                figures to compare. Closed-loop latencies are subject to coordinated omission and are not the \
-               headline."
+               headline. n is the samples behind the percentiles; a percentile is given only when at least 10 \
+               lie beyond it (p90 from 100, p99 from 1,000, p99.9 from 10,000), else \"–\"."
             .into(),
         headers: [
             "target",
@@ -341,6 +348,7 @@ fn points(r: &Results) -> Option<Table> {
             "repeats",
             "req/s median [95% CI]",
             "min–max",
+            "n",
             "p50 µs",
             "p90 µs",
             "p99 µs",
@@ -372,14 +380,15 @@ fn streaming(r: &Results) -> Option<Table> {
             vec![
                 Cell::text(&t.name),
                 Cell::text(PointKey::of(p).setting()),
-                Cell::text(format!("{} / {}", s.ttft_us.p50, s.ttft_us.p99)),
-                Cell::text(format!("{:.0} / {:.0}", s.ttft_overhead_us.p50, s.ttft_overhead_us.p99)),
-                Cell::text(format!("{} / {}", s.itl_us.p50, s.itl_us.p99)),
+                Cell::text(view::fmt_pcts(&s.ttft_us, &[P50, P99])),
+                Cell::text(format!("{:.0} / {}", s.ttft_overhead_us.p50, view::fmt_signed_us(s.ttft_overhead_us.p99))),
+                Cell::text(view::fmt_pcts(&s.itl_us, &[P50, P99])),
                 Cell::text({
-                    let [bias, p99, p999] = view::itl_bias_and_spread(&s.itl_us, s.token_delay_ms);
-                    format!("{bias:.0} / {p99:.0} / {p999:.0}")
+                    let [bias, p99, p999] =
+                        view::itl_bias_and_spread(&s.itl_us, s.token_delay_ms).map(view::fmt_signed_us);
+                    format!("{bias} / {p99} / {p999}")
                 }),
-                Cell::text(format!("{} / {}", s.tpot_us.p50, s.tpot_us.p99)),
+                Cell::text(view::fmt_pcts(&s.tpot_us, &[P50, P99])),
                 Cell::text(format!("{:.0}", s.tokens_per_s)),
                 Cell::flagged(format!("{:.1}%", 100.0 * s.streams_correct_share), &p.summary.flags),
             ]
@@ -420,7 +429,13 @@ fn inflight(r: &Results) -> Option<Table> {
                 Cell::text(fmt_num(i.ideal_rps)),
                 Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
                 Cell::text(format!("{:.1}", i.efficiency_pct)),
-                Cell::text(format!("{:.0} / {:.0} / {:.0}", i.overhead_us.p50, i.overhead_us.p99, i.overhead_us.p999)),
+                Cell::text(format!(
+                    "{:.0} / {} / {} (n {})",
+                    i.overhead_us.p50,
+                    view::fmt_signed_us(i.overhead_us.p99),
+                    view::fmt_signed_us(i.overhead_us.p999),
+                    p.summary.latency_us.show_n()
+                )),
                 Cell::opt(p.summary.rss_mean_bytes.map(|b| fmt_bytes(b as f64))),
             ]
         })
@@ -459,8 +474,8 @@ fn probe(r: &Results) -> Option<Table> {
                 Cell::text(pr.work.to_string()),
                 Cell::text(p.summary.cpu_us_per_request.map_or("–".into(), |us| fmt_num(us / 1e3))),
                 Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
-                Cell::text(format!("{} / {} / {}", pr.idle_us.p50, pr.idle_us.p99, pr.idle_us.p999)),
-                Cell::flagged(format!("{} / {} / {}", pr.loaded_us.p50, pr.loaded_us.p99, pr.loaded_us.p999), &flags),
+                Cell::text(view::fmt_pcts(&pr.idle_us, &[P50, P99, P999])),
+                Cell::flagged(view::fmt_pcts(&pr.loaded_us, &[P50, P99, P999]), &flags),
                 Cell::text(format!("{} ({} errors)", pr.probe_requests, pr.probe_errors)),
             ]
         })
@@ -504,7 +519,8 @@ fn is_relative_file(path: &str) -> bool {
 }
 
 fn ms_pair(l: &crate::results::Latency) -> String {
-    format!("{} / {}", fmt_num(l.p50 as f64 / 1e3), fmt_num(l.p99 as f64 / 1e3))
+    let ms = |v: Option<u64>| v.map_or("–".into(), |v| fmt_num(v as f64 / 1e3));
+    format!("{} / {} (n {})", ms(Some(l.p50)), ms(l.p99), l.show_n())
 }
 
 /// One row per target: the scenario's load, each HTTP transaction's p50/p99, the streaming
@@ -583,7 +599,7 @@ fn mixed_transactions(r: &Results) -> Option<Table> {
                 Cell::text(x.requests.to_string()),
                 Cell::flagged(x.failures.to_string(), &flags),
                 Cell::text(fmt_num(x.rps)),
-                Cell::text(format!("{} / {} / {}", x.latency_us.p50, x.latency_us.p99, x.latency_us.max)),
+                Cell::text(view::fmt_pcts(&x.latency_us, &[P50, P99, MAX])),
             ]);
         }
     }

@@ -157,22 +157,40 @@ pub fn kept_up(p: &Point) -> bool {
 
 /// A latency percentile in µs, or "> timeout" where it falls among failed requests
 /// (docs/metrics.md, "Failures in latency").
-pub fn fmt_latency_us(v: u64) -> String {
-    if Latency::is_failure(v) { "> timeout".into() } else { v.to_string() }
+pub fn fmt_latency_us(v: Option<u64>) -> String {
+    Latency::show(v)
 }
 
 /// A point's headline latency percentile: "overloaded at R req/s" for a point that did not
 /// keep up (its percentiles are queue growth), else [`fmt_latency_us`].
-pub fn fmt_headline_latency(p: &Point, v: u64) -> String {
+pub fn fmt_headline_latency(p: &Point, v: Option<u64>) -> String {
     if kept_up(p) { fmt_latency_us(v) } else { format!("overloaded at {} req/s", fmt_num(p.rate_rps.unwrap_or(0.0))) }
 }
 
 /// A stream's inter-token figures in µs: [p50 − token delay (the bias from the pace),
 /// p99 − p50, p99.9 − p50 (the jitter, a spread)], from the ITL percentiles, so files
 /// written before `itl_spread_us` existed read the same (docs/metrics.md, "Streaming").
-pub fn itl_bias_and_spread(itl: &crate::results::Latency, token_delay_ms: u64) -> [f64; 3] {
+pub fn itl_bias_and_spread(itl: &crate::results::Latency, token_delay_ms: u64) -> [Option<f64>; 3] {
     let p50 = itl.p50 as f64;
-    [p50 - token_delay_ms as f64 * 1e3, itl.p99 as f64 - p50, itl.p999 as f64 - p50]
+    let minus = |v: Option<u64>| v.map(|v| v as f64 - p50);
+    [Some(p50 - token_delay_ms as f64 * 1e3), minus(itl.p99), minus(itl.p999)]
+}
+
+/// Percentiles of one latency as a table cell, with its sample count: "p50 / p99 (n N)";
+/// `with` picks which (p50 always; p90, p99, p99.9 as given), "–" where too few samples.
+pub fn fmt_pcts(l: &Latency, with: &[fn(&Latency) -> Option<u64>]) -> String {
+    let values: Vec<String> = with.iter().map(|f| Latency::show(f(l))).collect();
+    format!("{} (n {})", values.join(" / "), l.show_n())
+}
+
+pub const P50: fn(&Latency) -> Option<u64> = |l| Some(l.p50);
+pub const P99: fn(&Latency) -> Option<u64> = |l| l.p99;
+pub const P999: fn(&Latency) -> Option<u64> = |l| l.p999;
+pub const MAX: fn(&Latency) -> Option<u64> = |l| Some(l.max);
+
+/// A signed µs figure, "–" where too few samples give it.
+pub fn fmt_signed_us(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.0}"))
 }
 
 pub fn fmt_num(v: f64) -> String {

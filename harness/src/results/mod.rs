@@ -423,14 +423,28 @@ impl From<crate::stats::Summary> for Spread {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+/// Latency percentiles of one histogram, in µs. A percentile is given only when at least
+/// 10 samples lie beyond it (n ≥ 10 / (1 − q): p90 from 100, p99 from 1,000, p99.9 from
+/// 10,000; [`min_samples`]); below that it is null, since from fewer it is one of the few
+/// largest samples (p99.9 of 44 is the maximum). p50 and the maximum are always given,
+/// beside `n` (docs/metrics.md, "Percentiles and samples").
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
+    /// Samples in the histogram; null in files written before 2026-12-02, whose
+    /// percentiles were given from any count.
+    #[serde(default)]
+    pub n: Option<u64>,
     /// A percentile at or above [`FAILED_US`] falls among failed requests ("> timeout").
     pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
+    pub p90: Option<u64>,
+    pub p99: Option<u64>,
+    pub p999: Option<u64>,
     pub max: u64,
+}
+
+/// Samples needed to give percentile `q`: 10 beyond it, n ≥ 10 / (1 − q).
+pub fn min_samples(q: f64) -> u64 {
+    (10.0 / (1.0 - q)).round() as u64
 }
 
 /// Where a failed request (transport error, timeout, unexpected status, dropped) sits in a
@@ -446,12 +460,30 @@ impl Latency {
         v >= FAILED_US - FAILED_US / 1000
     }
 
+    /// A percentile as tables print it: its µs, "> timeout" where it falls among failures,
+    /// "–" where too few samples give it.
+    pub fn show(v: Option<u64>) -> String {
+        match v {
+            None => "–".into(),
+            Some(v) if Self::is_failure(v) => "> timeout".into(),
+            Some(v) => v.to_string(),
+        }
+    }
+
+    /// The sample count as tables print it ("?" for files that did not record it).
+    pub fn show_n(&self) -> String {
+        self.n.map_or("?".into(), |n| n.to_string())
+    }
+
     pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        let n = h.len();
+        let at = |q: f64| (n >= min_samples(q)).then(|| h.value_at_quantile(q));
         Latency {
+            n: Some(n),
             p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
+            p90: at(0.90),
+            p99: at(0.99),
+            p999: at(0.999),
             max: h.max(),
         }
     }
@@ -565,8 +597,9 @@ pub struct StreamSummary {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct SignedPercentiles {
     pub p50: f64,
-    pub p99: f64,
-    pub p999: f64,
+    /// Null where the latency's own percentile is (too few samples: [`Latency`]).
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
 }
 
 /// Streaming figures of one repeat.
