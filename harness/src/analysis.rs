@@ -10,7 +10,7 @@ use crate::results::{
 use crate::stats;
 
 pub use crate::results::CLIENT_BOUND_SHARE;
-use crate::results::{OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH};
+use crate::results::{CLIENT_LAG_SHARE, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH};
 
 /// Latency percentiles minus a fixed time (a token delay, an io latency): what the target
 /// adds on top. Percentiles commute with subtracting a constant, so these are exact.
@@ -109,6 +109,7 @@ pub fn point(
             pss_mean_bytes: median_of(repeats.iter().filter_map(|r| r.pss_mean_bytes.map(|b| b as f64)).collect())
                 .map(|b| b as u64),
             held_concurrency: None,
+            send_lag_us: None,
         },
         repeats,
     }
@@ -168,6 +169,14 @@ pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
         flags.push(Flag::Overloaded);
     }
     flags
+}
+
+/// Flag `client_lag`: the driver's send lag at its tail exceeds [`CLIENT_LAG_SHARE`] of the
+/// latency at its tail, each the highest percentile its samples give (p99, else p90, else
+/// p50), so the reported latency may be partly the client's (docs/metrics.md, "Send lag").
+pub fn client_lag(latency: &Latency, send_lag: &Latency) -> bool {
+    let tail = |l: &Latency| l.p99.or(l.p90).unwrap_or(l.p50) as f64;
+    send_lag.n.unwrap_or(0) > 0 && tail(send_lag) > CLIENT_LAG_SHARE * tail(latency)
 }
 
 /// The client's CPU time per request inside a window: its CPU share of `client_cpus` over
@@ -258,6 +267,7 @@ mod tests {
             alignment_wait_s: 0.0,
             pss_mean_bytes: None,
             sampler_cpu_share: 0.0,
+            send_lag_us: None,
         }
     }
 
@@ -330,6 +340,25 @@ mod tests {
         assert_eq!(client_cpu_us_per_request(0.5, 1, 4.0, 1000), Some(2000.0));
         assert_eq!(client_cpu_us_per_request(0.25, 2, 4.0, 1000), Some(2000.0));
         assert_eq!(client_cpu_us_per_request(0.5, 1, 4.0, 0), None);
+    }
+
+    #[test]
+    fn client_lag_compares_the_tails_each_sample_count_gives() {
+        let l = |n: u64, p50: u64, p90: u64, p99: Option<u64>| Latency {
+            n: Some(n),
+            p50,
+            p90: Some(p90),
+            p99,
+            p999: None,
+            max: p90 * 2,
+        };
+        // p99 against p99: 150 µs of 2 ms is 7.5%, 250 µs is 12.5%.
+        assert!(!client_lag(&l(5000, 800, 1500, Some(2000)), &l(5000, 50, 100, Some(150))));
+        assert!(client_lag(&l(5000, 800, 1500, Some(2000)), &l(5000, 50, 100, Some(250))));
+        // Too few samples for p99: p90 against p90.
+        assert!(client_lag(&l(400, 3000, 4000, None), &l(400, 3000, 7900, None)));
+        assert!(!client_lag(&l(400, 3000, 4000, None), &l(400, 180, 240, None)));
+        assert!(!client_lag(&l(400, 3000, 4000, None), &Latency::default()), "no lag recorded, no flag");
     }
 
     #[test]

@@ -584,6 +584,7 @@ fn measure(
     let (rt, base_url) = (ctx.rt, ctx.base_url);
     let mut repeats = Vec::with_capacity(window.repeats);
     let mut merged = driver::Recorder::default().latency_us;
+    let mut merged_lag = driver::Recorder::default().send_lag_us;
     let mut merged_stream: Option<driver::StreamRecorder> = None;
     let mut probe: Option<driver::Recorder> = None;
     crate::interrupt::at_step("measuring", Some(point_label(workload, mode)));
@@ -604,23 +605,33 @@ fn measure(
             }
         };
         merged.add(&r.recorded.latency_us).expect("same histogram bounds");
-        repeats.push(repeat_of(ctx, &r));
+        merged_lag.add(&r.recorded.send_lag_us).expect("same histogram bounds");
+        repeats.push(repeat_of(ctx, &r, mode));
         if let Some(s) = &r.recorded.stream {
             merged_stream.get_or_insert_with(driver::StreamRecorder::default).merge_from(s);
         }
     }
     let delay = payloads.entries.first().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.token_delay_ms);
     let mut point = analysis::point(workload, mode, rate_basis, repeats, Latency::of(&merged));
-    if let Mode::Closed { .. } = mode {
-        point.summary.held_concurrency =
-            analysis::held_concurrency(point.summary.throughput_rps.median, payloads.exchange_floor);
+    match mode {
+        Mode::Closed { .. } => {
+            point.summary.held_concurrency =
+                analysis::held_concurrency(point.summary.throughput_rps.median, payloads.exchange_floor);
+        }
+        Mode::Open { .. } => {
+            let lag = Latency::of(&merged_lag);
+            if analysis::client_lag(&point.summary.latency_us, &lag) {
+                point.summary.flags.push(crate::results::Flag::ClientLag);
+            }
+            point.summary.send_lag_us = Some(lag);
+        }
     }
     point.summary.streaming = merged_stream.map(|s| analysis::stream_summary(&s, delay, &point.repeats));
     Ok(Measured { point, probe })
 }
 
 /// One measured window as results.json records it, with the sampler's figures for it.
-fn repeat_of(ctx: &Ctx, r: &driver::LoadResult) -> Repeat {
+fn repeat_of(ctx: &Ctx, r: &driver::LoadResult, mode: Mode) -> Repeat {
     let ws = ctx.sampler.window(r.window_start, r.window_end, ctx.cfg.client_cpus.len());
     let throughput = r.throughput_rps();
     Repeat {
@@ -639,6 +650,7 @@ fn repeat_of(ctx: &Ctx, r: &driver::LoadResult) -> Repeat {
         client_cpu_share: ws.client_cpu_share,
         pss_mean_bytes: ws.pss_mean_bytes,
         sampler_cpu_share: ws.sampler_cpu_share,
+        send_lag_us: matches!(mode, Mode::Open { .. }).then(|| Latency::of(&r.recorded.send_lag_us)),
         statuses: r.recorded.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         errors: r.recorded.errors.clone(),
         scheduled: r.scheduled,

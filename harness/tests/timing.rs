@@ -25,6 +25,9 @@ mod faulty_targets;
 #[path = "timing/known_latency.rs"]
 mod known_latency;
 
+#[path = "timing/send_lag.rs"]
+mod send_lag;
+
 #[path = "timing/slow_inference.rs"]
 mod slow_inference;
 

@@ -97,6 +97,11 @@ pub struct Recorder {
     pub stream: Option<StreamRecorder>,
     /// Sum of the latencies of the answered requests (failures excluded), in µs: their mean.
     pub answered_latency_sum_us: u64,
+    /// Open loop: the driver's own send lag of each request of the window, in µs: from its
+    /// scheduled time to when its task first ran, so the scheduler's lateness and the
+    /// runtime's delay in picking the task up, not a wait for a connection (which the
+    /// server's slowness causes). Empty for the closed loop.
+    pub send_lag_us: Histogram<u64>,
     /// Open loop: (scheduled, done) of every request, warm-up included, in µs since the run
     /// started; `done` is `None` for a request that got no answer. Turned into the window's
     /// completions and its thirds' medians when the run ends.
@@ -184,6 +189,7 @@ impl Default for Recorder {
             mismatches: Vec::new(),
             stream: None,
             answered_latency_sum_us: 0,
+            send_lag_us: histogram(),
             timeline: Vec::new(),
         }
     }
@@ -272,6 +278,7 @@ impl Recorder {
 
     fn merge(&mut self, other: &Recorder) {
         self.latency_us.add(&other.latency_us).expect("same histogram bounds");
+        self.send_lag_us.add(&other.send_lag_us).expect("same histogram bounds");
         for (s, n) in &other.statuses {
             *self.statuses.entry(*s).or_default() += n;
         }
@@ -670,7 +677,11 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
     }
     let dropped = pool.dropped.load(Ordering::Relaxed);
     // A dropped request is a failure: it counts in the percentiles as at least its timeout.
-    recorded.latency_us.record_n(FAILED_US, dropped).expect("FAILED_US is within the histogram's bounds");
+    // (Only when there are some: hdrhistogram's `record_n` moves the maximum even for a
+    // count of 0, which put every open-loop point's max at the failure value.)
+    if dropped > 0 {
+        recorded.latency_us.record_n(FAILED_US, dropped).expect("FAILED_US is within the histogram's bounds");
+    }
     let us = |t: Instant| t.saturating_duration_since(start).as_micros() as u64;
     let (completed_in_window, thirds) =
         window_figures(&std::mem::take(&mut recorded.timeline), us(warmup_end), us(window_end));
@@ -721,6 +732,7 @@ async fn one_open_request(
     (origin, at): (Instant, Instant),
     measured: bool,
 ) {
+    let woke = Instant::now();
     let us = |t: Instant| t.saturating_duration_since(origin).as_micros() as u64;
     let deadline = tokio::time::Instant::from_std(at + shared.spec.request_timeout);
     let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, pool.permits.acquire()).await else {
@@ -730,6 +742,9 @@ async fn one_open_request(
         return;
     };
     let (mut conn, mut rec) = pool.idle.lock().expect("pool lock").pop().unwrap_or_default();
+    if measured {
+        rec.send_lag_us.saturating_record(micros(woke.saturating_duration_since(at)));
+    }
     let req = shared.payloads.get(k);
     let mut deadline = std::pin::pin!(tokio::time::sleep_until(deadline));
     let mut answered = None;

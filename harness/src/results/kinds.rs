@@ -86,8 +86,12 @@ pub const OVERLOAD_COMPLETED_SHARE: f64 = 0.97;
 /// ... or the p50 of its last third exceeded this many times its first third's.
 pub const OVERLOAD_P50_GROWTH: f64 = 2.0;
 
-/// What qualifies a figure (docs/metrics.md, "Flags"): the first six are a point's, from
-/// its repeats (`analysis::flags`); the others mark report cells.
+/// Flag `client_lag`: an open-loop point's send-lag p99 (the driver's own delay) exceeds
+/// this share of its latency p99 (each the highest percentile its samples give).
+pub const CLIENT_LAG_SHARE: f64 = 0.10;
+
+/// What qualifies a figure (docs/metrics.md, "Flags"): the first six and `client_lag` are
+/// a point's (`analysis::flags`, `analysis::client_lag`); the others mark report cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
@@ -97,6 +101,7 @@ pub enum Flag {
     Dropped,
     SingleRun,
     Overloaded,
+    ClientLag,
     VerificationFailed,
     NotRobust,
     NotJudged,
@@ -112,6 +117,7 @@ impl Flag {
             Flag::Dropped => "dropped",
             Flag::SingleRun => "single_run",
             Flag::Overloaded => "overloaded",
+            Flag::ClientLag => "client_lag",
             Flag::VerificationFailed => "verification_failed",
             Flag::NotRobust => "not_robust",
             Flag::NotJudged => "not_judged",
@@ -141,6 +147,11 @@ impl Flag {
                  a percentile to compare",
                 OVERLOAD_COMPLETED_SHARE * 100.0,
                 OVERLOAD_P50_GROWTH
+            ),
+            Flag::ClientLag => format!(
+                "the driver's own send lag (its p99, actual start − scheduled) exceeded {:.0}% of the latency p99: part \
+                 of the latency may be the client's",
+                CLIENT_LAG_SHARE * 100.0
             ),
             Flag::VerificationFailed => "the target failed the conformance corpus and was not measured".into(),
             Flag::NotRobust => "a robustness figure misses its bar (docs/metrics.md, \"Robustness\")".into(),

@@ -11,7 +11,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 mod kinds;
 pub use kinds::{
-    CLIENT_BOUND_SHARE, Flag, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH, PointMode, TargetStatus, Workload,
+    CLIENT_BOUND_SHARE, CLIENT_LAG_SHARE, Flag, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH, PointMode, TargetStatus,
+    Workload,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -523,6 +524,9 @@ pub struct PointSummary {
     /// server held, median throughput × that hold (docs/metrics.md, "Memory fits").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_concurrency: Option<f64>,
+    /// Open loop: the driver's send lag over all repeats, µs (docs/metrics.md, "Send lag").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag_us: Option<Latency>,
 }
 
 /// Slow I/O-bound inference at a fixed number of in-flight requests.
@@ -657,6 +661,9 @@ pub struct Repeat {
     /// `client_cpu_share`'s numerator).
     #[serde(default)]
     pub sampler_cpu_share: f64,
+    /// Open loop: the driver's send lag of this window's requests, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag_us: Option<Latency>,
 }
 
 /// Errors by kind (docs/metrics.md, "errors").

@@ -236,6 +236,7 @@ pub fn run(
         alignment_wait_s: 0.0,
         pss_mean_bytes: ws.pss_mean_bytes,
         sampler_cpu_share: ws.sampler_cpu_share,
+        send_lag_us: None,
     };
     let basis = format!(
         "goose {} users, think {}–{} ms, weights {}",
