@@ -110,6 +110,7 @@ pub fn point(
                 .map(|b| b as u64),
             held_concurrency: None,
             send_lag_us: None,
+            overhead_us: None,
         },
         repeats,
     }
@@ -187,19 +188,23 @@ pub fn client_cpu_us_per_request(share: f64, client_cpus: usize, window_s: f64, 
 }
 
 /// infer-io's efficiency and overhead at `connections` in flight, each request held
-/// `latency_ms` by the server (docs/metrics.md, "In-flight efficiency").
+/// `latency_ms` by the server (docs/metrics.md, "In-flight efficiency"). The overhead comes
+/// from `overhead` (each answered request's latency − `latency_ms`, read to 0.1% of itself) where the
+/// point recorded it, else from the latency's percentiles minus `latency_ms` (older files:
+/// there a 200 ms latency's bucket is 128 µs, so every overhead sat on a bucket edge).
 pub fn inflight_summary(
     latency_ms: u64,
     connections: usize,
     throughput_median: f64,
     latency: Latency,
+    overhead: Option<Latency>,
 ) -> InflightSummary {
     let ideal = connections as f64 / (latency_ms as f64 / 1e3).max(1e-9);
     InflightSummary {
         latency_ms,
         ideal_rps: ideal,
         efficiency_pct: 100.0 * throughput_median / ideal,
-        overhead_us: minus_ms(latency, latency_ms),
+        overhead_us: overhead.map_or_else(|| minus_ms(latency, latency_ms), |o| minus_ms(o, 0)),
     }
 }
 
@@ -268,6 +273,7 @@ mod tests {
             pss_mean_bytes: None,
             sampler_cpu_share: 0.0,
             send_lag_us: None,
+            overhead_us: None,
         }
     }
 
@@ -371,7 +377,7 @@ mod tests {
             p999: Some(203_000),
             max: 204_000,
         };
-        let i = inflight_summary(200, 10, 49.5, l);
+        let i = inflight_summary(200, 10, 49.5, l, None);
         assert_eq!(i.ideal_rps, 50.0);
         assert!((i.efficiency_pct - 99.0).abs() < 1e-9);
         assert_eq!((i.overhead_us.p50, i.overhead_us.p99), (1000.0, Some(2000.0)));
@@ -470,7 +476,13 @@ mod tests {
                 }
                 assert_eq!(flags, b.flags, "{what}");
                 if let Some(i) = &b.inflight {
-                    let again = inflight_summary(i.latency_ms, pt.connections, b.throughput_rps.median, b.latency_us);
+                    let again = inflight_summary(
+                        i.latency_ms,
+                        pt.connections,
+                        b.throughput_rps.median,
+                        b.latency_us,
+                        b.overhead_us,
+                    );
                     assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(i).unwrap(), "{what}");
                 }
                 if let Some(s) = &b.streaming {

@@ -585,6 +585,7 @@ fn measure(
     let mut repeats = Vec::with_capacity(window.repeats);
     let mut merged = driver::Recorder::default().latency_us;
     let mut merged_lag = driver::Recorder::default().send_lag_us;
+    let mut merged_overhead = driver::Recorder::default().overhead_us;
     let mut merged_stream: Option<driver::StreamRecorder> = None;
     let mut probe: Option<driver::Recorder> = None;
     crate::interrupt::at_step("measuring", Some(point_label(workload, mode)));
@@ -606,6 +607,7 @@ fn measure(
         };
         merged.add(&r.recorded.latency_us).expect("same histogram bounds");
         merged_lag.add(&r.recorded.send_lag_us).expect("same histogram bounds");
+        merged_overhead.add(&r.recorded.overhead_us).expect("same histogram bounds");
         repeats.push(repeat_of(ctx, &r, mode));
         if let Some(s) = &r.recorded.stream {
             merged_stream.get_or_insert_with(driver::StreamRecorder::default).merge_from(s);
@@ -613,6 +615,7 @@ fn measure(
     }
     let delay = payloads.entries.first().and_then(|e| e.stream.as_ref()).map_or(0, |s| s.token_delay_ms);
     let mut point = analysis::point(workload, mode, rate_basis, repeats, Latency::of(&merged));
+    point.summary.overhead_us = (!payloads.exchange_floor.is_zero()).then(|| Latency::of(&merged_overhead));
     match mode {
         Mode::Closed { .. } => {
             point.summary.held_concurrency =
@@ -651,6 +654,7 @@ fn repeat_of(ctx: &Ctx, r: &driver::LoadResult, mode: Mode) -> Repeat {
         pss_mean_bytes: ws.pss_mean_bytes,
         sampler_cpu_share: ws.sampler_cpu_share,
         send_lag_us: matches!(mode, Mode::Open { .. }).then(|| Latency::of(&r.recorded.send_lag_us)),
+        overhead_us: (r.recorded.overhead_us.len() > 0).then(|| Latency::of(&r.recorded.overhead_us)),
         statuses: r.recorded.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         errors: r.recorded.errors.clone(),
         scheduled: r.scheduled,

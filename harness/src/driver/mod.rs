@@ -102,6 +102,10 @@ pub struct Recorder {
     /// runtime's delay in picking the task up, not a wait for a connection (which the
     /// server's slowness causes). Empty for the closed loop.
     pub send_lag_us: Histogram<u64>,
+    /// For payloads with an exchange floor (infer-io's latency, a stream's token delays):
+    /// each answered request's latency minus that floor, in µs, in its own histogram, so
+    /// an overhead of 1 ms is read to 1 µs, not to the 128 µs bucket of a 200 ms latency.
+    pub overhead_us: Histogram<u64>,
     /// Open loop: (scheduled, done) of every request, warm-up included, in µs since the run
     /// started; `done` is `None` for a request that got no answer. Turned into the window's
     /// completions and its thirds' medians when the run ends.
@@ -190,6 +194,7 @@ impl Default for Recorder {
             stream: None,
             answered_latency_sum_us: 0,
             send_lag_us: histogram(),
+            overhead_us: histogram(),
             timeline: Vec::new(),
         }
     }
@@ -271,6 +276,15 @@ impl Recorder {
         }
     }
 
+    /// An answered request's latency beyond `floor` into `overhead_us` (nothing without a
+    /// floor, or for a failure: failures are in `latency_us` at [`FAILED_US`]).
+    fn record_overhead(&mut self, outcome: &Outcome, latency: Duration, floor: Duration) {
+        let answered = matches!(outcome, Outcome::Response { mismatch, .. } if *mismatch != conn::Check::WrongStatus);
+        if answered && !floor.is_zero() {
+            self.overhead_us.saturating_record(micros(latency.saturating_sub(floor)));
+        }
+    }
+
     /// Adds another recorder's exchanges (merging repeats).
     pub fn merge_from(&mut self, other: &Recorder) {
         self.merge(other)
@@ -279,6 +293,7 @@ impl Recorder {
     fn merge(&mut self, other: &Recorder) {
         self.latency_us.add(&other.latency_us).expect("same histogram bounds");
         self.send_lag_us.add(&other.send_lag_us).expect("same histogram bounds");
+        self.overhead_us.add(&other.overhead_us).expect("same histogram bounds");
         for (s, n) in &other.statuses {
             *self.statuses.entry(*s).or_default() += n;
         }
@@ -566,6 +581,7 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: I
             shared.recorded.fetch_add(1, Ordering::Relaxed);
         }
         if sent_in_window {
+            rec.record_overhead(&outcome, took, shared.payloads.exchange_floor);
             rec.record(outcome, sent, took, req.stream.is_some());
         }
         if !aligned {
@@ -772,6 +788,7 @@ async fn one_open_request(
         }
         if measured {
             // From the *scheduled* time: waiting for a connection is part of the latency.
+            rec.record_overhead(&outcome, done - at, shared.payloads.exchange_floor);
             rec.record(outcome, at, done - at, req.stream.is_some());
         }
         conn = c;

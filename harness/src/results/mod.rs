@@ -527,6 +527,10 @@ pub struct PointSummary {
     /// Open loop: the driver's send lag over all repeats, µs (docs/metrics.md, "Send lag").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_lag_us: Option<Latency>,
+    /// Workloads with an exchange floor (infer-io, generate): answered requests' latency
+    /// minus that floor, all repeats, µs, read to 0.1% of itself (docs/metrics.md, "In-flight sweep").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_us: Option<Latency>,
 }
 
 /// Slow I/O-bound inference at a fixed number of in-flight requests.
@@ -664,6 +668,9 @@ pub struct Repeat {
     /// Open loop: the driver's send lag of this window's requests, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_lag_us: Option<Latency>,
+    /// This window's answered requests' latency beyond the exchange floor, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_us: Option<Latency>,
 }
 
 /// Errors by kind (docs/metrics.md, "errors").

@@ -45,6 +45,7 @@ impl Spec for Def {
                 point.connections,
                 s.throughput_rps.median,
                 s.latency_us,
+                s.overhead_us,
             );
             point.summary.inflight = Some(i);
         }

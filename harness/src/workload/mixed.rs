@@ -237,6 +237,7 @@ pub fn run(
         pss_mean_bytes: ws.pss_mean_bytes,
         sampler_cpu_share: ws.sampler_cpu_share,
         send_lag_us: None,
+        overhead_us: None,
     };
     let basis = format!(
         "goose {} users, think {}–{} ms, weights {}",

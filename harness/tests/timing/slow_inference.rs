@@ -147,3 +147,28 @@ fn probe_sees_a_blocked_worker_and_not_a_blocking_pool() {
     assert!(pooled * 2 < blocked, "the blocking pool should spare the probe: {pooled} µs vs blocked {blocked} µs");
     assert!(idle * 2 < blocked, "idle probe p99 {idle} µs vs blocked {blocked} µs");
 }
+
+/// infer-io's overhead (latency − L) has its own histogram, read to 0.1% of itself (issue 15,
+/// item 3): taken off the latency histogram, a 200 ms latency's bucket is 128 µs, so every
+/// published overhead sat on a bucket edge.
+#[test]
+fn io_overhead_is_read_to_the_microsecond() {
+    let _exclusive = common::exclusive();
+    let url = refserver::start_in_process(Knobs::default());
+    let r =
+        common::client_runtime().block_on(driver::run(&url, PayloadSet::infer_io(200), closed(4, 300, 1600))).unwrap();
+    assert_eq!(r.recorded.errors.total(), 0, "{:?} {:?}", r.recorded.errors, r.recorded.mismatches);
+    let (lat, over) = (&r.recorded.latency_us, &r.recorded.overhead_us);
+    assert_eq!(over.len(), lat.len(), "one overhead per answered request");
+    let (l50, o50) = (lat.value_at_quantile(0.5), over.value_at_quantile(0.5));
+    eprintln!(
+        "latency p50 {l50} µs (bucket {} µs), overhead p50 {o50} µs (bucket {} µs)",
+        lat.equivalent_range(l50),
+        over.equivalent_range(o50)
+    );
+    assert!(o50 < 5_000, "the reference server adds little to its 200 ms: {o50} µs");
+    // 3 significant digits of the overhead itself: 1 µs below 2 ms, 2 µs below 4 ms.
+    assert!(over.equivalent_range(o50) as f64 <= (o50 as f64 / 1000.0).max(1.0), "overhead to 0.1% of itself");
+    assert!(lat.equivalent_range(l50) >= 128, "the latency histogram's bucket at 200 ms");
+    assert!(o50.abs_diff(l50 - 200_000) <= lat.equivalent_range(l50), "the two agree within the coarser bucket");
+}
