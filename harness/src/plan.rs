@@ -235,7 +235,15 @@ fn describe_step(step: &Step, w: Workload) -> String {
                 c.max_trials
             ),
             Step::ProbeBaseline { rate_rps, window } => {
-                format!("{} idle probe baseline: /health at {rate_rps} req/s alone, {}", w.name(), win(window))
+                format!(
+                    "{} idle probe baselines: /health at {rate_rps} req/s alone, plain and with the server CPUs kept awake, \
+                     {} round(s) of one window each, {} per baseline in all (first warm-up {}, then {})",
+                    w.name(),
+                    window.repeats,
+                    secs(window.duration),
+                    secs(window.warmup),
+                    secs(crate::workload::infer_cpu::REWARM)
+                )
             }
             Step::Goose { users, duration } => {
                 format!("{} goose: {users} users for {} after ramp-up", w.name(), secs(*duration))

@@ -496,32 +496,62 @@ fn calibrate_work(
     Ok(cal)
 }
 
-/// infer-cpu's idle baseline: the `/health` probe alone on the fresh server.
-fn probe_baseline(ctx: &Ctx, rate_rps: f64, window: &Window) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
-    let mut idle = driver::Recorder::default().latency_us;
+/// infer-cpu's idle baselines: the `/health` probe alone on the fresh server, plainly
+/// idle and with the server CPUs kept awake (`None` where the spinner could not start).
+struct Baseline {
+    plain: hdrhistogram::Histogram<u64>,
+    awake: Option<hdrhistogram::Histogram<u64>>,
+}
+
+/// Both baselines, in `window.repeats` rounds of a plain window then an awake one, each
+/// `window.duration / repeats` long, so each baseline has `window.duration` in all and host
+/// drift falls on both alike. The first window warms up for `window.warmup`, the others for
+/// [`crate::workload::infer_cpu::REWARM`] (the server is warm by then; the probe's fresh
+/// connections are not). The awake windows run a `SCHED_IDLE` spinner on every server CPU
+/// (`target::keep_awake`): an idle vCPU costs a wake-up that a loaded one does not, so the
+/// plain baseline of a Rust target read above its loaded probe (0.53–0.62 ms against
+/// 0.27–0.38 ms); the awake one is the floor under the loaded points' CPU conditions.
+fn probe_baseline(ctx: &Ctx, rate_rps: f64, window: &Window) -> anyhow::Result<Baseline> {
+    let empty = || driver::Recorder::default().latency_us;
+    let (mut plain, mut awake) = (empty(), Some(empty()));
     crate::interrupt::at_step("measuring", Some("infer-cpu probe idle baseline".into()));
-    for i in 0..window.repeats {
-        crate::interrupt::at_repeat(i + 1, window.repeats);
-        let spec = crate::probe::probe_spec(rate_rps, window.warmup, window.duration, REQUEST_TIMEOUT);
+    let rounds = window.repeats.max(1);
+    let each = window.duration / rounds as u32;
+    for i in 0..rounds {
+        crate::interrupt::at_repeat(i + 1, rounds);
+        let warmup = if i == 0 { window.warmup } else { crate::workload::infer_cpu::REWARM };
+        let spec = crate::probe::probe_spec(rate_rps, warmup, each, REQUEST_TIMEOUT);
         let r = ctx.rt.block_on(driver::run(ctx.base_url, PayloadSet::health(), spec))?;
-        idle.add(&r.recorded.latency_us).expect("same histogram bounds");
+        plain.add(&r.recorded.latency_us).expect("same histogram bounds");
+        if awake.is_none() {
+            continue;
+        }
+        let spinner = match crate::target::keep_awake(&ctx.cfg.server_cpus) {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.progress.line(&format!("infer-cpu awake baseline not measured: {e:#}"));
+                awake = None;
+                continue;
+            }
+        };
+        let spec = crate::probe::probe_spec(rate_rps, crate::workload::infer_cpu::REWARM, each, REQUEST_TIMEOUT);
+        let r = ctx.rt.block_on(driver::run(ctx.base_url, PayloadSet::health(), spec));
+        drop(spinner);
+        if let Some(a) = awake.as_mut() {
+            a.add(&r?.recorded.latency_us).expect("same histogram bounds");
+        }
     }
-    Ok(idle)
+    Ok(Baseline { plain, awake })
 }
 
 /// The probe's figures beside an infer-cpu point; a failed probe flags the point `errors`.
-fn attach_probe(
-    point: &mut Point,
-    probe: &driver::Recorder,
-    idle: &hdrhistogram::Histogram<u64>,
-    work: u64,
-    rate_rps: f64,
-) {
+fn attach_probe(point: &mut Point, probe: &driver::Recorder, idle: &Baseline, work: u64, rate_rps: f64) {
     point.summary.probe = Some(ProbeSummary {
         work,
         rate_rps,
         loaded_us: Latency::of(&probe.latency_us),
-        idle_us: Latency::of(idle),
+        idle_us: Latency::of(&idle.plain),
+        awake_us: idle.awake.as_ref().map(Latency::of),
         probe_requests: probe.responses(),
         probe_errors: probe.errors.total(),
     });

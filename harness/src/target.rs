@@ -97,6 +97,57 @@ fn cpuset(cpus: &[usize]) -> Result<CpuSet, TargetError> {
     Ok(set)
 }
 
+/// A `SCHED_IDLE` spinner on each of some CPUs, until dropped: it keeps them out of their
+/// idle states (waking an idle vCPU costs a VM tens to hundreds of µs) but runs only when
+/// nothing else on that CPU wants to, so it takes no CPU time from a server there.
+#[derive(Debug)]
+pub struct KeepAwake {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Starts a [`KeepAwake`] spinner on each of `cpus`; an error when one cannot be pinned or
+/// given `SCHED_IDLE` (set with util-linux's `chrt` by thread id, so no unsafe code here).
+pub fn keep_awake(cpus: &[usize]) -> anyhow::Result<KeepAwake> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let mut awake = KeepAwake { stop: stop.clone(), threads: Vec::new() };
+    for &cpu in cpus {
+        let stop = stop.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let t = std::thread::Builder::new().name(format!("keep-awake-{cpu}")).spawn(move || {
+            let set = pin_current_thread(&[cpu]).map_err(|e| e.to_string()).and_then(|()| {
+                let tid = nix::unistd::gettid().to_string();
+                match Command::new("chrt").args(["--idle", "-p", "0", &tid]).output() {
+                    Ok(o) if o.status.success() => Ok(()),
+                    Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
+                    Err(e) => Err(format!("chrt: {e}")),
+                }
+            });
+            let ok = set.is_ok();
+            let _ = ready_tx.send(set);
+            while ok && !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })?;
+        awake.threads.push(t);
+        ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the spinner for CPU {cpu} died"))?
+            .map_err(|e| anyhow::anyhow!("SCHED_IDLE spinner on CPU {cpu}: {e}"))?;
+    }
+    Ok(awake)
+}
+
+impl Drop for KeepAwake {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Pins the calling thread (and what it spawns afterwards) to `cpus`.
 pub fn pin_current_thread(cpus: &[usize]) -> Result<(), TargetError> {
     sched_setaffinity(Pid::from_raw(0), &cpuset(cpus)?)

@@ -633,6 +633,7 @@ fn efficiency_range(lines: &[Line]) -> Option<(f64, f64)> {
 const LOAD_SHADES: [RGBColor; 4] =
     [RGBColor(253, 174, 97), RGBColor(230, 120, 50), RGBColor(190, 70, 30), RGBColor(127, 39, 4)];
 const IDLE_GREY: RGBColor = RGBColor(170, 170, 170);
+const AWAKE_GREY: RGBColor = RGBColor(110, 110, 110);
 
 fn probe(r: &Results) -> Chart {
     let targets: Vec<(&TargetResult, Vec<&Point>)> = view::with_points(r)
@@ -647,10 +648,16 @@ fn probe(r: &Results) -> Chart {
     levels.dedup();
     let groups: Vec<String> = targets.iter().map(|(t, _)| t.name.clone()).collect();
     type Quantile = fn(&Latency) -> Option<u64>;
-    let quantiles: [(&str, Quantile); 2] = [("p50", |l| Some(l.p50)), ("p99", |l| l.p99)];
+    // The tail panel shows p99 where every probe figure has the samples for it (1,000),
+    // else p90 (100; docs/metrics.md, "Percentiles and samples").
+    let all_probes = || targets.iter().flat_map(|(_, ps)| ps.iter().filter_map(|p| p.summary.probe.as_ref()));
+    let has_p99 = all_probes().all(|pr| pr.loaded_us.p99.is_some() && pr.idle_us.p99.is_some());
+    let tail: (&str, Quantile) = if has_p99 { ("p99", |l| l.p99) } else { ("p90", |l| l.p90) };
+    let quantiles: [(&str, Quantile); 2] = [("p50", |l| Some(l.p50)), tail];
+    let has_awake = all_probes().any(|pr| pr.awake_us.is_some());
     let ms = |v: Option<u64>, flagged: bool| v.map(|v| Bar { value: v as f64 / 1e3, range: None, flagged });
     let panels: Vec<Panel> = if targets.is_empty() {
-        vec![empty("probe latency p50"), empty("probe latency p99")]
+        vec![empty("probe latency p50"), empty("probe latency tail")]
     } else {
         quantiles
             .iter()
@@ -665,6 +672,15 @@ fn probe(r: &Results) -> Chart {
                         .collect(),
                 };
                 let mut series = vec![idle];
+                if has_awake {
+                    series.push(BarSeries {
+                        color: AWAKE_GREY,
+                        bars: targets
+                            .iter()
+                            .map(|(_, ps)| ms(pick(ps[0].summary.probe.as_ref()?.awake_us.as_ref()?), false))
+                            .collect(),
+                    });
+                }
                 series.extend(levels.iter().enumerate().map(|(j, c)| {
                     BarSeries {
                         color: LOAD_SHADES[j % LOAD_SHADES.len()],
@@ -690,6 +706,9 @@ fn probe(r: &Results) -> Chart {
             .collect()
     };
     let mut legend = vec![LegendEntry { label: "idle (no other load)".into(), color: IDLE_GREY, style: Mark::Box }];
+    if has_awake {
+        legend.push(LegendEntry { label: "idle, server CPU kept awake".into(), color: AWAKE_GREY, style: Mark::Box });
+    }
     legend.extend(levels.iter().enumerate().map(|(j, c)| LegendEntry {
         label: format!("{c} CPU-bound request{} in flight", if *c == 1 { "" } else { "s" }),
         color: LOAD_SHADES[j % LOAD_SHADES.len()],
@@ -702,10 +721,12 @@ fn probe(r: &Results) -> Chart {
         figure,
         caption: "Latency of a light open-loop /health probe while CPU-bound infer-cpu requests run at each \
                   concurrency (orange, darker = more requests in flight), beside the same probe on the idle \
-                  server (grey), one group per target. A framework that runs CPU work off its event loop keeps \
-                  the orange bars close to the grey one; tall orange bars mean the CPU work blocks other \
-                  requests. The probe is one merged histogram per point, so these bars have no whiskers; a * \
-                  marks probe errors."
+                  server (light grey) and on the idle server with its CPU kept awake (dark grey: a SCHED_IDLE \
+                  spinner spares the wake-up of an idle vCPU, as load does, so this is the floor to compare the \
+                  orange bars with), one group per target. A framework that runs CPU work off its event loop \
+                  keeps the orange bars close to the dark grey one; tall orange bars mean the CPU work blocks \
+                  other requests. The tail panel is p99 where every figure has 1,000 samples, else p90. The \
+                  probe is one merged histogram per point, so these bars have no whiskers; a * marks probe errors."
             .into(),
     }
 }

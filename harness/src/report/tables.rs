@@ -392,6 +392,7 @@ fn streaming(r: &Results) -> Option<Table> {
                 }),
                 Cell::text(view::fmt_pcts(&s.tpot_us, &[P50, P99])),
                 Cell::text(format!("{:.0}", s.tokens_per_s)),
+                Cell::opt(p.summary.held_concurrency.map(|h| format!("{h:.1} of {}", p.connections))),
                 Cell::flagged(format!("{:.1}%", 100.0 * s.streams_correct_share), &p.summary.flags),
             ]
         })
@@ -401,7 +402,9 @@ fn streaming(r: &Results) -> Option<Table> {
         title: "Streaming (generate)".into(),
         note: "Per generate point, in µs: TTFT to the first token event, its overhead beyond one token delay, \
                inter-token latency (ITL), its bias (ITL p50 − token delay) and its jitter (the spread \
-               p99 − p50 and p99.9 − p50), time per output token (TPOT)."
+               p99 − p50 and p99.9 − p50), time per output token (TPOT). Streams held at once is throughput × the \
+               stream's token delays (closed loop): below the connections, the server made the rest wait (Flask's \
+               thread pool holds 32), so their TTFT includes that wait."
             .into(),
         headers: [
             "target",
@@ -412,6 +415,7 @@ fn streaming(r: &Results) -> Option<Table> {
             "ITL bias p50−delay / jitter p99−p50 / p99.9−p50",
             "TPOT p50 / p99",
             "tokens/s",
+            "streams held at once",
             "streams correct",
         ]
         .map(String::from)
@@ -477,6 +481,7 @@ fn probe(r: &Results) -> Option<Table> {
                 Cell::text(p.summary.cpu_us_per_request.map_or("–".into(), |us| fmt_num(us / 1e3))),
                 Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
                 Cell::text(view::fmt_pcts(&pr.idle_us, &[P50, P99, P999])),
+                Cell::opt(pr.awake_us.as_ref().map(|a| view::fmt_pcts(a, &[P50, P99, P999]))),
                 Cell::flagged(view::fmt_pcts(&pr.loaded_us, &[P50, P99, P999]), &flags),
                 Cell::text(format!("{} ({} errors)", pr.probe_requests, pr.probe_errors)),
             ]
@@ -488,7 +493,8 @@ fn probe(r: &Results) -> Option<Table> {
         note: "CPU-bound inference at the given concurrency with a /health probe beside it; probe latency in µs \
                under that load and on an idle server. `work` is calibrated on each target so that one request \
                costs about the profile's `cpu_target_ms` of its own server CPU (concurrency 1); the CPU column is \
-               what a request cost at this point."
+               what a request cost at this point. The awake idle baseline keeps the server CPU out of its idle \
+               states (a SCHED_IDLE spinner), as load does: the floor to compare loaded figures with."
             .into(),
         headers: [
             "target",
@@ -497,6 +503,7 @@ fn probe(r: &Results) -> Option<Table> {
             "server CPU ms / request",
             "infer req/s [95% CI]",
             "probe idle p50 / p99 / p99.9",
+            "probe idle, CPU kept awake, p50 / p99 / p99.9",
             "probe loaded p50 / p99 / p99.9",
             "probe requests",
         ]

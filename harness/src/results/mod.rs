@@ -556,6 +556,11 @@ pub struct ProbeSummary {
     pub loaded_us: Latency,
     /// Probe latency with no other load, measured just before (µs).
     pub idle_us: Latency,
+    /// The same with the server CPUs kept awake by a `SCHED_IDLE` spinner: the floor under
+    /// the loaded points' CPU conditions (docs/metrics.md, "Event-loop probe"); absent where
+    /// the spinner could not start, and in files before 2026-12-02.
+    #[serde(default)]
+    pub awake_us: Option<Latency>,
     pub probe_requests: u64,
     pub probe_errors: u64,
 }

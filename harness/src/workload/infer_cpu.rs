@@ -55,12 +55,25 @@ pub fn settings(_p: ProfileName) -> Settings {
     }
 }
 
+/// The warm-up of every idle-baseline window after the first: the server is warm, the
+/// probe's fresh connections are not.
+pub const REWARM: Duration = Duration::from_millis(100);
+
+/// What the idle baselines take: the first warm-up, `duration` for each of the two, and a
+/// short warm-up before every other window.
+pub fn baseline_time(window: &Window) -> Duration {
+    let windows = 2 * window.repeats.max(1) as u32;
+    window.warmup + 2 * window.duration + REWARM * (windows - 1)
+}
+
 #[derive(Debug)]
 pub struct Def;
 
 impl Spec for Def {
     fn steps(&self, p: &Profile) -> Vec<Step> {
         let s = &p.workloads.infer_cpu;
+        // Plain and awake baselines in `repeats` rounds, `duration` each in all (run.rs,
+        // `probe_baseline`).
         let baseline = Window { warmup: p.warmup, duration: p.duration, repeats: p.repeats };
         let mut steps = vec![
             Step::CalibrateWork { target_ms: s.cpu_target_ms, calibration: s.calibration },

@@ -88,9 +88,7 @@ mod tests {
                 Step::Point(pt) => (pt.window.warmup + pt.window.duration).as_secs_f64() * pt.window.repeats as f64,
                 // At most `max_trials` trials, each a warm-up and a window.
                 Step::CalibrateWork { calibration: c, .. } => (c.warmup + c.window).as_secs_f64() * c.max_trials as f64,
-                Step::ProbeBaseline { window, .. } => {
-                    (window.warmup + window.duration).as_secs_f64() * window.repeats as f64
-                }
+                Step::ProbeBaseline { window, .. } => crate::workload::infer_cpu::baseline_time(&window).as_secs_f64(),
                 // mixed: about 2 s of ramp-up, then the run.
                 Step::Goose { duration, .. } => 2.0 + duration.as_secs_f64(),
             })

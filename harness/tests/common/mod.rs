@@ -44,51 +44,10 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
 /// (firecracker, cpuidle `haltpoll`) a halted vCPU takes hundreds of µs to wake, and one
 /// request wakes a CPU four times (schedule, server read, server timer, client read): a cost
 /// of the machine, not of the driver, that a test of the driver's own timing must not count.
-pub struct KeepAwake {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
+pub use harness::target::KeepAwake;
 
 pub fn keep_awake(cpus: &[usize]) -> KeepAwake {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let threads = cpus
-        .iter()
-        .map(|&cpu| {
-            let stop = stop.clone();
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let t = std::thread::spawn(move || {
-                harness::target::pin_current_thread(&[cpu]).unwrap();
-                // chrt (util-linux) sets the policy of this thread by its id: no unsafe here.
-                let tid = nix::unistd::gettid().to_string();
-                let set = std::process::Command::new("chrt").args(["--idle", "-p", "0", &tid]).output();
-                ready_tx
-                    .send(match set {
-                        Ok(o) if o.status.success() => Ok(()),
-                        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
-                        Err(e) => Err(format!("chrt: {e}")),
-                    })
-                    .unwrap();
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            });
-            if let Err(e) = ready_rx.recv().unwrap() {
-                panic!("SCHED_IDLE on CPU {cpu}: {e}");
-            }
-            t
-        })
-        .collect();
-    KeepAwake { stop, threads }
-}
-
-impl Drop for KeepAwake {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
+    harness::target::keep_awake(cpus).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 use std::convert::Infallible;

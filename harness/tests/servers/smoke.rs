@@ -91,6 +91,10 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     let probe = by("infer-cpu").next().unwrap().summary.probe.as_ref().unwrap();
     assert_eq!((probe.work, probe.probe_errors), (200, 0));
     assert!(probe.probe_requests > 0 && probe.loaded_us.p50 > 0 && probe.idle_us.p50 > 0, "{probe:?}");
+    // Beside the plain idle baseline, the floor with the server CPU kept awake (issue 15,
+    // item 6), from as many probes.
+    let awake = probe.awake_us.as_ref().expect("the awake baseline");
+    assert!(awake.p50 > 0 && awake.n == probe.idle_us.n, "{probe:?}");
     let mixed = by("mixed").next().unwrap().summary.mixed.as_ref().unwrap();
     let names: Vec<&str> = mixed.transactions.iter().map(|x| x.name.as_str()).collect();
     assert!(names.contains(&"POST /v1/predict") && names.contains(&"SSE generate TTFT"), "{names:?}");
