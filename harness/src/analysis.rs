@@ -180,6 +180,15 @@ pub fn client_lag(latency: &Latency, send_lag: &Latency) -> bool {
     send_lag.n.unwrap_or(0) > 0 && tail(send_lag) > CLIENT_LAG_SHARE * tail(latency)
 }
 
+/// An open-loop point's send lag over its repeats, into its summary, and its `client_lag`
+/// flag where [`client_lag`] says so.
+pub fn with_send_lag(point: &mut Point, lag: Latency) {
+    if client_lag(&point.summary.latency_us, &lag) && !point.summary.flags.contains(&Flag::ClientLag) {
+        point.summary.flags.push(Flag::ClientLag);
+    }
+    point.summary.send_lag_us = Some(lag);
+}
+
 /// The client's CPU time per request inside a window: its CPU share of `client_cpus` over
 /// `window_s` seconds, per request completed there (docs/metrics.md, "Mixed traffic");
 /// `None` without a request.
@@ -454,7 +463,11 @@ mod tests {
                         max_connections: pt.connections,
                     },
                 };
-                let again = point(pt.workload, mode, pt.rate_basis.clone(), pt.repeats.clone(), pt.summary.latency_us);
+                let mut again =
+                    point(pt.workload, mode, pt.rate_basis.clone(), pt.repeats.clone(), pt.summary.latency_us);
+                if let Some(lag) = pt.summary.send_lag_us {
+                    with_send_lag(&mut again, lag);
+                }
                 let (a, b) = (&again.summary, &pt.summary);
                 let what = format!("{} {} {} c={}", t.name, pt.workload, pt.mode, pt.connections);
                 assert_eq!(

@@ -526,7 +526,11 @@ fn probe_baseline(ctx: &Ctx, rate_rps: f64, window: &Window) -> anyhow::Result<B
         if awake.is_none() {
             continue;
         }
-        let spinner = match crate::target::keep_awake(&ctx.cfg.server_cpus) {
+        // Every CPU of the run: the server's, and the client's, which load keeps busy too.
+        let mut cpus: Vec<usize> = ctx.cfg.server_cpus.iter().chain(&ctx.cfg.client_cpus).copied().collect();
+        cpus.sort_unstable();
+        cpus.dedup();
+        let spinner = match crate::target::keep_awake(&cpus) {
             Ok(s) => s,
             Err(e) => {
                 ctx.progress.line(&format!("infer-cpu awake baseline not measured: {e:#}"));
@@ -651,13 +655,7 @@ fn measure(
             point.summary.held_concurrency =
                 analysis::held_concurrency(point.summary.throughput_rps.median, payloads.exchange_floor);
         }
-        Mode::Open { .. } => {
-            let lag = Latency::of(&merged_lag);
-            if analysis::client_lag(&point.summary.latency_us, &lag) {
-                point.summary.flags.push(crate::results::Flag::ClientLag);
-            }
-            point.summary.send_lag_us = Some(lag);
-        }
+        Mode::Open { .. } => analysis::with_send_lag(&mut point, Latency::of(&merged_lag)),
     }
     point.summary.streaming = merged_stream.map(|s| analysis::stream_summary(&s, delay, &point.repeats));
     Ok(Measured { point, probe })

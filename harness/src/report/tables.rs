@@ -163,8 +163,17 @@ fn workload_columns(r: &Results, c: &mut Columns) {
         }
     }
     if let Some(key) = has(Workload::Predict).then(|| view::headline_key(r, Workload::Predict)).flatten() {
-        c.push(format!("predict p99 µs ({})", key.setting()), move |t| match view::find(t, &key) {
-            Some(p) => Cell::flagged(view::fmt_headline_latency(p, p.summary.latency_us.p99), &p.summary.flags),
+        // p99 where every target's point has the samples for it (1,000), else p90 for all:
+        // one percentile per column (docs/metrics.md, "Percentiles and samples").
+        let points: Vec<&Point> = r.targets.iter().filter_map(|t| view::find(t, &key)).collect();
+        let (q, pick): (&str, fn(&Latency) -> Option<u64>) =
+            if points.iter().all(|p| p.summary.latency_us.p99.is_some()) {
+                ("p99", |l| l.p99)
+            } else {
+                ("p90", |l| l.p90)
+            };
+        c.push(format!("predict {q} µs ({})", key.setting()), move |t| match view::find(t, &key) {
+            Some(p) => Cell::flagged(view::fmt_headline_latency(p, pick(&p.summary.latency_us)), &p.summary.flags),
             None => Cell::missing(),
         });
         c.push("predict CPU-µs/response (best closed loop)", |t| {

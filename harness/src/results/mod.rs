@@ -437,8 +437,12 @@ pub struct Latency {
     pub n: Option<u64>,
     /// A percentile at or above [`FAILED_US`] falls among failed requests ("> timeout").
     pub p50: u64,
+    /// Absent (not null) where too few samples give it, so no reader takes it as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p90: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p999: Option<u64>,
     pub max: u64,
 }
@@ -610,8 +614,10 @@ pub struct StreamSummary {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct SignedPercentiles {
     pub p50: f64,
-    /// Null where the latency's own percentile is (too few samples: [`Latency`]).
+    /// Absent where the latency's own percentile is (too few samples: [`Latency`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p999: Option<f64>,
 }
 
