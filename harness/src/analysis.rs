@@ -283,6 +283,7 @@ mod tests {
             sampler_cpu_share: 0.0,
             send_lag_us: None,
             overhead_us: None,
+            answered_of_window: None,
         }
     }
 

@@ -665,8 +665,11 @@ fn measure(
 fn repeat_of(ctx: &Ctx, r: &driver::LoadResult, mode: Mode) -> Repeat {
     let ws = ctx.sampler.window(r.window_start, r.window_end, ctx.cfg.client_cpus.len());
     let throughput = r.throughput_rps();
+    // CPU per response: the window's CPU over the responses completed in it (its work).
+    let completed = r.completed_rps();
     Repeat {
         throughput_rps: throughput,
+        answered_of_window: r.answered_of_window,
         responses: r.recorded.responses(),
         completed_in_window: Some(r.completed_in_window),
         thirds_p50_us: r.thirds_p50_us,
@@ -675,7 +678,7 @@ fn repeat_of(ctx: &Ctx, r: &driver::LoadResult, mode: Mode) -> Repeat {
         alignment_wait_s: r.alignment_wait.as_secs_f64(),
         window_s: r.window().as_secs_f64(),
         latency_us: Latency::of(&r.recorded.latency_us),
-        cpu_us_per_request: ws.server_cpu_rate.filter(|_| throughput > 0.0).map(|rate| rate * 1e6 / throughput),
+        cpu_us_per_request: ws.server_cpu_rate.filter(|_| completed > 0.0).map(|rate| rate * 1e6 / completed),
         rss_peak_bytes: ws.rss_peak_bytes,
         rss_mean_bytes: ws.rss_mean_bytes,
         client_cpu_share: ws.client_cpu_share,

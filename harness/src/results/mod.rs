@@ -676,6 +676,10 @@ pub struct Repeat {
     /// `client_cpu_share`'s numerator).
     #[serde(default)]
     pub sampler_cpu_share: f64,
+    /// Open loop: the window's own requests that got an answer, whenever it came; the
+    /// throughput counts at most these (docs/metrics.md, "How throughput is counted").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_of_window: Option<u64>,
     /// Open loop: the driver's send lag of this window's requests, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_lag_us: Option<Latency>,

@@ -238,6 +238,7 @@ pub fn run(
         sampler_cpu_share: ws.sampler_cpu_share,
         send_lag_us: None,
         overhead_us: None,
+        answered_of_window: None,
     };
     let basis = format!(
         "goose {} users, think {}–{} ms, weights {}",
