@@ -236,7 +236,7 @@ fn describe_step(step: &Step, w: Workload) -> String {
             ),
             Step::ProbeBaseline { rate_rps, window } => {
                 format!(
-                    "{} idle probe baselines: /health at {rate_rps} req/s alone, plain and with the server CPUs kept awake, \
+                    "{} idle probe baselines: /health at {rate_rps} req/s alone, plain and with the CPUs kept awake, \
                      {} round(s) of one window each, {} per baseline in all (first warm-up {}, then {})",
                     w.name(),
                     window.repeats,

@@ -497,7 +497,7 @@ fn calibrate_work(
 }
 
 /// infer-cpu's idle baselines: the `/health` probe alone on the fresh server, plainly
-/// idle and with the server CPUs kept awake (`None` where the spinner could not start).
+/// idle and with every CPU of the run kept awake (`None` where the spinner could not start).
 struct Baseline {
     plain: hdrhistogram::Histogram<u64>,
     awake: Option<hdrhistogram::Histogram<u64>>,
@@ -507,7 +507,7 @@ struct Baseline {
 /// `window.duration / repeats` long, so each baseline has `window.duration` in all and host
 /// drift falls on both alike. The first window warms up for `window.warmup`, the others for
 /// [`crate::workload::infer_cpu::REWARM`] (the server is warm by then; the probe's fresh
-/// connections are not). The awake windows run a `SCHED_IDLE` spinner on every server CPU
+/// connections are not). The awake windows run a `SCHED_IDLE` spinner on every server and client CPU
 /// (`target::keep_awake`): an idle vCPU costs a wake-up that a loaded one does not, so the
 /// plain baseline of a Rust target read above its loaded probe (0.53–0.62 ms against
 /// 0.27–0.38 ms); the awake one is the floor under the loaded points' CPU conditions.

@@ -707,7 +707,7 @@ fn probe(r: &Results) -> Chart {
     };
     let mut legend = vec![LegendEntry { label: "idle (no other load)".into(), color: IDLE_GREY, style: Mark::Box }];
     if has_awake {
-        legend.push(LegendEntry { label: "idle, server CPU kept awake".into(), color: AWAKE_GREY, style: Mark::Box });
+        legend.push(LegendEntry { label: "idle, CPUs kept awake".into(), color: AWAKE_GREY, style: Mark::Box });
     }
     legend.extend(levels.iter().enumerate().map(|(j, c)| LegendEntry {
         label: format!("{c} CPU-bound request{} in flight", if *c == 1 { "" } else { "s" }),
@@ -721,7 +721,7 @@ fn probe(r: &Results) -> Chart {
         figure,
         caption: "Latency of a light open-loop /health probe while CPU-bound infer-cpu requests run at each \
                   concurrency (orange, darker = more requests in flight), beside the same probe on the idle \
-                  server (light grey) and on the idle server with its CPU kept awake (dark grey: a SCHED_IDLE \
+                  server (light grey) and on the idle server with every CPU kept awake (dark grey: a SCHED_IDLE \
                   spinner spares the wake-up of an idle vCPU, as load does, so this is the floor to compare the \
                   orange bars with), one group per target. A framework that runs CPU work off its event loop \
                   keeps the orange bars close to the dark grey one; tall orange bars mean the CPU work blocks \

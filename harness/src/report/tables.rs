@@ -165,13 +165,8 @@ fn workload_columns(r: &Results, c: &mut Columns) {
     if let Some(key) = has(Workload::Predict).then(|| view::headline_key(r, Workload::Predict)).flatten() {
         // p99 where every target's point has the samples for it (1,000), else p90 for all:
         // one percentile per column (docs/metrics.md, "Percentiles and samples").
-        let points: Vec<&Point> = r.targets.iter().filter_map(|t| view::find(t, &key)).collect();
-        let (q, pick): (&str, fn(&Latency) -> Option<u64>) =
-            if points.iter().all(|p| p.summary.latency_us.p99.is_some()) {
-                ("p99", |l| l.p99)
-            } else {
-                ("p90", |l| l.p90)
-            };
+        let (q, pick) =
+            view::common_tail(r.targets.iter().filter_map(|t| view::find(t, &key)).map(|p| &p.summary.latency_us));
         c.push(format!("predict {q} µs ({})", key.setting()), move |t| match view::find(t, &key) {
             Some(p) => Cell::flagged(view::fmt_headline_latency(p, pick(&p.summary.latency_us)), &p.summary.flags),
             None => Cell::missing(),
@@ -184,12 +179,14 @@ fn workload_columns(r: &Results, c: &mut Columns) {
         });
     }
     if let Some(key) = has(Workload::Generate).then(|| view::headline_key(r, Workload::Generate)).flatten() {
-        c.push(format!("generate TTFT p99 ms / ITL jitter p99−p50 µs / tokens/s ({})", key.setting()), move |t| {
+        let streams = r.targets.iter().filter_map(|t| view::find(t, &key)?.summary.streaming.as_ref());
+        let (q, pick) = view::common_tail(streams.map(|s| &s.ttft_us));
+        c.push(format!("generate TTFT {q} ms / ITL jitter p99−p50 µs / tokens/s ({})", key.setting()), move |t| {
             match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
                 Some((s, p)) => Cell::flagged(
                     format!(
                         "{} / {} / {:.0}",
-                        s.ttft_us.p99.map_or("–".into(), |v| format!("{:.1}", v as f64 / 1e3)),
+                        pick(&s.ttft_us).map_or("–".into(), |v| format!("{:.1}", v as f64 / 1e3)),
                         view::fmt_signed_us(view::itl_bias_and_spread(&s.itl_us, s.token_delay_ms)[1]),
                         s.tokens_per_s
                     ),
@@ -216,18 +213,21 @@ fn workload_columns(r: &Results, c: &mut Columns) {
         });
     }
     if has(Workload::InferCpu) {
-        c.push("probe p99 µs loaded / idle (infer-cpu, most concurrent)", |t| {
-            let most = view::points_of(t, Workload::InferCpu).filter(|p| p.summary.probe.is_some());
-            match most.max_by_key(|p| p.connections) {
-                Some(p) => {
-                    let pr = p.summary.probe.as_ref().expect("filtered");
-                    Cell::flagged(
-                        format!("{} / {}", Latency::show(pr.loaded_us.p99), Latency::show(pr.idle_us.p99)),
-                        &p.summary.flags,
-                    )
-                }
-                None => Cell::missing(),
+        fn most(t: &TargetResult) -> Option<&Point> {
+            view::points_of(t, Workload::InferCpu).filter(|p| p.summary.probe.is_some()).max_by_key(|p| p.connections)
+        }
+        let probes: Vec<&crate::results::ProbeSummary> =
+            r.targets.iter().filter_map(|t| most(t)?.summary.probe.as_ref()).collect();
+        let (q, pick) = view::common_tail(probes.iter().flat_map(|pr| [&pr.loaded_us, &pr.idle_us]));
+        c.push(format!("probe {q} µs loaded / idle (infer-cpu, most concurrent)"), move |t| match most(t) {
+            Some(p) => {
+                let pr = p.summary.probe.as_ref().expect("filtered");
+                Cell::flagged(
+                    format!("{} / {}", Latency::show(pick(&pr.loaded_us)), Latency::show(pick(&pr.idle_us))),
+                    &p.summary.flags,
+                )
             }
+            None => Cell::missing(),
         });
     }
     if has(Workload::Mixed) {
@@ -503,7 +503,7 @@ fn probe(r: &Results) -> Option<Table> {
                under that load and on an idle server. `work` is calibrated on each target so that one request \
                costs about the profile's `cpu_target_ms` of its own server CPU (concurrency 1); the CPU column is \
                what a request cost at this point. The awake idle baseline keeps the server CPU out of its idle \
-               states (a SCHED_IDLE spinner), as load does: the floor to compare loaded figures with."
+               states (a SCHED_IDLE spinner on the server and client CPUs), as load does: the floor to compare loaded figures with."
             .into(),
         headers: [
             "target",

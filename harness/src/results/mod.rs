@@ -560,7 +560,7 @@ pub struct ProbeSummary {
     pub loaded_us: Latency,
     /// Probe latency with no other load, measured just before (µs).
     pub idle_us: Latency,
-    /// The same with the server CPUs kept awake by a `SCHED_IDLE` spinner: the floor under
+    /// The same with the server and client CPUs kept awake by a `SCHED_IDLE` spinner: the floor under
     /// the loaded points' CPU conditions (docs/metrics.md, "Event-loop probe"); absent where
     /// the spinner could not start, and in files before 2026-12-02.
     #[serde(default)]
