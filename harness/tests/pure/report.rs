@@ -128,7 +128,7 @@ fn fixture_renders_every_chart_as_svg_and_png() {
         ("throughput", "responses/s"),
         ("latency-spectrum", "latency (µs"),
         ("memory", "MiB"),
-        ("probe", "latency (ms)"),
+        ("probe", "latency (ms"),
     ] {
         assert!(dir.read(&format!("{c}.svg")).contains(unit), "{c}.svg lacks its unit {unit}");
     }
