@@ -145,3 +145,31 @@ class H(http.server.BaseHTTPRequestHandler):\n\
 \x20   do_GET = do_POST = do_PUT = do_DELETE = answer\n\
 \x20   def log_message(self, *a): pass\n\
 http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
+
+/// A run of `targets` already built (debug binaries, the venv) on the default pinning (server
+/// CPU 0, client CPU 1), progress printed, results into `out`.
+pub fn run_config(
+    targets: Vec<harness::plan::TargetSource>,
+    workloads: Vec<harness::results::Workload>,
+    profile: harness::workload::Profile,
+    out: PathBuf,
+    cpu_work: Option<u64>,
+) -> harness::plan::RunConfig {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    harness::plan::RunConfig {
+        root: workspace(),
+        targets,
+        workloads,
+        profile,
+        out_dir: out,
+        server_cpus: vec![0],
+        client_cpus: vec![1 % cpus],
+        workers: None,
+        build: false,
+        ready_timeout: Duration::from_secs(30),
+        stop_timeout: harness::target::STOP_TIMEOUT,
+        hostile: false,
+        progress: true,
+        cpu_work,
+    }
+}

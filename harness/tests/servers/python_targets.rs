@@ -36,7 +36,7 @@ fn cost_of_ownership_figures_describe_the_venv() {
 /// calibrated in one run, and each one's concurrency-1 point costs the target ± 35%.
 #[test]
 fn infer_cpu_work_is_calibrated_on_each_target_to_its_own_cpu() {
-    use harness::plan::{RunConfig, TargetSource};
+    use harness::plan::TargetSource;
     use harness::results::Workload;
     use harness::workload::{Profile, ProfileName};
     use std::time::Duration;
@@ -56,23 +56,8 @@ fn infer_cpu_work_is_calibrated_on_each_target_to_its_own_cpu() {
     let target_ms = profile.workloads.infer_cpu.cpu_target_ms;
     assert_eq!(target_ms, 10.0);
     let out = std::env::temp_dir().join(format!("mlapi-calibration-{}", std::process::id()));
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cfg = RunConfig {
-        root: root.clone(),
-        targets: vec![TargetSource::Manifest(common::fw_hyper_debug_manifest()), TargetSource::Manifest(flask)],
-        workloads: vec![Workload::InferCpu],
-        profile,
-        out_dir: out.clone(),
-        server_cpus: vec![0],
-        client_cpus: vec![1 % cpus],
-        workers: None,
-        build: false,
-        ready_timeout: Duration::from_secs(30),
-        stop_timeout: harness::target::STOP_TIMEOUT,
-        hostile: false,
-        progress: true,
-        cpu_work: None,
-    };
+    let targets = vec![TargetSource::Manifest(common::fw_hyper_debug_manifest()), TargetSource::Manifest(flask)];
+    let cfg = common::run_config(targets, vec![Workload::InferCpu], profile, out.clone(), None);
     let results = harness::run::execute(&cfg).unwrap();
     let seed = results.environment.cpu_work.unwrap();
     assert!(results.environment.numeric_env.contains_key("OPENBLAS_CORETYPE"), "{:?}", results.environment);

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use harness::plan::{RunConfig, TargetSource};
+use harness::plan::TargetSource;
 use harness::results::Workload;
 use harness::run::execute;
 use harness::workload::{Profile, ProfileName};
@@ -31,24 +31,10 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     profile.workloads.mixed.users = 4;
     profile.workloads.mixed.duration = Duration::from_secs(1);
     let out = std::env::temp_dir().join(format!("mlapi-smoke-{}", std::process::id()));
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cfg = RunConfig {
-        root: root.clone(),
-        targets: vec![TargetSource::Manifest(m)],
-        workloads: Workload::ALL.to_vec(),
-        profile,
-        out_dir: out.clone(),
-        server_cpus: vec![0],
-        client_cpus: vec![1 % cpus],
-        workers: None,
-        build: false,
-        ready_timeout: Duration::from_secs(30),
-        stop_timeout: harness::target::STOP_TIMEOUT,
-        hostile: false,
-        progress: true,
-        // A small fixed `work` keeps the test short; the calibration has its own unit test.
-        cpu_work: Some(200),
-    };
+    // A small fixed `work` keeps the test short (no per-target calibration: its method reads
+    // `fixed`); the calibration has its own tests.
+    let cfg =
+        common::run_config(vec![TargetSource::Manifest(m)], Workload::ALL.to_vec(), profile, out.clone(), Some(200));
     let results = execute(&cfg).unwrap();
     let t = &results.targets[0];
     assert_eq!(t.status, harness::results::TargetStatus::Measured, "{:?}", t.skip_reason);
