@@ -148,9 +148,11 @@ pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
     let errors: u64 = repeats.iter().map(|r| r.errors.total()).sum();
     let dropped: u64 = repeats.iter().map(|r| r.dropped).sum();
     let mut flags = Vec::new();
-    // The headline percentile where every repeat has enough samples for it, else p90.
-    let tails: Option<Vec<u64>> = repeats.iter().map(|r| r.latency_us.p99).collect();
-    let tails = tails.or_else(|| repeats.iter().map(|r| r.latency_us.p90).collect()).unwrap_or_default();
+    // The headline percentile where every repeat has enough samples for it, else p90 (a
+    // median's spread is not judged here).
+    let (q, pick) = Latency::common_tail(repeats.iter().map(|r| &r.latency_us));
+    let tails: Vec<u64> =
+        if q == "p50" { Vec::new() } else { repeats.iter().filter_map(|r| pick(&r.latency_us)).collect() };
     if throughput.is_noisy() || stats::p99_is_noisy(&tails) {
         flags.push(Flag::Noisy);
     }

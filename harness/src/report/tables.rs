@@ -166,7 +166,7 @@ fn workload_columns(r: &Results, c: &mut Columns) {
         // p99 where every target's point has the samples for it (1,000), else p90 for all:
         // one percentile per column (docs/metrics.md, "Percentiles and samples").
         let (q, pick) =
-            view::common_tail(r.targets.iter().filter_map(|t| view::find(t, &key)).map(|p| &p.summary.latency_us));
+            Latency::common_tail(r.targets.iter().filter_map(|t| view::find(t, &key)).map(|p| &p.summary.latency_us));
         c.push(format!("predict {q} µs ({})", key.setting()), move |t| match view::find(t, &key) {
             Some(p) => Cell::flagged(view::fmt_headline_latency(p, pick(&p.summary.latency_us)), &p.summary.flags),
             None => Cell::missing(),
@@ -180,7 +180,7 @@ fn workload_columns(r: &Results, c: &mut Columns) {
     }
     if let Some(key) = has(Workload::Generate).then(|| view::headline_key(r, Workload::Generate)).flatten() {
         let streams = r.targets.iter().filter_map(|t| view::find(t, &key)?.summary.streaming.as_ref());
-        let (q, pick) = view::common_tail(streams.map(|s| &s.ttft_us));
+        let (q, pick) = Latency::common_tail(streams.map(|s| &s.ttft_us));
         c.push(format!("generate TTFT {q} ms / ITL jitter p99−p50 µs / tokens/s ({})", key.setting()), move |t| {
             match view::find(t, &key).and_then(|p| Some((p.summary.streaming.as_ref()?, p))) {
                 Some((s, p)) => Cell::flagged(
@@ -218,7 +218,7 @@ fn workload_columns(r: &Results, c: &mut Columns) {
         }
         let probes: Vec<&crate::results::ProbeSummary> =
             r.targets.iter().filter_map(|t| most(t)?.summary.probe.as_ref()).collect();
-        let (q, pick) = view::common_tail(probes.iter().flat_map(|pr| [&pr.loaded_us, &pr.idle_us]));
+        let (q, pick) = Latency::common_tail(probes.iter().flat_map(|pr| [&pr.loaded_us, &pr.idle_us]));
         c.push(format!("probe {q} µs loaded / idle (infer-cpu, most concurrent)"), move |t| match most(t) {
             Some(p) => {
                 let pr = p.summary.probe.as_ref().expect("filtered");

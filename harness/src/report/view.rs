@@ -188,20 +188,6 @@ pub const P99: fn(&Latency) -> Option<u64> = |l| l.p99;
 pub const P999: fn(&Latency) -> Option<u64> = |l| l.p999;
 pub const MAX: fn(&Latency) -> Option<u64> = |l| Some(l.max);
 
-/// The tail percentile a column can show for every one of `sets`: p99 where each has the
-/// samples for it (1,000), else p90 (100), else p50, with its name, so one column holds one
-/// percentile (docs/metrics.md, "Percentiles and samples").
-pub fn common_tail<'a>(sets: impl IntoIterator<Item = &'a Latency>) -> (&'static str, fn(&Latency) -> Option<u64>) {
-    let sets: Vec<&Latency> = sets.into_iter().collect();
-    if sets.iter().all(|l| l.p99.is_some()) {
-        ("p99", P99)
-    } else if sets.iter().all(|l| l.p90.is_some()) {
-        ("p90", |l| l.p90)
-    } else {
-        ("p50", P50)
-    }
-}
-
 /// A signed µs figure, "–" where too few samples give it.
 pub fn fmt_signed_us(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.0}"))

@@ -481,15 +481,27 @@ impl Latency {
     }
 
     pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
-        let n = h.len();
-        let at = |q: f64| (n >= min_samples(q)).then(|| h.value_at_quantile(q));
-        Latency {
-            n: Some(n),
-            p50: h.value_at_quantile(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            p999: at(0.999),
-            max: h.max(),
+        Self::gated(h.len(), h.max(), |q| h.value_at_quantile(q))
+    }
+
+    /// The percentiles `quantile` gives for `n` samples, each only from enough of them
+    /// ([`min_samples`]): the one rule for our histograms and goose's.
+    pub fn gated(n: u64, max: u64, quantile: impl Fn(f64) -> u64) -> Self {
+        let at = |q: f64| (n >= min_samples(q)).then(|| quantile(q));
+        Latency { n: Some(n), p50: quantile(0.50), p90: at(0.90), p99: at(0.99), p999: at(0.999), max }
+    }
+
+    /// The tail percentile every one of `sets` gives: p99 where each has the samples for
+    /// it, else p90, else p50, with its name, so one column (or one comparison) holds one
+    /// percentile (docs/metrics.md, "Percentiles and samples").
+    pub fn common_tail<'a>(sets: impl IntoIterator<Item = &'a Latency>) -> (&'static str, fn(&Latency) -> Option<u64>) {
+        let sets: Vec<&Latency> = sets.into_iter().collect();
+        if sets.iter().all(|l| l.p99.is_some()) {
+            ("p99", |l| l.p99)
+        } else if sets.iter().all(|l| l.p90.is_some()) {
+            ("p90", |l| l.p90)
+        } else {
+            ("p50", |l| Some(l.p50))
         }
     }
 }

@@ -312,18 +312,7 @@ fn transactions(metrics: &goose::metrics::GooseMetrics, measured: Duration) -> V
                 requests: n,
                 failures: agg.fail_count as u64,
                 rps: n as f64 / measured.as_secs_f64(),
-                latency_us: {
-                    // As `Latency::of`: a percentile only from enough samples.
-                    let at = |q: f32| (n >= crate::results::min_samples(f64::from(q))).then(|| t.percentile_us(q));
-                    Latency {
-                        n: Some(n),
-                        p50: t.percentile_us(0.50),
-                        p90: at(0.90),
-                        p99: at(0.99),
-                        p999: at(0.999),
-                        max: t.maximum_time_us,
-                    }
-                },
+                latency_us: Latency::gated(n, t.maximum_time_us, |q| t.percentile_us(q as f32)),
             }
         })
         .collect();
