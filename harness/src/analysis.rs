@@ -10,7 +10,7 @@ use crate::results::{
 use crate::stats;
 
 pub use crate::results::CLIENT_BOUND_SHARE;
-use crate::results::{CLIENT_LAG_SHARE, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH};
+use crate::results::{CLIENT_LAG_SHARE, NEIGHBOUR_CPU_CORES, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH};
 
 /// Latency percentiles minus a fixed time (a token delay, an io latency): what the target
 /// adds on top. Percentiles commute with subtracting a constant, so these are exact.
@@ -113,6 +113,7 @@ pub fn point(
             overhead_us: None,
         },
         repeats,
+        resumed: false,
     }
 }
 
@@ -171,7 +172,65 @@ pub fn flags(throughput: &stats::Summary, repeats: &[Repeat]) -> Vec<Flag> {
     if repeats.iter().any(overloaded) {
         flags.push(Flag::Overloaded);
     }
+    if repeats.iter().any(|r| r.neighbour_cpu.is_some_and(|c| c > NEIGHBOUR_CPU_CORES)) {
+        flags.push(Flag::NeighbourCpu);
+    }
     flags
+}
+
+/// The other servers' CPU during a point measured once (goose's `mixed`): recorded on its
+/// window, and the point flagged `neighbour_cpu` above [`NEIGHBOUR_CPU_CORES`].
+pub fn with_neighbour_cpu(point: &mut Point, cores: Option<f64>) {
+    if let Some(r) = point.repeats.first_mut() {
+        r.neighbour_cpu = cores;
+    }
+    if cores.is_some_and(|c| c > NEIGHBOUR_CPU_CORES) && !point.summary.flags.contains(&Flag::NeighbourCpu) {
+        point.summary.flags.push(Flag::NeighbourCpu);
+    }
+}
+
+/// A ratio between two targets (or two builds) at one point, from rounds run side by side
+/// (docs/metrics.md, "Paired ratios").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedRatio {
+    /// exp(mean of the per-round log ratios): the geometric mean of `a ÷ b`.
+    pub ratio: f64,
+    /// 95% t interval of that mean, back on the ratio scale.
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+    /// Rounds both had (the pairs).
+    pub rounds: usize,
+}
+
+impl PairedRatio {
+    /// Whether the interval excludes 1: the two differ measurably.
+    pub fn differs(&self) -> bool {
+        self.ci95_low > 1.0 || self.ci95_high < 1.0
+    }
+}
+
+/// The paired ratio `a ÷ b` of a figure (`value` of each window, e.g. its throughput or its
+/// CPU per request) over the rounds both points measured: each round's ratio is taken within
+/// the round, whose windows ran back to back, so the host's drift between rounds cancels;
+/// the mean of the log ratios gets a Student-t interval over the rounds. `None` with fewer
+/// than 2 paired rounds or a value that is not positive.
+pub fn paired_ratio(a: &Point, b: &Point, value: impl Fn(&Repeat) -> Option<f64>) -> Option<PairedRatio> {
+    let by_round = |p: &Point| -> std::collections::BTreeMap<usize, f64> {
+        p.repeats.iter().enumerate().filter_map(|(i, r)| Some((r.round.unwrap_or(i + 1), value(r)?))).collect()
+    };
+    let (ra, rb) = (by_round(a), by_round(b));
+    let logs: Vec<f64> = ra
+        .iter()
+        .filter_map(|(round, &x)| {
+            let y = *rb.get(round)?;
+            (x > 0.0 && y > 0.0).then(|| (x / y).ln())
+        })
+        .collect();
+    if logs.len() < 2 {
+        return None;
+    }
+    let s = stats::summarize(&logs)?;
+    Some(PairedRatio { ratio: s.mean.exp(), ci95_low: s.ci95_low.exp(), ci95_high: s.ci95_high.exp(), rounds: s.n })
 }
 
 /// Flag `client_lag`: the driver's send lag at its tail exceeds [`CLIENT_LAG_SHARE`] of the
@@ -286,6 +345,8 @@ mod tests {
             send_lag_us: None,
             overhead_us: None,
             answered_of_window: None,
+            round: None,
+            neighbour_cpu: None,
         }
     }
 

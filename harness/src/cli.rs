@@ -118,6 +118,17 @@ pub struct RunArgs {
     /// Seconds a target may take to exit after SIGTERM before it is killed (SIGKILL).
     #[arg(long, default_value_t = crate::target::STOP_TIMEOUT.as_secs_f64(), value_parser = parse_seconds)]
     pub stop_timeout: f64,
+    /// Seed of the rounds' order (default: a fresh one; results.json records it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue an interrupted or failed run in this directory, with the arguments it was
+    /// started with: what it recorded is kept, the rest is run. Refused on another machine
+    /// or other code (harness/, workloads/, frameworks/) unless --force.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// With --resume: continue despite a different machine or code, recording the difference.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -239,6 +250,8 @@ impl RunArgs {
             hostile: self.hostile,
             progress: true,
             cpu_work: None,
+            seed: self.seed,
+            invocation: None,
             root,
         })
     }

@@ -75,6 +75,75 @@ fn numeric_env() -> std::collections::BTreeMap<String, Option<String>> {
     NUMERIC_ENV.iter().map(|k| ((*k).to_owned(), std::env::var(k).ok())).collect()
 }
 
+/// What `--resume` compares: the machine a run was started on.
+pub fn machine_id() -> crate::results::MachineId {
+    let env = capture_machine();
+    crate::results::MachineId {
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default(),
+        cpu_model: env.0,
+        logical_cpus: env.1,
+        kernel: env.2,
+        cpu_set: crate::target::affinity(0),
+    }
+}
+
+fn capture_machine() -> (String, usize, String) {
+    let e = capture(Path::new("."));
+    (e.cpu_model, e.logical_cpus, e.kernel)
+}
+
+/// What `--resume` compares: the code a run was started from, the commit and a hash of
+/// every change to it under `harness/`, `workloads/` and `frameworks/` (untracked files
+/// included).
+pub fn code_id(root: &Path) -> crate::results::CodeId {
+    const DIRS: [&str; 3] = ["harness", "workloads", "frameworks"];
+    let git = |args: &[&str]| -> Vec<u8> {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map_or_else(Vec::new, |o| o.stdout)
+    };
+    let mut diff = git(&[&["diff", "HEAD", "--"][..], &DIRS[..]].concat());
+    let untracked = git(&[&["ls-files", "--others", "--exclude-standard", "--"][..], &DIRS[..]].concat());
+    for file in String::from_utf8_lossy(&untracked).lines() {
+        diff.extend_from_slice(file.as_bytes());
+        diff.extend(std::fs::read(root.join(file)).unwrap_or_default());
+    }
+    // FNV-1a: a stable hash (std's is not promised to be across Rust releases).
+    let hash = diff.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    crate::results::CodeId {
+        git_commit: first_line_of("git", &["rev-parse", "HEAD"], root),
+        diff_hash: if diff.is_empty() { String::new() } else { format!("{hash:016x}") },
+    }
+}
+
+/// What differs between the machine and code a run was started on and now, one line each.
+pub fn differences(
+    then: &crate::results::Invocation,
+    machine: &crate::results::MachineId,
+    code: &crate::results::CodeId,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let (a, b) = (&then.machine, machine);
+    let mut differ = |what: &str, x: String, y: String| {
+        if x != y {
+            out.push(format!("{what}: {x} then, {y} now"));
+        }
+    };
+    differ("hostname", a.hostname.clone(), b.hostname.clone());
+    differ("CPU model", a.cpu_model.clone(), b.cpu_model.clone());
+    differ("logical CPUs", a.logical_cpus.to_string(), b.logical_cpus.to_string());
+    differ("kernel", a.kernel.clone(), b.kernel.clone());
+    differ("CPU set", format!("{:?}", a.cpu_set), format!("{:?}", b.cpu_set));
+    differ("commit", then.code.git_commit.clone(), code.git_commit.clone());
+    let tree = |h: &str| if h.is_empty() { "a clean tree".to_owned() } else { format!("changes {h}") };
+    differ("harness/, workloads/, frameworks/", tree(&then.code.diff_hash), tree(&code.diff_hash));
+    out
+}
+
 /// Versions of packages from Cargo.lock, by name.
 pub fn locked_version(root: &Path, package: &str) -> Option<String> {
     let lock: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("Cargo.lock")).ok()?).ok()?;

@@ -5,27 +5,142 @@
 //! the signal watchdog.
 //!
 //! Points are recorded under their [`PointKey`] per target, which is what a resumed run
-//! will look up to skip what is already measured.
+//! looks up to skip what is already measured. Between a point's rounds, each finished
+//! round (its window's record and histograms) is appended to `rounds.jsonl` in the run
+//! directory, so that `harness run --resume` keeps the rounds of a point cut mid-way.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serde::{Deserialize, Serialize};
 
-use crate::results::{Environment, Interruption, Point, PointKey, Results, TargetResult};
+use crate::results::{
+    Environment, ErrorCounts, Hist, Interruption, Point, PointKey, Repeat, Results, RoundOrder, TargetResult, Workload,
+};
+
+/// The file of finished rounds in a run directory.
+pub const ROUNDS_FILE: &str = "rounds.jsonl";
+
+/// One finished round of one target at one plan step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoundRecord {
+    pub target: String,
+    pub workload: Workload,
+    pub step: usize,
+    /// 1-based.
+    pub round: usize,
+    pub data: RoundData,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundData {
+    /// A measured window of a point.
+    Window {
+        repeat: Box<Repeat>,
+        latency: Hist,
+        send_lag: Hist,
+        overhead: Hist,
+        stream: Option<StreamHists>,
+        probe: Option<ProbeHists>,
+    },
+    /// infer-cpu's idle probe baselines (plain, and with the CPUs kept awake).
+    Baseline { plain: Hist, awake: Option<Hist> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamHists {
+    pub ttft: Hist,
+    pub itl: Hist,
+    pub tpot: Hist,
+    pub tokens: u64,
+    pub streams_complete: u64,
+    pub streams_incomplete: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeHists {
+    pub latency: Hist,
+    pub responses: u64,
+    pub errors: ErrorCounts,
+}
 
 #[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
     results: Results,
+    rounds: Vec<RoundRecord>,
 }
 
 impl Journal {
     /// A new run in `dir` (created if needed), written at once.
     pub fn begin(dir: &Path, profile: serde_json::Value, environment: Environment) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let j = Journal { dir: dir.to_path_buf(), results: Results::begin(dir, profile, environment) };
+        let j =
+            Journal { dir: dir.to_path_buf(), results: Results::begin(dir, profile, environment), rounds: Vec::new() };
+        let _ = std::fs::remove_file(dir.join(ROUNDS_FILE));
         j.save()?;
         Ok(j)
+    }
+
+    /// An earlier run's journal in `dir`, to continue it (`harness run --resume`): its
+    /// results.json and its finished rounds. A last line cut short by a crash is ignored.
+    pub fn reopen(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join("results.json");
+        let (results, _) =
+            crate::results::load(&path).with_context(|| format!("cannot resume from {}", path.display()))?;
+        let rounds = match std::fs::read_to_string(dir.join(ROUNDS_FILE)) {
+            Ok(text) => text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.join(ROUNDS_FILE).display())),
+        };
+        Ok(Journal { dir: dir.to_path_buf(), results, rounds })
+    }
+
+    pub fn results_mut(&mut self) -> &mut Results {
+        &mut self.results
+    }
+
+    /// A finished round, appended to `rounds.jsonl` (and flushed) before this returns.
+    pub fn record_round(&mut self, r: RoundRecord) -> anyhow::Result<()> {
+        let path = self.dir.join(ROUNDS_FILE);
+        let mut line = serde_json::to_vec(&r)?;
+        line.push(b'\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        f.write_all(&line).and_then(|()| f.sync_data()).with_context(|| format!("cannot write {}", path.display()))?;
+        self.rounds.push(r);
+        Ok(())
+    }
+
+    /// The recorded round of `target` at `step` of `workload`, if it finished.
+    pub fn round(&self, target: &str, workload: Workload, step: usize, round: usize) -> Option<&RoundRecord> {
+        self.rounds
+            .iter()
+            .rev()
+            .find(|r| r.target == target && r.workload == workload && r.step == step && r.round == round)
+    }
+
+    /// A round's order, recorded once (a resumed run re-derives the same order).
+    pub fn record_order(&mut self, o: RoundOrder) -> anyhow::Result<()> {
+        let order = self.results.order.get_or_insert_with(Default::default);
+        if let Some(old) =
+            order.rounds.iter_mut().find(|r| (r.workload, r.step, r.round) == (o.workload, o.step, o.round))
+        {
+            // A resumed run runs the targets left: the order it ran them in is kept beside.
+            for t in o.targets {
+                if !old.targets.contains(&t) {
+                    old.targets.push(t);
+                }
+            }
+        } else {
+            order.rounds.push(o);
+        }
+        self.save()
     }
 
     pub fn dir(&self) -> &Path {

@@ -81,10 +81,24 @@ fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<Exit
     if cfg!(debug_assertions) && !args.allow_debug_build {
         return rerun_in_release();
     }
-    let cfg = args.to_config(root).map_err(cli::BadInput)?;
+    let (cfg, prior) = match &args.resume {
+        Some(dir) => {
+            let (cfg, journal) = resume_config(&root, dir, args.force)?;
+            (cfg, Some(journal))
+        }
+        None => {
+            let mut cfg = args.to_config(root.clone()).map_err(cli::BadInput)?;
+            cfg.invocation = Some(results::Invocation {
+                args: std::env::args().skip(1).collect(),
+                machine: env::machine_id(),
+                code: env::code_id(&root),
+            });
+            (cfg, None)
+        }
+    };
     interrupt::install();
     crate::errln!("harness: results go to {}", cfg.out_dir.display());
-    let results = run::execute(&cfg);
+    let results = run::execute_from(&cfg, prior);
     // A signal: `execute` recorded it in results.json and stopped its server (or, when it
     // could not get there within a second, the watchdog does both and exits with 130, so
     // `claim` does not return); `main` stops whatever else is registered and exits 130.
@@ -108,6 +122,61 @@ fn measure(root: std::path::PathBuf, args: &cli::RunArgs) -> anyhow::Result<Exit
     }
     let skipped = results.targets.iter().filter(|t| t.status != crate::results::TargetStatus::Measured).count();
     Ok(if skipped == 0 { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
+
+/// `harness run --resume DIR`: the configuration the run in `DIR` was started with (its
+/// recorded command line, with `DIR` as the output), and its journal, reopened. Refused,
+/// saying what differs, on another machine or other code unless `force`; a forced resume
+/// records the differences.
+fn resume_config(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    force: bool,
+) -> anyhow::Result<(plan::RunConfig, journal::Journal)> {
+    use clap::Parser;
+    let mut journal = journal::Journal::reopen(dir).map_err(cli::BadInput)?;
+    let inv = journal.results().invocation.clone().ok_or_else(|| {
+        cli::BadInput(anyhow::anyhow!(
+            "{} records no invocation (a run from before --resume existed, or one started in-process): it cannot be resumed",
+            dir.display()
+        ))
+    })?;
+    anyhow::ensure!(
+        journal.results().finished_at.is_none()
+            || journal
+                .results()
+                .targets
+                .iter()
+                .any(|t| t.status != results::TargetStatus::Measured && t.status != results::TargetStatus::Skipped),
+        cli::BadInput(anyhow::anyhow!(
+            "{} finished with every target measured: there is nothing to resume",
+            dir.display()
+        ))
+    );
+    let parsed = cli::Cli::try_parse_from(std::iter::once("harness".to_owned()).chain(inv.args.iter().cloned()))
+        .map_err(|e| cli::BadInput(anyhow::anyhow!("the recorded command line no longer parses: {e}")))?;
+    let mut args = match parsed.command {
+        Some(cli::Command::Run(a)) => a,
+        _ => parsed.run,
+    };
+    args.out = Some(dir.to_path_buf());
+    args.resume = None;
+    let mut cfg = args.to_config(root.to_path_buf()).map_err(cli::BadInput)?;
+    let differences = env::differences(&inv, &env::machine_id(), &env::code_id(root));
+    if !differences.is_empty() && !force {
+        return Err(cli::BadInput(anyhow::anyhow!(
+            "refusing to resume {}: {} (--force resumes anyway and records the difference)",
+            dir.display(),
+            differences.join("; ")
+        ))
+        .into());
+    }
+    let r = journal.results_mut();
+    let after = r.interrupted.take();
+    r.finished_at = None;
+    r.resumes.push(results::Resumed { at: results::now_rfc3339(), after, forced_differences: differences });
+    cfg.invocation = Some(inv);
+    Ok((cfg, journal))
 }
 
 /// A debug driver would measure itself, so `run` never measures from a debug build: under

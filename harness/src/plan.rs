@@ -48,6 +48,10 @@ pub struct RunConfig {
     /// `work` for infer-cpu, calibrated once per run (`probe::calibrate`); filled by
     /// `execute` when the plan includes infer-cpu and it is not set.
     pub cpu_work: Option<u64>,
+    /// The seed of the round order (`--seed`); a fresh one, recorded, when `None`.
+    pub seed: Option<u64>,
+    /// The command line, machine and code, recorded for `--resume`.
+    pub invocation: Option<crate::results::Invocation>,
 }
 
 /// The descriptive fields of a target's entry in results.json.
@@ -146,6 +150,32 @@ pub fn build(cfg: &RunConfig) -> Plan {
     }
 }
 
+/// The seconds a step's windows take as planned: each repeat's warm-up and window, at
+/// most `max_trials` calibration trials, the probe baselines, goose's ramp-up (about 2 s)
+/// and run.
+pub fn step_seconds(step: &Step) -> f64 {
+    match step {
+        Step::Point(pt) => (pt.window.warmup + pt.window.duration).as_secs_f64() * pt.window.repeats as f64,
+        Step::CalibrateWork { calibration: c, .. } => (c.warmup + c.window).as_secs_f64() * c.max_trials as f64,
+        Step::ProbeBaseline { window, .. } => crate::workload::infer_cpu::baseline_time(window).as_secs_f64(),
+        Step::Goose { duration, .. } => 2.0 + duration.as_secs_f64(),
+    }
+}
+
+/// Seconds of start-ups, verification and shutdowns per target beyond its windows
+/// (measured: a quick run of the four Rust targets took about 5 s per target above its
+/// windows; 10 s leaves room for the Python targets' slower starts).
+pub const PER_TARGET_OVERHEAD_S: f64 = 10.0;
+
+/// The plan's planned seconds: every step's windows on every target, and each target's
+/// [`PER_TARGET_OVERHEAD_S`].
+pub fn planned_seconds(plan: &Plan) -> f64 {
+    plan.targets
+        .iter()
+        .map(|t| PER_TARGET_OVERHEAD_S + t.workloads.iter().flat_map(|w| &w.steps).map(step_seconds).sum::<f64>())
+        .sum()
+}
+
 /// One workload's steps under profile `p` (its file under `workload/` says which).
 pub fn workload_plan(w: Workload, p: &Profile) -> WorkloadPlan {
     WorkloadPlan { workload: w, steps: crate::workload::spec(w).steps(p) }
@@ -170,6 +200,23 @@ impl Plan {
             cpus(&self.client_cpus),
             self.workers
         );
+        let _ = writeln!(
+            s,
+            "order: each target alone for its build, verification and robustness; then workload by workload with \
+             every target's server up, round r of each point on every target (order shuffled per round from the \
+             run's seed) before round r + 1; then each target's cold starts"
+        );
+        if p.extra_rounds > 0 {
+            let _ = writeln!(
+                s,
+                "extra rounds: up to {} per point for a target whose throughput interval is wider than {:.0}% of its \
+                 median, within {:.0}% of the planned {:.0} s",
+                p.extra_rounds,
+                crate::stats::WIDE_INTERVAL * 100.0,
+                p.extra_round_share * 100.0,
+                planned_seconds(self)
+            );
+        }
         if let Some(ms) = self.calibrate_cpu_ms {
             let _ = writeln!(
                 s,
@@ -197,6 +244,18 @@ impl Plan {
             }
         }
         s
+    }
+}
+
+/// How the round order names a planned point: `predict closed c=64`, `predict open 0.5 x max`.
+pub fn point_label(w: Workload, mode: &PlannedMode) -> String {
+    match mode {
+        PlannedMode::Closed { connections } => format!("{} closed c={connections}", w.name()),
+        PlannedMode::Open { rate, .. } => match rate {
+            Rate::Absolute(r) => format!("{} open {r} req/s", w.name()),
+            Rate::StreamArrivals(r) => format!("{} open {r} streams/s", w.name()),
+            Rate::OfClosedMax(f) => format!("{} open {f} x max", w.name()),
+        },
     }
 }
 

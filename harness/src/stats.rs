@@ -64,9 +64,19 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     Some(Summary { n, median, min: sorted[0], max: sorted[n - 1], mean, ci95_low, ci95_high, cv })
 }
 
+/// A 95% interval wider than this share of its median is wide: a profile with extra
+/// rounds measures another round of the point (docs/methodology.md, "Repeats that decide").
+pub const WIDE_INTERVAL: f64 = 0.20;
+
 impl Summary {
     pub fn is_noisy(&self) -> bool {
         self.cv > NOISY_CV
+    }
+
+    /// The interval is wider than [`WIDE_INTERVAL`] of the median (never with n < 2: no
+    /// interval exists, and `single_run` says so).
+    pub fn is_wide(&self) -> bool {
+        self.n >= 2 && self.ci95_high - self.ci95_low > WIDE_INTERVAL * self.median.abs()
     }
 }
 

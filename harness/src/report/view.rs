@@ -203,11 +203,18 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
-/// `12158 [10920–13396]` (median and 95% CI of the mean), or the median alone for one repeat.
+/// `12158 [10920–13396] (5 rounds)` (median and 95% CI of the mean over its rounds), or
+/// the median alone for one repeat.
 pub fn fmt_rps_ci(p: &Point) -> String {
     let s = &p.summary.throughput_rps;
     if p.repeats.len() >= 2 {
-        format!("{} [{}–{}]", fmt_num(s.median), fmt_num(s.ci95_low.max(0.0)), fmt_num(s.ci95_high))
+        format!(
+            "{} [{}–{}] ({} rounds)",
+            fmt_num(s.median),
+            fmt_num(s.ci95_low.max(0.0)),
+            fmt_num(s.ci95_high),
+            p.repeats.len()
+        )
     } else {
         fmt_num(s.median)
     }

@@ -90,6 +90,10 @@ pub const OVERLOAD_P50_GROWTH: f64 = 2.0;
 /// this share of its latency p99 (each the highest percentile its samples give).
 pub const CLIENT_LAG_SHARE: f64 = 0.10;
 
+/// Flag `neighbour_cpu`: the other targets' idle servers, which share the server CPUs
+/// during a workload, used more than this many cores in one of the point's windows.
+pub const NEIGHBOUR_CPU_CORES: f64 = 0.02;
+
 /// What qualifies a figure (docs/metrics.md, "Flags"): the first six and `client_lag` are
 /// a point's (`analysis::flags`, `analysis::client_lag`); the others mark report cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -102,6 +106,7 @@ pub enum Flag {
     SingleRun,
     Overloaded,
     ClientLag,
+    NeighbourCpu,
     VerificationFailed,
     NotRobust,
     NotJudged,
@@ -118,6 +123,7 @@ impl Flag {
             Flag::SingleRun => "single_run",
             Flag::Overloaded => "overloaded",
             Flag::ClientLag => "client_lag",
+            Flag::NeighbourCpu => "neighbour_cpu",
             Flag::VerificationFailed => "verification_failed",
             Flag::NotRobust => "not_robust",
             Flag::NotJudged => "not_judged",
@@ -152,6 +158,11 @@ impl Flag {
                 "the driver's own send lag (its p99, actual start − scheduled) exceeded {:.0}% of the latency p99: part \
                  of the latency may be the client's",
                 CLIENT_LAG_SHARE * 100.0
+            ),
+            Flag::NeighbourCpu => format!(
+                "the other targets' servers, up on the same CPUs, used more than {:.0}% of a core in one of its \
+                 windows: they took CPU from this one",
+                NEIGHBOUR_CPU_CORES * 100.0
             ),
             Flag::VerificationFailed => "the target failed the conformance corpus and was not measured".into(),
             Flag::NotRobust => "a robustness figure misses its bar (docs/metrics.md, \"Robustness\")".into(),

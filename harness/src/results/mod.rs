@@ -11,8 +11,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 mod kinds;
 pub use kinds::{
-    CLIENT_BOUND_SHARE, CLIENT_LAG_SHARE, Flag, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH, PointMode, TargetStatus,
-    Workload,
+    CLIENT_BOUND_SHARE, CLIENT_LAG_SHARE, Flag, NEIGHBOUR_CPU_CORES, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH,
+    PointMode, TargetStatus, Workload,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +28,92 @@ pub struct Results {
     /// Set when a signal (Ctrl-C, SIGTERM, SIGHUP) ended the run: its figures are partial.
     #[serde(default)]
     pub interrupted: Option<Interruption>,
+    /// The order the targets ran in: the shuffle's seed and every round's order
+    /// (docs/methodology.md, "Interleaved rounds").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<RunOrder>,
+    /// What `harness run --resume` needs: the command line, the machine and the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Invocation>,
+    /// Each time `harness run --resume` continued this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumes: Vec<Resumed>,
+}
+
+/// The order of a run's rounds: within a workload every target's server is up, and round
+/// r of a point runs on every target, in an order shuffled from `seed`, before round r + 1.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunOrder {
+    pub seed: u64,
+    pub rounds: Vec<RoundOrder>,
+}
+
+/// One round of one step: the targets in the order they ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundOrder {
+    pub workload: Workload,
+    /// The step's index in the workload's plan (`harness run --dry-run`).
+    pub step: usize,
+    /// The point (`health closed c=64`) or the step (`infer-cpu calibration`).
+    pub label: String,
+    /// 1-based.
+    pub round: usize,
+    pub targets: Vec<String>,
+}
+
+/// What a run was started with, so that `--resume` can continue it and refuse a different
+/// machine or different code.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// The arguments after `harness` (without `--resume`).
+    pub args: Vec<String>,
+    pub machine: MachineId,
+    pub code: CodeId,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MachineId {
+    pub hostname: String,
+    pub cpu_model: String,
+    pub logical_cpus: usize,
+    pub kernel: String,
+    /// The CPUs this process may run on (its affinity).
+    pub cpu_set: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CodeId {
+    pub git_commit: String,
+    /// A hash of `git diff HEAD` and the untracked files under `harness/`, `workloads/` and
+    /// `frameworks/`: empty for a clean tree.
+    pub diff_hash: String,
+}
+
+/// One `--resume`: when, and what differed that `--force` let through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resumed {
+    pub at: String,
+    /// The interruption the run was resumed from, if a signal ended it.
+    pub after: Option<Interruption>,
+    pub forced_differences: Vec<String>,
+}
+
+/// A latency histogram as the journal keeps it between a round and its point (and across a
+/// resume): every recorded value with its count, as hdrhistogram iterates them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hist(pub Vec<(u64, u64)>);
+
+impl Hist {
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Self {
+        Hist(h.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect())
+    }
+
+    /// Adds the recorded values into `h` (same bounds as the one it came from).
+    pub fn add_to(&self, h: &mut hdrhistogram::Histogram<u64>) {
+        for &(v, n) in &self.0 {
+            h.saturating_record_n(v, n);
+        }
+    }
 }
 
 impl Results {
@@ -42,6 +128,9 @@ impl Results {
             environment,
             targets: Vec::new(),
             interrupted: None,
+            order: None,
+            invocation: None,
+            resumes: Vec::new(),
         }
     }
 
@@ -406,6 +495,9 @@ pub struct Point {
     pub arrival: Option<String>,
     pub summary: PointSummary,
     pub repeats: Vec<Repeat>,
+    /// Its rounds were measured on both sides of a `--resume` (on two server instances).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -698,6 +790,13 @@ pub struct Repeat {
     /// This window's answered requests' latency beyond the exchange floor, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overhead_us: Option<Latency>,
+    /// The round this window belongs to (1-based; docs/methodology.md, "Interleaved rounds").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<usize>,
+    /// The other targets' servers' CPU while this window (and its warm-up) ran, in cores:
+    /// they share the server CPUs (flag `neighbour_cpu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbour_cpu: Option<f64>,
 }
 
 /// Errors by kind (docs/metrics.md, "errors").

@@ -238,6 +238,8 @@ pub fn run(
         sampler_cpu_share: ws.sampler_cpu_share,
         send_lag_us: None,
         overhead_us: None,
+        round: Some(1),
+        neighbour_cpu: None,
         answered_of_window: None,
     };
     let basis = format!(

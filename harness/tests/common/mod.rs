@@ -171,5 +171,7 @@ pub fn run_config(
         hostile: false,
         progress: true,
         cpu_work,
+        seed: None,
+        invocation: None,
     }
 }

@@ -66,6 +66,8 @@ fn unready_and_unverified_targets_are_skipped_and_leave_no_process() {
         hostile: false,
         progress: false,
         cpu_work: None,
+        seed: None,
+        invocation: None,
     };
     let results = execute(&cfg).unwrap();
     let [a, b] = &results.targets[..] else { panic!("two targets expected") };
