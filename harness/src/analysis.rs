@@ -511,35 +511,45 @@ mod tests {
     /// The analysis reproduces what the committed example run recorded (made before this
     /// module existed): each point's summary recomputed from its recorded repeats (and its
     /// merged latency, which the repeats cannot rebuild) is the one in the file.
-    /// Little's law on the committed example, with the mean: every closed-loop repeat whose
-    /// exchanges average 100 ms or more (where the window holds few of them, and where the
-    /// estimator once read a set-up's count) completes connections ÷ mean exchange time
-    /// within 5%. (sanity-check stands p50 in for the mean, which a server that makes part
-    /// of its connections wait, such as Flask's 32 threads under 50 streams, splits from it.)
+    /// Little's law on the committed example, with the mean, where exchanges average 100 ms
+    /// or more (where a window holds few of them, and where the estimator once read a
+    /// set-up's count): every closed-loop point's reported throughput (the median over its
+    /// rounds) is connections ÷ its rounds' median mean exchange time within 5%, and every
+    /// single round within 10%. A round's own count is exact only to about one batch of
+    /// the exchanges a server holds at once: Flask's 32 threads at 100 connections of 200 ms
+    /// complete 32 every 200 ms, so a 2 s window catches 9.4 to 10 batches (its round 1 of
+    /// 2026-12-02 read 150.4/s, the four others 157.4–158.9/s, at the same mean). sanity-check
+    /// stands p50 in for the mean, which a server that makes part of its connections wait
+    /// splits from it.
     #[test]
     fn the_example_obeys_littles_law_with_the_mean() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/example/results.json");
         let r: crate::results::Results = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         let mut checked = 0;
+        let median = |v: Vec<f64>| stats::summarize(&v).map(|s| s.median);
         for t in &r.targets {
             for p in t.points.iter().filter(|p| p.mode == PointMode::Closed && p.workload != Workload::Mixed) {
-                for rep in &p.repeats {
-                    let Some(mean) = rep.answered_mean_us.filter(|m| *m >= 100_000.0) else { continue };
-                    let little = p.connections as f64 / (mean / 1e6);
+                let what = format!("{} {} c={}", t.name, p.workload, p.connections);
+                let long: Vec<&Repeat> =
+                    p.repeats.iter().filter(|rep| rep.answered_mean_us.is_some_and(|m| m >= 100_000.0)).collect();
+                for rep in &long {
+                    let little = p.connections as f64 / (rep.answered_mean_us.unwrap() / 1e6);
                     let gap = (rep.throughput_rps - little).abs() / little;
                     assert!(
-                        gap <= 0.05,
-                        "{} {} c={}: {:.2}/s against {little:.2}/s",
-                        t.name,
-                        p.workload,
-                        p.connections,
+                        gap <= 0.10,
+                        "{what} round {:?}: {:.2}/s against {little:.2}/s",
+                        rep.round,
                         rep.throughput_rps
                     );
-                    checked += 1;
                 }
+                let Some(mean) = median(long.iter().filter_map(|rep| rep.answered_mean_us).collect()) else { continue };
+                let little = p.connections as f64 / (mean / 1e6);
+                let tput = p.summary.throughput_rps.median;
+                assert!((tput - little).abs() / little <= 0.05, "{what}: {tput:.2}/s against {little:.2}/s");
+                checked += 1;
             }
         }
-        assert!(checked >= 40, "only {checked} repeats checked");
+        assert!(checked >= 8 * 3, "only {checked} points checked");
     }
 
     #[test]
@@ -608,5 +618,42 @@ mod tests {
             }
         }
         assert!(checked >= 8 * 11, "only {checked} points checked");
+    }
+
+    /// The paired ratio takes each round's ratio within the round: a drift that moves both
+    /// sides alike cancels, and the rounds are matched by their number, not their position.
+    #[test]
+    fn paired_ratios_cancel_drift_between_rounds_and_match_rounds_by_number() {
+        let with_rounds = |values: &[(usize, f64)]| {
+            let reps =
+                values.iter().map(|&(round, t)| Repeat { round: Some(round), ..repeat(t, 0.3) }).collect::<Vec<_>>();
+            point(Workload::Predict, Mode::Closed { connections: 64 }, None, reps, Latency::default())
+        };
+        // The host slows by half over the rounds; b is always 15% slower than a.
+        let drift = [1.0, 0.9, 0.7, 0.6, 0.5];
+        let a = with_rounds(&drift.iter().enumerate().map(|(i, d)| (i + 1, 1000.0 * d)).collect::<Vec<_>>());
+        let mut b_rounds: Vec<(usize, f64)> = drift.iter().enumerate().map(|(i, d)| (i + 1, 850.0 * d)).collect();
+        b_rounds.reverse();
+        let b = with_rounds(&b_rounds);
+        let r = paired_ratio(&b, &a, |r| Some(r.throughput_rps)).unwrap();
+        assert_eq!(r.rounds, 5);
+        assert!((r.ratio - 0.85).abs() < 1e-9 && (r.ci95_high - 0.85).abs() < 1e-9, "{r:?}");
+        // Unpaired, the same figures' intervals overlap widely: the drift is larger than the gap.
+        let (sa, sb) = (&a.summary.throughput_rps, &b.summary.throughput_rps);
+        assert!(sb.ci95_high > sa.ci95_low, "unpaired intervals overlap: {sa:?} {sb:?}");
+        // Noise in the ratio widens the interval; one that contains 1 does not differ.
+        let c = with_rounds(&[(1, 1000.0), (2, 1100.0), (3, 900.0)]);
+        let d = with_rounds(&[(1, 1050.0), (2, 1000.0), (3, 950.0)]);
+        let r = paired_ratio(&c, &d, |r| Some(r.throughput_rps)).unwrap();
+        assert!(r.ci95_low < 1.0 && r.ci95_high > 1.0 && !r.differs(), "{r:?}");
+        assert!(
+            paired_ratio(&with_rounds(&[(1, 1.0)]), &with_rounds(&[(1, 2.0)]), |r| Some(r.throughput_rps)).is_none()
+        );
+        // A flag for neighbours above 2% of a core.
+        let mut busy = repeat(1000.0, 0.3);
+        busy.neighbour_cpu = Some(0.05);
+        assert!(flags_of(&[busy.clone(), repeat(1000.0, 0.3)]).contains(&Flag::NeighbourCpu));
+        busy.neighbour_cpu = Some(0.01);
+        assert!(!flags_of(&[busy, repeat(1000.0, 0.3)]).contains(&Flag::NeighbourCpu));
     }
 }

@@ -45,6 +45,18 @@ pub enum Command {
         /// The run directory (or its results.json).
         run_dir: PathBuf,
     },
+    /// A/B on this machine: build the base revision in a worktree and the working tree, run
+    /// both in interleaved rounds, compare them; exit 1 on a regression, 2 on unusable input.
+    Ab {
+        /// The base revision (a commit, branch or tag).
+        #[arg(long)]
+        base: String,
+        /// Smallest change that can count, e.g. `10%`; it must also be beyond the repeats' CIs.
+        #[arg(long, default_value = "10%", value_parser = crate::compare::parse_threshold)]
+        threshold: f64,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Compare two runs point by point; exit 1 on a regression, 2 on unusable input.
     Compare {
         /// The baseline run directory (or results.json).

@@ -269,7 +269,15 @@ fn compare_target(bt: &TargetResult, nt: &TargetResult, c: &mut Comparison) {
             let (Some(b), Some(n)) = ((m.summary)(bp), (m.summary)(np)) else { continue };
             let bv: Vec<f64> = bp.repeats.iter().filter_map(|r| (m.repeat)(bp, r)).collect();
             let nv: Vec<f64> = np.repeats.iter().filter_map(|r| (m.repeat)(np, r)).collect();
-            let (verdict, change, note) = judge(m.better, b, n, &bv, &nv, c.threshold_pct);
+            let (verdict, change, mut note) = judge(m.better, b, n, &bv, &nv, c.threshold_pct);
+            // A fraction of each side's own maximum is matched by the fraction; the rates it
+            // came to are shown, so a slower build tested at a lower load is seen.
+            if let (Some(br), Some(nr)) = (bp.rate_rps, np.rate_rps) {
+                if bp.rate_basis.as_deref().is_some_and(|b| !b.starts_with("absolute")) {
+                    let rates = format!("at {br:.0} req/s in base, {nr:.0} req/s in new");
+                    note = if note.is_empty() { rates } else { format!("{note}; {rates}") };
+                }
+            }
             c.rows.push(Row {
                 target: bt.name.clone(),
                 point: key.label(),

@@ -5,6 +5,7 @@
 //! `verify` → `driver` (load) + `sampler` (server and client resources) → `stats` →
 //! `results`.
 
+pub mod ab;
 pub mod analysis;
 pub mod cli;
 pub mod compare;
@@ -67,6 +68,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Some(cli::Command::Run(args)) => measure(root, &args),
         Some(cli::Command::Report { run_dir }) => report_cmd(&run_dir),
         Some(cli::Command::Compare { base, new, threshold }) => compare_cmd(&base, &new, threshold),
+        Some(cli::Command::Ab { base, threshold, run }) => ab_cmd(root, &base, threshold, &run),
         None => measure(root, &cli.run),
     }
 }
@@ -342,6 +344,50 @@ fn report_cmd(run_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
 }
 
 /// `harness compare`: 0 no regression, 1 regression, 2 unusable input.
+/// `harness ab`: the joint run, then each side's results.json (`<out>/base`,
+/// `<out>/change`) and the comparison (`<out>/compare.md`).
+fn ab_cmd(root: std::path::PathBuf, rev: &str, threshold: f64, args: &cli::RunArgs) -> anyhow::Result<ExitCode> {
+    if cfg!(debug_assertions) && !args.allow_debug_build {
+        return rerun_in_release();
+    }
+    anyhow::ensure!(args.resume.is_none(), cli::BadInput(anyhow::anyhow!("harness ab does not resume")));
+    let base_root = ab::worktree(&root, rev).map_err(cli::BadInput)?;
+    let mut args = args.clone();
+    if args.out.is_none() {
+        args.out = Some(root.join("results").join(format!("{}-ab", env::run_id(&root))));
+    }
+    let change = args.to_config(root.clone()).map_err(cli::BadInput)?;
+    let mut cfg = ab::joint_config(change, &base_root).map_err(cli::BadInput)?;
+    cfg.invocation = Some(results::Invocation {
+        args: std::env::args().skip(1).collect(),
+        machine: env::machine_id(),
+        code: env::code_id(&root),
+    });
+    interrupt::install();
+    crate::errln!(
+        "harness ab: base {rev} in {}, change = the working tree; results go to {}",
+        base_root.display(),
+        cfg.out_dir.display()
+    );
+    let joint = run::execute(&cfg);
+    if interrupt::claim() {
+        return Ok(ExitCode::from(130));
+    }
+    let joint = joint?;
+    let mut paths = Vec::new();
+    for (suffix, dir) in [(ab::BASE, "base"), (ab::CHANGE, "change")] {
+        let dir = cfg.out_dir.join(dir);
+        std::fs::create_dir_all(&dir)?;
+        results::write_atomic(&dir, &ab::side(&joint, suffix))?;
+        paths.push(dir);
+    }
+    compare_cmd(&paths[0], &paths[1], threshold).inspect(|_| {
+        if let Ok(c) = compare::compare_paths(&paths[0], &paths[1], threshold) {
+            let _ = std::fs::write(cfg.out_dir.join("compare.md"), compare::to_markdown(&c));
+        }
+    })
+}
+
 fn compare_cmd(base: &std::path::Path, new: &std::path::Path, threshold: f64) -> anyhow::Result<ExitCode> {
     match compare::compare_paths(base, new, threshold) {
         Ok(c) => {

@@ -59,6 +59,10 @@ pub struct Manifest {
     /// Directory holding the manifest.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The workspace its commands run from, when not the run's (`harness ab`'s base
+    /// worktree).
+    #[serde(skip)]
+    pub root: Option<PathBuf>,
 }
 
 impl Manifest {

@@ -312,7 +312,7 @@ fn describe_step(step: &Step, w: Workload) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::workload::ProfileName;
     use std::path::{Path, PathBuf};
@@ -358,7 +358,7 @@ mod tests {
     fn the_quick_plan_is_what_the_example_run_measured() {
         let text = std::fs::read(root().join("results/example/results.json")).unwrap();
         let example: crate::results::Results = serde_json::from_slice(&text).unwrap();
-        let p = Profile::get(ProfileName::Quick);
+        let p = example_profile(&example);
         for t in &example.targets {
             // The workloads the example ran (one added since has no points there).
             let ran: Vec<Workload> =
@@ -420,6 +420,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The profile the example's recorded command line gives (quick, with `--repeats 5`).
+    pub(crate) fn example_profile(example: &crate::results::Results) -> Profile {
+        use clap::Parser;
+        let args = &example.invocation.as_ref().expect("the example records its command line").args;
+        let cli =
+            crate::cli::Cli::try_parse_from(std::iter::once("harness").chain(args.iter().map(String::as_str))).unwrap();
+        let run = match cli.command {
+            Some(crate::cli::Command::Run(a)) => a,
+            _ => cli.run,
+        };
+        assert_eq!(run.profile, ProfileName::Quick, "the example is a quick run");
+        run.to_config(root()).unwrap().profile
     }
 
     #[test]

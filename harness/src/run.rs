@@ -439,14 +439,17 @@ impl Slot<'_> {
         built: &mut Vec<String>,
     ) -> anyhow::Result<()> {
         let Some(m) = self.manifest().cloned() else { return Ok(()) };
-        if self.plan.build.is_some() && !built.contains(&m.build) {
+        // `harness ab`'s base runs its commands in its worktree.
+        let root = m.root.clone().unwrap_or_else(|| cfg.root.clone());
+        let key = format!("{} in {}", m.build, root.display());
+        if self.plan.build.is_some() && !built.contains(&key) {
             crate::interrupt::at_step("building", None);
             progress.line(&format!("{}: building: {}", m.name, m.build));
             let log = cfg.out_dir.join(format!("{}.build.log", m.name));
-            target::build(&m, &cfg.root, &log)?;
-            built.push(m.build.clone());
+            target::build(&m, &root, &log)?;
+            built.push(key);
             if let Some(pkg) = crate::cost::cargo_package(&m).filter(|_| self.cost.build_s.is_none()) {
-                match crate::cost::own_package_build(&m, &cfg.root, &pkg, &log) {
+                match crate::cost::own_package_build(&m, &root, &pkg, &log) {
                     Ok(secs) => {
                         self.cost.build_s = Some(secs);
                         self.cost.build_kind = Some("incremental".into());
@@ -455,7 +458,7 @@ impl Slot<'_> {
                 }
             }
         }
-        measure_static_cost(&m, &cfg.root, &mut self.cost);
+        measure_static_cost(&m, &root, &mut self.cost);
         Ok(())
     }
 
@@ -658,7 +661,7 @@ impl Interleave<'_> {
                     }
                 }
             }
-            self.eta_line(step);
+            self.eta_line(step, active.len());
             if crate::interrupt::claim() {
                 return Ok(());
             }
@@ -682,9 +685,9 @@ impl Interleave<'_> {
         journal.save()
     }
 
-    /// Prints the time left after a step.
-    fn eta_line(&self, step: &Step) {
-        let eta = self.eta.advance(crate::plan::step_seconds(step));
+    /// Prints the time left after a step that ran on `targets` targets.
+    fn eta_line(&self, step: &Step, targets: usize) {
+        let eta = self.eta.advance(crate::plan::step_seconds(step) * targets as f64);
         self.progress.point("", &eta, 0.0, 0);
         if !self.progress.is_bar() {
             self.progress.line(&format!("harness: {eta}"));
@@ -1318,5 +1321,32 @@ fn point_label(workload: Workload, mode: Mode) -> String {
         Mode::Open { rate_rps, max_connections, .. } => {
             format!("{workload} open c={max_connections} rate={rate_rps:.0}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each round's order is a permutation of the targets, the same for the same seed and
+    /// place (a resumed run re-derives it), and not the same order in every round.
+    #[test]
+    fn round_orders_are_seeded_permutations_that_vary_by_round() {
+        let targets: Vec<usize> = (0..8).collect();
+        let a = round_order(&targets, 42, Workload::Predict, 1, 1);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, targets);
+        assert_eq!(a, round_order(&targets, 42, Workload::Predict, 1, 1));
+        let orders: std::collections::BTreeSet<Vec<usize>> =
+            (1..=5).map(|r| round_order(&targets, 42, Workload::Predict, 1, r)).collect();
+        assert!(orders.len() >= 4, "{orders:?}");
+        assert_ne!(a, round_order(&targets, 43, Workload::Predict, 1, 1));
+        // Over many rounds every target runs first about equally often.
+        let mut first = [0usize; 8];
+        for r in 1..=800 {
+            first[round_order(&targets, 7, Workload::Health, 0, r)[0]] += 1;
+        }
+        assert!(first.iter().all(|&n| (60..=140).contains(&n)), "{first:?}");
     }
 }

@@ -54,6 +54,7 @@ pub enum TargetError {
 /// Runs a manifest's build command from the workspace root, logging to `log`. Python
 /// targets share one build: the pinned virtual environment (`python::ensure_venv`).
 pub fn build(m: &Manifest, root: &Path, log: &Path) -> Result<(), TargetError> {
+    let root = m.root.as_deref().unwrap_or(root);
     if crate::python::is_python(m) {
         return crate::python::ensure_venv(root, true).map(drop).map_err(|e| TargetError::Build {
             name: m.name.clone(),
@@ -222,6 +223,7 @@ pub fn spawn(
     logs: &Path,
     ready_timeout: Duration,
 ) -> Result<Running, TargetError> {
+    let root = m.root.as_deref().unwrap_or(root);
     let manifest = m.dir.join("framework.toml");
     let spawn_err = |command: &str, source| TargetError::Spawn {
         name: m.name.clone(),

@@ -73,13 +73,15 @@ mod tests {
     use super::*;
 
     /// Each workload's settings moved to its own file; results.json records every setting
-    /// the committed example run (quick) recorded before the move, under the same key and
+    /// the committed example run (quick, `--repeats 5`) recorded, under the same key and
     /// with the same value (a workload added since brings keys of its own).
     #[test]
     fn the_profile_is_recorded_as_the_example_run_recorded_it() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/example/results.json");
-        let example: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        let now = serde_json::to_value(Profile::get(ProfileName::Quick)).unwrap();
+        let example: serde_json::Value = serde_json::from_slice(&std::fs::read(path.clone()).unwrap()).unwrap();
+        let typed: crate::results::Results = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        // Quick, with the overrides its recorded command line gave (`--repeats 5`).
+        let now = serde_json::to_value(crate::plan::tests::example_profile(&typed)).unwrap();
         let recorded = example["profile"].as_object().unwrap();
         assert!(recorded.len() >= 20, "{recorded:?}");
         for (key, value) in recorded {

@@ -142,9 +142,10 @@ fn html_is_self_contained_and_shows_flags_next_to_numbers() {
         assert!(!html.contains(forbidden), "index.html contains {forbidden:?}: it must not fetch anything");
     }
     assert_eq!(html.matches("<svg class=\"chart\"").count(), CHARTS.len(), "every chart is inlined once");
-    // Flags sit in the same cell as the number they qualify.
+    // Flags sit in the same cell as the number they qualify, after the interval and its
+    // number of rounds.
     assert!(
-        html.contains("] <span class=\"flag f-noisy\"") || html.contains("]<span class=\"flag f-noisy\""),
+        html.contains("rounds) <span class=\"flag f-noisy\"") || html.contains("rounds)<span class=\"flag f-noisy\""),
         "noisy flag not beside its figure"
     );
     for needle in [

@@ -675,3 +675,103 @@ fn a_second_signal_kills_the_servers_and_exits_at_once() {
     assert_eq!(t["interrupted"]["recorded_by"], "harness", "{t}");
     ws.assert_no_survivors();
 }
+
+/// A run interrupted mid-point and resumed (`harness run --resume`) ends with every
+/// planned point exactly once, each with every planned round exactly once, and a
+/// results.json that matches the schema; the resume is recorded, and a second resume of a
+/// finished run is refused.
+#[test]
+fn an_interrupted_run_resumed_holds_every_planned_step_once() {
+    let _exclusive = common::exclusive();
+    let ws = Workspace::new("resume");
+    let fw = fw_hyper();
+    for name in ["a", "b"] {
+        ws.target(name, &format!("{} --port {{port}} --workers {{workers}}", fw.display()));
+    }
+    let out = ws.root.join("out");
+    let o = out.to_str().unwrap();
+    let args = [
+        "run",
+        "--profile",
+        "quick",
+        "--repeats",
+        "3",
+        "--duration",
+        "0.4",
+        "--no-build",
+        "--allow-debug-build",
+        "--server-cpus",
+        "0",
+        "--client-cpus",
+        "1",
+        "--framework",
+        "a,b",
+        "--workload",
+        "health,predict",
+        "--out",
+        o,
+    ];
+    let mut child = ws.harness(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // Interrupt once a few rounds are in the journal: a point is then cut mid-way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rounds = || std::fs::read_to_string(out.join("rounds.jsonl")).map_or(0, |t| t.lines().count());
+    while rounds() < 3 {
+        assert!(child.try_wait().unwrap().is_none(), "the harness ended before it was interrupted");
+        assert!(Instant::now() < deadline, "no rounds recorded within 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let cut = results(&out);
+    assert!(cut["interrupted"].is_object(), "{cut}");
+    let before: usize = cut["targets"].as_array().unwrap().iter().map(|t| t["points"].as_array().unwrap().len()).sum();
+    assert!(before < 8, "the interrupt came before the run ended: {before} points");
+
+    let resumed = ws.harness(&["run", "--resume", o, "--allow-debug-build"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(resumed.status.code(), Some(0), "{stderr}");
+    let r = results(&out);
+    assert!(r["interrupted"].is_null() && r["finished_at"].is_string(), "{r}");
+    assert_eq!(r["resumes"].as_array().unwrap().len(), 1, "{r}");
+    assert!(r["resumes"][0]["after"].is_object(), "the resume records what it resumed from");
+    let planned = ["health closed 64", "predict closed 64", "predict open 256 0.5 x max", "predict open 256 absolute"];
+    for name in ["a", "b"] {
+        let t = target(&r, name);
+        assert_eq!(t["status"], "measured", "{t}");
+        let points: Vec<String> = t["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let basis = p["rate_basis"].as_str().map(|b| b.split(" (").next().unwrap().to_owned());
+                let mut s =
+                    format!("{} {} {}", p["workload"].as_str().unwrap(), p["mode"].as_str().unwrap(), p["connections"]);
+                if let Some(b) = basis {
+                    s = format!("{s} {b}");
+                }
+                s
+            })
+            .collect();
+        assert_eq!(points, planned, "{name}: every planned point once, in plan order");
+        for p in t["points"].as_array().unwrap() {
+            let rounds: Vec<u64> =
+                p["repeats"].as_array().unwrap().iter().map(|x| x["round"].as_u64().unwrap()).collect();
+            assert_eq!(rounds, [1, 2, 3], "{name} {}: every round once", p["workload"]);
+        }
+    }
+    // Every round of every point ran both targets.
+    for round in r["order"]["rounds"].as_array().unwrap() {
+        let mut t: Vec<&str> = round["targets"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+        t.sort_unstable();
+        assert_eq!(t, ["a", "b"], "{round}");
+    }
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(common::workspace().join("docs/results.schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&r).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "results.json does not match the schema:\n{}", errors.join("\n"));
+    // A finished run has nothing to resume.
+    one_line_exit_2(ws.harness(&["run", "--resume", o, "--allow-debug-build"]).output().unwrap(), "nothing to resume");
+    ws.assert_no_survivors();
+}
