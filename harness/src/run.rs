@@ -685,6 +685,18 @@ impl Interleave<'_> {
         journal.save()
     }
 
+    /// What one target's step needs: the run's parts and that target's server and sampler.
+    fn ctx<'s>(&'s self, sampler: &'s Sampler, base_url: &'s str) -> Ctx<'s> {
+        Ctx {
+            cfg: self.cfg,
+            progress: self.progress,
+            rt: self.rt,
+            sampler,
+            base_url,
+            calibrate_work: self.calibrate_work,
+        }
+    }
+
     /// Prints the time left after a step that ran on `targets` targets.
     fn eta_line(&self, step: &Step, targets: usize) {
         let eta = self.eta.advance(crate::plan::step_seconds(step) * targets as f64);
@@ -753,14 +765,7 @@ impl Interleave<'_> {
         crate::interrupt::at_target(&slot.name);
         let instance = slot.live.as_ref().context("no server is up")?;
         let sampler = Sampler::start(instance.pid());
-        let ctx = Ctx {
-            cfg: self.cfg,
-            progress: self.progress,
-            rt: self.rt,
-            sampler: &sampler,
-            base_url: &instance.base_url,
-            calibrate_work: self.calibrate_work,
-        };
+        let ctx = self.ctx(&sampler, &instance.base_url);
         match step {
             Step::CalibrateWork { target_ms, calibration } => {
                 if journal.target(slot.idx).cpu_calibration.is_some() {
@@ -950,14 +955,7 @@ impl Interleave<'_> {
                 let own = instance.pid();
                 let neighbours: Vec<i32> = pids.iter().copied().filter(|&p| Some(p) != own).collect();
                 let sampler = Sampler::start(own);
-                let ctx = Ctx {
-                    cfg: self.cfg,
-                    progress: self.progress,
-                    rt: self.rt,
-                    sampler: &sampler,
-                    base_url: &instance.base_url,
-                    calibrate_work: self.calibrate_work,
-                };
+                let ctx = self.ctx(&sampler, &instance.base_url);
                 crate::interrupt::at_target(&slot.name);
                 crate::interrupt::at_step("measuring", Some(point_label(w, acc.mode)));
                 crate::interrupt::at_repeat(round, pt.window.repeats);

@@ -46,12 +46,12 @@ impl Profile {
     pub fn get(name: ProfileName) -> Self {
         let (warmup, duration, repeats, open_max_connections) = match name {
             ProfileName::Quick => (Duration::from_millis(500), Duration::from_secs(2), 2, 256),
-            ProfileName::Standard => (Duration::from_secs(1), Duration::from_secs(3), 5, 512),
+            ProfileName::Standard => (Duration::from_millis(750), Duration::from_secs(2), 5, 512),
             ProfileName::Full => (Duration::from_secs(5), Duration::from_secs(30), 5, 2048),
         };
         let (extra_rounds, extra_round_share) = match name {
             ProfileName::Quick => (0, 0.0),
-            ProfileName::Standard => (3, 0.10),
+            ProfileName::Standard => (3, 0.05),
             ProfileName::Full => (5, 0.20),
         };
         Profile {
@@ -111,14 +111,33 @@ mod tests {
         (steps + crate::plan::PER_TARGET_OVERHEAD_S) * (1.0 + p.extra_round_share)
     }
 
+    /// What a standard window costs beyond its warm-up and window: the drain of the
+    /// exchanges in flight at its end, the closed loop's phase alignment, the start of the
+    /// sampler and the journal's writes, and the start-ups, verification and cold starts
+    /// beyond `plan::PER_TARGET_OVERHEAD_S`. Measured 2026-12-02: a standard run of axum
+    /// and fastapi (5 rounds of 1 s + 3 s) took 1,084 s against 860 s of planned windows
+    /// and about 16 s of extra rounds, 104 s per target above the plan over its 91 windows.
+    const STANDARD_WINDOW_OVERHEAD_S: f64 = 1.15;
+
     /// The standard profile (the main job) stays within 8 minutes per target, extra rounds
-    /// included, with at least 5 rounds per point: a later change that adds points or
-    /// targets' steps keeps this green.
+    /// and the measured cost per window included, with at least 5 rounds per point: a later
+    /// change that adds points or targets' steps keeps this green.
     #[test]
     fn standard_fits_in_eight_minutes_per_target_with_five_rounds() {
+        use crate::workload::{Step, Workload, spec};
         let p = Profile::get(ProfileName::Standard);
         assert!(p.repeats >= 5, "standard has {} rounds per point", p.repeats);
-        let s = per_target(&p);
-        assert!(s <= 8.0 * 60.0, "standard would take {s:.0} s per target");
+        let windows: usize = Workload::ALL
+            .iter()
+            .flat_map(|&w| spec(w).steps(&p))
+            .map(|s| match s {
+                Step::Point(pt) => pt.window.repeats,
+                Step::CalibrateWork { calibration, .. } => calibration.max_trials,
+                Step::ProbeBaseline { window, .. } => 2 * window.repeats,
+                Step::Goose { .. } => 1,
+            })
+            .sum();
+        let s = per_target(&p) + windows as f64 * STANDARD_WINDOW_OVERHEAD_S * (1.0 + p.extra_round_share);
+        assert!(s <= 8.0 * 60.0, "standard would take {s:.0} s per target ({windows} windows)");
     }
 }

@@ -728,13 +728,25 @@ fn an_interrupted_run_resumed_holds_every_planned_step_once() {
     let before: usize = cut["targets"].as_array().unwrap().iter().map(|t| t["points"].as_array().unwrap().len()).sum();
     assert!(before < 8, "the interrupt came before the run ended: {before} points");
 
-    let resumed = ws.harness(&["run", "--resume", o, "--allow-debug-build"]).output().unwrap();
+    // As if the run had been started on another machine: refused, saying what differs...
+    let mut moved = cut.clone();
+    moved["invocation"]["machine"]["hostname"] = "elsewhere".into();
+    std::fs::write(out.join("results.json"), serde_json::to_vec(&moved).unwrap()).unwrap();
+    one_line_exit_2(
+        ws.harness(&["run", "--resume", o, "--allow-debug-build"]).output().unwrap(),
+        "hostname: elsewhere",
+    );
+    assert_eq!(results(&out), moved, "a refused resume changes nothing");
+    // ... and resumed with --force, which records the difference.
+    let resumed = ws.harness(&["run", "--resume", o, "--force", "--allow-debug-build"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert_eq!(resumed.status.code(), Some(0), "{stderr}");
     let r = results(&out);
     assert!(r["interrupted"].is_null() && r["finished_at"].is_string(), "{r}");
     assert_eq!(r["resumes"].as_array().unwrap().len(), 1, "{r}");
     assert!(r["resumes"][0]["after"].is_object(), "the resume records what it resumed from");
+    let forced = r["resumes"][0]["forced_differences"].as_array().unwrap();
+    assert!(forced.len() == 1 && forced[0].as_str().unwrap().starts_with("hostname: elsewhere then"), "{forced:?}");
     let planned = ["health closed 64", "predict closed 64", "predict open 256 0.5 x max", "predict open 256 absolute"];
     for name in ["a", "b"] {
         let t = target(&r, name);
