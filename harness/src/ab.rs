@@ -77,7 +77,6 @@ pub fn side(joint: &Results, suffix: &str) -> Results {
             let name = t.name.strip_suffix(suffix)?;
             let mut t = t.clone();
             t.name = name.to_owned();
-            t.display_name = t.display_name.clone();
             Some(t)
         })
         .collect();

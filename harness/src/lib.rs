@@ -381,17 +381,28 @@ fn ab_cmd(root: std::path::PathBuf, rev: &str, threshold: f64, args: &cli::RunAr
         results::write_atomic(&dir, &ab::side(&joint, suffix))?;
         paths.push(dir);
     }
-    compare_cmd(&paths[0], &paths[1], threshold).inspect(|_| {
-        if let Ok(c) = compare::compare_paths(&paths[0], &paths[1], threshold) {
-            let _ = std::fs::write(cfg.out_dir.join("compare.md"), compare::to_markdown(&c));
-        }
-    })
+    compare_and_report(&paths[0], &paths[1], threshold, Some(&cfg.out_dir.join("compare.md")))
 }
 
 fn compare_cmd(base: &std::path::Path, new: &std::path::Path, threshold: f64) -> anyhow::Result<ExitCode> {
+    compare_and_report(base, new, threshold, None)
+}
+
+/// Compares once, prints the table (and writes it to `copy`, if given), and returns the
+/// gate's exit status.
+fn compare_and_report(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    threshold: f64,
+    copy: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     match compare::compare_paths(base, new, threshold) {
         Ok(c) => {
-            crate::out!("{}", compare::to_markdown(&c));
+            let table = compare::to_markdown(&c);
+            if let Some(path) = copy {
+                let _ = std::fs::write(path, &table);
+            }
+            crate::out!("{table}");
             if c.regressions() > 0 && c.machines_differ {
                 crate::outln!(
                     "\n**Not gated:** the runs come from different machines, so a difference may be the machine's. \

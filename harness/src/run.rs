@@ -944,7 +944,7 @@ impl Interleave<'_> {
             }
             let acc = accs.get_mut(&k).expect("an accumulator per target");
             if let Some(rec) = journal.round(&slot.name, w, si, round) {
-                acc.add(&rec.data.clone());
+                acc.add(&rec.data);
                 acc.from_journal = true;
                 continue;
             }
