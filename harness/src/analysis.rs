@@ -4,8 +4,8 @@
 
 use crate::driver::{self, Arrival, Mode};
 use crate::results::{
-    Fit, Flag, InflightSummary, Latency, MemoryFits, Point, PointMode, PointSummary, Repeat, SignedPercentiles,
-    StreamSummary, Workload,
+    ChatRepeat, ChatSummary, Fit, Flag, InflightSummary, Latency, MemoryFits, Objective, Point, PointMode,
+    PointSummary, Repeat, SignedPercentiles, Spread, StreamSummary, Workload,
 };
 use crate::stats;
 
@@ -45,6 +45,76 @@ pub fn stream_summary(s: &driver::StreamRecorder, delay_ms: u64, repeats: &[Repe
     }
 }
 
+/// The latency objectives of `slos` that bound `point`'s workload, judged on its merged
+/// percentile: met when it is within the limit and the point is not overloaded (an
+/// overloaded point's latency is its queue's, not the server's); unknown (`met` absent)
+/// where too few samples give the percentile (docs/metrics.md, "Objectives").
+pub fn objectives(point: &Point, slos: &[crate::slo::Slo]) -> Vec<Objective> {
+    slos.iter()
+        .filter(|s| s.workload == point.workload)
+        .filter_map(|s| {
+            let q = s.figure.quantile()?;
+            let l = &point.summary.latency_us;
+            let value_us = match q {
+                0.5 => Some(l.p50),
+                0.9 => l.p90,
+                0.99 => l.p99,
+                _ => l.p999,
+            };
+            let overloaded = point.summary.flags.contains(&Flag::Overloaded);
+            let met = value_us.map(|v| !overloaded && !Latency::is_failure(v) && v as f64 <= s.limit_us());
+            Some(Objective { objective: s.to_string(), value_us, met })
+        })
+        .collect()
+}
+
+/// A chat window's figures: its streams' percentiles, output tokens per second of window,
+/// and goodput: the window's throughput × the share of its requests that met every `chat`
+/// objective (so goodput ≤ throughput), when objectives were given (docs/metrics.md, "Chat").
+pub fn chat_repeat(c: &driver::ChatRecorder, window_s: f64, throughput_rps: f64, judged: bool) -> ChatRepeat {
+    let requests = c.streams_complete + c.streams_incomplete;
+    ChatRepeat {
+        streams_complete: c.streams_complete,
+        streams_incomplete: c.streams_incomplete,
+        output_tokens: c.output_tokens,
+        output_tokens_per_s: c.output_tokens as f64 / window_s.max(1e-9),
+        output_chunks: c.output_chunks,
+        reasoning_chunks: c.reasoning_chunks,
+        tokens_from_usage: c.tokens_from_usage,
+        tokens_from_chunks: c.tokens_from_chunks,
+        goodput_rps: judged.then(|| if requests == 0 { 0.0 } else { throughput_rps * c.good as f64 / requests as f64 }),
+        ttft_us: Latency::of(&c.ttft_us),
+        ttft_vllm_us: Latency::of(&c.ttft_vllm_us),
+        itl_us: Latency::of(&c.itl_us),
+        tpot_us: Latency::of(&c.tpot_us),
+        e2el_us: Latency::of(&c.e2el_us),
+    }
+}
+
+/// A chat point's figures: the merged streams' percentiles, and the repeats' output tokens
+/// per second and goodput as medians with their intervals.
+pub fn chat_summary(c: &driver::ChatRecorder, repeats: &[Repeat], slo: Vec<String>) -> ChatSummary {
+    let spread = |v: Vec<f64>| stats::summarize(&v).map(Spread::from);
+    let chats: Vec<&ChatRepeat> = repeats.iter().filter_map(|r| r.chat.as_ref()).collect();
+    ChatSummary {
+        ttft_us: Latency::of(&c.ttft_us),
+        ttft_vllm_us: Latency::of(&c.ttft_vllm_us),
+        itl_us: Latency::of(&c.itl_us),
+        tpot_us: Latency::of(&c.tpot_us),
+        e2el_us: Latency::of(&c.e2el_us),
+        output_tokens_per_s: spread(chats.iter().map(|r| r.output_tokens_per_s).collect())
+            .unwrap_or_else(|| Spread::from(stats::Summary::zero())),
+        goodput_rps: spread(chats.iter().filter_map(|r| r.goodput_rps).collect()),
+        slo,
+        tokens_from_usage: c.tokens_from_usage,
+        tokens_from_chunks: c.tokens_from_chunks,
+        output_chunks: c.output_chunks,
+        reasoning_chunks: c.reasoning_chunks,
+        streams_complete: c.streams_complete,
+        streams_incomplete: c.streams_incomplete,
+    }
+}
+
 /// A point from its repeats: throughput as the median over repeats with its spread, the
 /// latency percentiles of the merged histogram (`latency`), CPU per response and client CPU
 /// share as medians, errors and drops summed, and the flags (docs/metrics.md, "Flags").
@@ -56,16 +126,7 @@ pub fn point(
     latency: Latency,
 ) -> Point {
     let tput: Vec<f64> = repeats.iter().map(|r| r.throughput_rps).collect();
-    let throughput = stats::summarize(&tput).unwrap_or(stats::Summary {
-        n: 0,
-        median: 0.0,
-        min: 0.0,
-        max: 0.0,
-        mean: 0.0,
-        ci95_low: 0.0,
-        ci95_high: 0.0,
-        cv: 0.0,
-    });
+    let throughput = stats::summarize(&tput).unwrap_or_else(stats::Summary::zero);
     let median_of = |v: Vec<f64>| stats::summarize(&v).map(|s| s.median);
     let cpu = median_of(repeats.iter().filter_map(|r| r.cpu_us_per_request).collect());
     let client_share = median_of(repeats.iter().map(|r| r.client_cpu_share).collect()).unwrap_or(0.0);
@@ -81,6 +142,7 @@ pub fn point(
             Some(match arrival {
                 Arrival::Constant => "constant".to_owned(),
                 Arrival::Poisson { .. } => "poisson".to_owned(),
+                Arrival::Gamma { shape, .. } => format!("gamma b={shape}"),
             }),
         ),
     };
@@ -111,6 +173,8 @@ pub fn point(
             held_concurrency: None,
             send_lag_us: None,
             overhead_us: None,
+            chat: None,
+            objectives: Vec::new(),
         },
         repeats,
         resumed: false,
@@ -317,6 +381,32 @@ mod tests {
     use super::*;
     use crate::results::Results;
 
+    /// A latency objective is met when the merged percentile is within its limit on a point
+    /// that kept up; unknown without the samples for it; other workloads' objectives and the
+    /// chat ones are not judged here.
+    #[test]
+    fn objectives_judge_the_merged_percentile_of_a_point_that_kept_up() {
+        let lat = |p99: Option<u64>| Latency {
+            n: Some(if p99.is_some() { 5000 } else { 50 }),
+            p50: 900,
+            p90: None,
+            p99,
+            p999: None,
+            max: 9000,
+        };
+        let slos = crate::slo::parse("predict.p99=10ms,predict.p50=0.5ms,health.p99=1ms,chat.ttft=1s").unwrap();
+        let closed = Mode::Closed { connections: 8 };
+        let pt = point(Workload::Predict, closed, None, vec![repeat(100.0, 0.1), repeat(100.0, 0.1)], lat(Some(8000)));
+        let got: Vec<(String, Option<bool>)> =
+            objectives(&pt, &slos).into_iter().map(|o| (o.objective, o.met)).collect();
+        assert_eq!(got, [("predict.p99=10ms".into(), Some(true)), ("predict.p50=0.5ms".into(), Some(false))]);
+        let mut over = pt.clone();
+        over.summary.flags.push(Flag::Overloaded);
+        assert_eq!(objectives(&over, &slos)[0].met, Some(false), "an overloaded point meets no objective");
+        let few = point(Workload::Predict, closed, None, vec![repeat(100.0, 0.1)], lat(None));
+        assert_eq!((objectives(&few, &slos)[0].value_us, objectives(&few, &slos)[0].met), (None, None));
+    }
+
     fn repeat(throughput_rps: f64, client_cpu_share: f64) -> Repeat {
         Repeat {
             throughput_rps,
@@ -347,6 +437,7 @@ mod tests {
             answered_of_window: None,
             round: None,
             neighbour_cpu: None,
+            chat: None,
         }
     }
 

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::manifest;
 use crate::plan::{RunConfig, TargetSource};
-use crate::results::Workload;
+use crate::results::{Api, Workload};
 use crate::workload::{Profile, ProfileName};
 
 #[derive(Debug, Parser)]
@@ -81,6 +81,17 @@ pub struct TargetArgs {
     /// Label for the --url target in results.
     #[arg(long, requires = "url", default_value = "url")]
     pub name: String,
+    /// The API the --url target speaks: our contract, or OpenAI's chat completions
+    /// (`openai`: verified by its OpenAI part only; the default workload is then `chat`).
+    #[arg(long, value_enum, requires = "url", default_value_t = Api::Contract)]
+    pub api: Api,
+    /// With --api openai: the `model` of every request (default: the first of `/v1/models`).
+    #[arg(long, requires = "url")]
+    pub model: Option<String>,
+    /// The --url server's process id: its process tree's CPU and memory are then sampled
+    /// (it is not pinned by the harness; sharing the client CPUs flags `client_bound`).
+    #[arg(long, requires = "url")]
+    pub pid: Option<i32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -110,6 +121,14 @@ pub struct RunArgs {
     /// Override the profile's measured window, in seconds.
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Service-level objectives, e.g. `chat.ttft=200ms,chat.tpot=50ms,predict.p99=10ms`
+    /// (docs/metrics.md, "Objectives"): chat's goodput counts the requests meeting every
+    /// `chat` one; a latency workload's points are judged on their percentiles.
+    #[arg(long, value_parser = crate::slo::parse_list)]
+    pub slo: Option<crate::slo::SloList>,
+    /// Shape b of the open loop's Gamma-distributed gaps (1 = Poisson, below 1 burstier).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_burstiness)]
+    pub burstiness: f64,
     /// Do not run the targets' build commands.
     #[arg(long)]
     pub no_build: bool,
@@ -141,6 +160,13 @@ pub struct RunArgs {
     /// With --resume: continue despite a different machine or code, recording the difference.
     #[arg(long, requires = "resume")]
     pub force: bool,
+}
+
+fn parse_burstiness(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive Gamma shape (1 = Poisson, e.g. 0.5 for bursts)")),
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -191,17 +217,25 @@ pub fn parse_cpus(spec: &str) -> anyhow::Result<Vec<usize>> {
     Ok(out)
 }
 
-fn parse_workloads(spec: &str) -> anyhow::Result<Vec<Workload>> {
+/// The workloads of `spec` for targets speaking `api`: `all` is every workload of that API.
+fn parse_workloads(spec: &str, api: Api) -> anyhow::Result<Vec<Workload>> {
     if spec == "all" {
-        return Ok(Workload::ALL.to_vec());
+        return Ok(Workload::of_api(api));
     }
     spec.split(',')
         .map(|w| {
             let w = w.trim();
-            Workload::parse(w).with_context(|| {
-                let known: Vec<&str> = Workload::ALL.iter().map(|k| k.name()).collect();
-                format!("unknown workload {w:?} (known: {})", known.join(", "))
-            })
+            let known = || Workload::of_api(api).iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
+            let w = Workload::parse(w).with_context(|| format!("unknown workload {w:?} (known: {})", known()))?;
+            anyhow::ensure!(
+                w.api() == api,
+                "workload {w} speaks the {} API, the targets {} (with --api {}: {})",
+                w.api().name(),
+                api.name(),
+                api.name(),
+                known()
+            );
+            Ok(w)
         })
         .collect()
 }
@@ -217,7 +251,12 @@ pub fn workspace_root() -> PathBuf {
 
 pub fn target_sources(root: &std::path::Path, t: &TargetArgs) -> anyhow::Result<Vec<TargetSource>> {
     if let Some(url) = &t.url {
-        return Ok(vec![TargetSource::Url { name: t.name.clone(), base_url: url.clone() }]);
+        return Ok(vec![TargetSource::Url {
+            name: t.name.clone(),
+            base_url: url.trim_end_matches('/').to_owned(),
+            api: t.api,
+            pid: t.pid,
+        }]);
     }
     let all = manifest::discover(root)?;
     let mut picked = manifest::select(&all, &t.framework)?;
@@ -230,6 +269,17 @@ pub fn target_sources(root: &std::path::Path, t: &TargetArgs) -> anyhow::Result<
 impl RunArgs {
     pub fn to_config(&self, root: PathBuf) -> anyhow::Result<RunConfig> {
         let mut profile = Profile::get(self.profile);
+        profile.burstiness = self.burstiness;
+        profile.slo = self.slo.clone().map(|s| s.0).unwrap_or_default();
+        match (&self.targets.model, &self.targets.url) {
+            (Some(m), _) => profile.workloads.chat.model = m.clone(),
+            // Asked of the server only when it will be measured (not for --dry-run).
+            (None, Some(url)) if self.targets.api == Api::Openai && !self.dry_run => {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                profile.workloads.chat.model = rt.block_on(crate::workload::chat::first_model(url))?;
+            }
+            _ => {}
+        }
         if let Some(r) = self.repeats {
             anyhow::ensure!(r >= 1, "--repeats must be at least 1");
             profile.repeats = r;
@@ -250,7 +300,7 @@ impl RunArgs {
         );
         Ok(RunConfig {
             targets: target_sources(&root, &self.targets)?,
-            workloads: parse_workloads(&self.workload)?,
+            workloads: parse_workloads(&self.workload, self.targets.api)?,
             profile,
             out_dir,
             server_cpus,

@@ -44,6 +44,8 @@ pub enum RoundData {
         overhead: Hist,
         stream: Option<StreamHists>,
         probe: Option<ProbeHists>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chat: Option<ChatHists>,
     },
     /// infer-cpu's idle probe baselines (plain, and with the CPUs kept awake).
     Baseline { plain: Hist, awake: Option<Hist> },
@@ -57,6 +59,61 @@ pub struct StreamHists {
     pub tokens: u64,
     pub streams_complete: u64,
     pub streams_incomplete: u64,
+}
+
+/// A chat window's histograms and counts (`driver::ChatRecorder`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatHists {
+    pub ttft: Hist,
+    pub ttft_vllm: Hist,
+    pub itl: Hist,
+    pub tpot: Hist,
+    pub e2el: Hist,
+    pub streams_complete: u64,
+    pub streams_incomplete: u64,
+    pub output_tokens: u64,
+    pub output_chunks: u64,
+    pub reasoning_chunks: u64,
+    pub tokens_from_usage: u64,
+    pub tokens_from_chunks: u64,
+    pub good: u64,
+}
+
+impl ChatHists {
+    pub fn of(c: &crate::driver::ChatRecorder) -> Self {
+        ChatHists {
+            ttft: Hist::of(&c.ttft_us),
+            ttft_vllm: Hist::of(&c.ttft_vllm_us),
+            itl: Hist::of(&c.itl_us),
+            tpot: Hist::of(&c.tpot_us),
+            e2el: Hist::of(&c.e2el_us),
+            streams_complete: c.streams_complete,
+            streams_incomplete: c.streams_incomplete,
+            output_tokens: c.output_tokens,
+            output_chunks: c.output_chunks,
+            reasoning_chunks: c.reasoning_chunks,
+            tokens_from_usage: c.tokens_from_usage,
+            tokens_from_chunks: c.tokens_from_chunks,
+            good: c.good,
+        }
+    }
+
+    /// Adds these figures to `acc` (a point's windows merged).
+    pub fn add_to(&self, acc: &mut crate::driver::ChatRecorder) {
+        self.ttft.add_to(&mut acc.ttft_us);
+        self.ttft_vllm.add_to(&mut acc.ttft_vllm_us);
+        self.itl.add_to(&mut acc.itl_us);
+        self.tpot.add_to(&mut acc.tpot_us);
+        self.e2el.add_to(&mut acc.e2el_us);
+        acc.streams_complete += self.streams_complete;
+        acc.streams_incomplete += self.streams_incomplete;
+        acc.output_tokens += self.output_tokens;
+        acc.output_chunks += self.output_chunks;
+        acc.reasoning_chunks += self.reasoning_chunks;
+        acc.tokens_from_usage += self.tokens_from_usage;
+        acc.tokens_from_chunks += self.tokens_from_chunks;
+        acc.good += self.good;
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

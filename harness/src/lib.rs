@@ -24,6 +24,7 @@ pub mod hostile;
 pub mod interrupt;
 pub mod journal;
 pub mod manifest;
+pub mod openai;
 pub mod plan;
 pub mod probe;
 pub mod progress;
@@ -32,6 +33,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod sampler;
+pub mod slo;
 pub mod stats;
 pub mod table;
 pub mod target;
@@ -254,7 +256,24 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
     };
     for source in sources {
         let (name, running, url) = match &source {
-            plan::TargetSource::Url { name, base_url } => (name.clone(), None, base_url.clone()),
+            plan::TargetSource::Url { name, base_url, api: results::Api::Openai, .. } => {
+                let model = match &v.targets.model {
+                    Some(m) => m.clone(),
+                    None => rt.block_on(workload::chat::first_model(base_url))?,
+                };
+                let r = rt.block_on(workload::chat::verify(base_url, &model))?;
+                if r.passed {
+                    crate::outln!("{name}: the OpenAI part passed ({} checks, model {model})", r.cases);
+                } else {
+                    all_ok = false;
+                    for f in &r.failures {
+                        crate::outln!("{name}: {}: {}", f.case, f.reasons.join("; "));
+                    }
+                }
+                anyhow::ensure!(!v.hostile, "--hostile checks our contract; it does not apply to --api openai");
+                continue;
+            }
+            plan::TargetSource::Url { name, base_url, .. } => (name.clone(), None, base_url.clone()),
             plan::TargetSource::Manifest(m) => {
                 if !v.no_build {
                     target::build(m, root, &logs.join(format!("{}.build.log", m.name)))?;

@@ -23,6 +23,10 @@ pub enum TargetSource {
     Url {
         name: String,
         base_url: String,
+        /// The API it speaks (what verifies it, which workloads it runs).
+        api: crate::results::Api,
+        /// Its process, when given: its tree's CPU and memory are sampled.
+        pid: Option<i32>,
     },
 }
 
@@ -69,12 +73,22 @@ pub fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetRes
             server_setup: m.server_setup.replace("{workers}", &workers.to_string()),
             ..TargetResult::default()
         },
-        TargetSource::Url { name, base_url } => TargetResult {
+        TargetSource::Url { name, base_url, api, pid } => TargetResult {
             name: name.clone(),
             language: "unknown".into(),
             display_name: name.clone(),
             framework_version: "unknown".into(),
-            server_setup: format!("already running at {base_url}; not spawned or pinned by the harness"),
+            server_setup: match pid {
+                Some(pid) => format!(
+                    "already running at {base_url}; not spawned or pinned by the harness; CPU and memory sampled \
+                     from process {pid} and its children"
+                ),
+                None => format!(
+                    "already running at {base_url}; not spawned or pinned by the harness; CPU and memory not \
+                     sampled (no --pid)"
+                ),
+            },
+            api: *api,
             ..TargetResult::default()
         },
     }
@@ -277,8 +291,13 @@ fn describe_step(step: &Step, w: Workload) -> String {
             Step::Point(pt) => {
                 let mode = match pt.mode {
                     PlannedMode::Closed { connections } => format!("closed c={connections}"),
-                    PlannedMode::Open { rate, max_connections } => {
-                        format!("open c<={max_connections} poisson at {}", describe_rate(rate))
+                    PlannedMode::Open { rate, max_connections, arrival } => {
+                        let arrivals = match arrival {
+                            crate::driver::Arrival::Gamma { shape, .. } => format!("gamma(b={shape})"),
+                            crate::driver::Arrival::Constant => "constant".into(),
+                            crate::driver::Arrival::Poisson { .. } => "poisson".into(),
+                        };
+                        format!("open c<={max_connections} {arrivals} at {}", describe_rate(rate))
                     }
                 };
                 let probe = pt.probe_rps.map(|r| format!(", /health probe at {r} req/s beside")).unwrap_or_default();
@@ -372,7 +391,7 @@ pub(crate) mod tests {
                             PlannedMode::Closed { connections } => {
                                 format!("{} closed {connections} {}", w.name(), pt.window.repeats)
                             }
-                            PlannedMode::Open { rate, max_connections } => {
+                            PlannedMode::Open { rate, max_connections, .. } => {
                                 let basis = match rate {
                                     Rate::OfClosedMax(f) => format!("{f} x max"),
                                     Rate::Absolute(_) => "absolute".into(),

@@ -19,7 +19,7 @@ use crate::driver::{self, LoadSpec, Mode, PayloadSet, Stop};
 use crate::journal::{ProbeHists, RoundData, RoundRecord, StreamHists};
 use crate::manifest::Manifest;
 use crate::plan::{PlannedMode, REQUEST_TIMEOUT, RunConfig, Step, TargetPlan, TargetSource, Window, describe};
-use crate::results::{Hist, RoundOrder, Workload};
+use crate::results::{Api, Hist, RoundOrder, Workload};
 
 pub use crate::analysis::CLIENT_BOUND_SHARE;
 use crate::journal::Journal;
@@ -278,11 +278,13 @@ struct Instance {
     base_url: String,
     /// Dropping it stops the server.
     running: Option<Running>,
+    /// A `--url` server's process (`--pid`): sampled, never stopped.
+    external_pid: Option<i32>,
 }
 
 impl Instance {
     fn pid(&self) -> Option<i32> {
-        self.running.as_ref().map(|r| r.pid)
+        self.running.as_ref().map(|r| r.pid).or(self.external_pid)
     }
 
     /// RSS of the server's process tree, summed (all worker processes of a multi-process server).
@@ -299,7 +301,7 @@ fn start(cfg: &RunConfig, m: &Manifest, workers: usize, cost: &mut crate::result
     r.stop_timeout = cfg.stop_timeout;
     cost.startup_runs_ms.push(r.startup.as_secs_f64() * 1e3);
     cost.startup_ms_median = stats::summarize(&cost.startup_runs_ms).map(|s| s.median);
-    Ok(Instance { base_url: r.base_url.clone(), running: Some(r) })
+    Ok(Instance { base_url: r.base_url.clone(), running: Some(r), external_pid: None })
 }
 
 /// Idle RSS: after readiness, before any load (the allocator has not yet grown for load).
@@ -333,8 +335,14 @@ impl Slot<'_> {
     fn open(&mut self, cfg: &RunConfig, workers: usize) -> anyhow::Result<Instance> {
         match self.source {
             TargetSource::Manifest(m) => start(cfg, m, workers, &mut self.cost),
-            TargetSource::Url { base_url, .. } => {
-                Ok(Instance { base_url: base_url.trim_end_matches('/').to_owned(), running: None })
+            TargetSource::Url { base_url, pid, .. } => {
+                if let Some(pid) = pid {
+                    anyhow::ensure!(
+                        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                        "--pid {pid}: no such process to sample"
+                    );
+                }
+                Ok(Instance { base_url: base_url.trim_end_matches('/').to_owned(), running: None, external_pid: *pid })
             }
         }
     }
@@ -399,6 +407,9 @@ impl Slot<'_> {
         }
         journal.save()?;
         let instance = self.live.as_mut().expect("an instance is up");
+        if let TargetSource::Url { api: Api::Openai, .. } = self.source {
+            return self.verify_openai(cfg, rt, progress, journal);
+        }
         let cases = workloads::conformance::corpus();
         crate::interrupt::at_step("verifying", None);
         let corpus = workloads::conformance::http::run_corpus(&instance.base_url, &cases);
@@ -427,6 +438,35 @@ impl Slot<'_> {
                 r.check_alive()?;
             }
         }
+        Ok(())
+    }
+
+    /// An OpenAI-compatible `--url` server: its OpenAI part verified (`workload::chat::verify`),
+    /// its model and, with `--pid`, the CPUs it may run on recorded.
+    fn verify_openai(
+        &mut self,
+        cfg: &RunConfig,
+        rt: &tokio::runtime::Runtime,
+        progress: &crate::progress::Progress,
+        journal: &mut Journal,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.plan.hostile, "--hostile checks our contract; it does not apply to --api openai");
+        let instance = self.live.as_ref().expect("an instance is up");
+        let model = cfg.profile.workloads.chat.model.clone();
+        crate::interrupt::at_step("verifying", None);
+        let verification =
+            rt.block_on(crate::interrupt::unless_signalled(crate::workload::chat::verify(&instance.base_url, &model)))?;
+        let (passed, failures) = (verification.passed, verification.failures.clone());
+        let tr = journal.target_mut(self.idx);
+        tr.verification = Some(verification);
+        tr.model = Some(model.clone());
+        if let Some(pid) = instance.external_pid {
+            tr.server_affinity = crate::target::affinity(pid);
+        }
+        journal.save()?;
+        let why: Vec<String> = failures.iter().map(|f| format!("{}: {}", f.case, f.reasons.join("; "))).collect();
+        anyhow::ensure!(passed, "failed the OpenAI verification: {}", why.join(" | "));
+        progress.line(&format!("{}: the OpenAI part verified (model {model})", self.name));
         Ok(())
     }
 
@@ -549,6 +589,7 @@ struct Acc {
     send_lag: hdrhistogram::Histogram<u64>,
     overhead: hdrhistogram::Histogram<u64>,
     stream: Option<driver::StreamRecorder>,
+    chat: Option<driver::ChatRecorder>,
     probe: Option<(hdrhistogram::Histogram<u64>, u64, u64)>,
     from_journal: bool,
     measured_now: bool,
@@ -565,6 +606,7 @@ impl Acc {
             send_lag: r.send_lag_us,
             overhead: r.overhead_us,
             stream: None,
+            chat: None,
             probe: None,
             from_journal: false,
             measured_now: false,
@@ -572,7 +614,10 @@ impl Acc {
     }
 
     fn add(&mut self, data: &RoundData) {
-        let RoundData::Window { repeat, latency, send_lag, overhead, stream, probe } = data else { return };
+        let RoundData::Window { repeat, latency, send_lag, overhead, stream, probe, chat } = data else { return };
+        if let Some(c) = chat {
+            c.add_to(self.chat.get_or_insert_with(driver::ChatRecorder::default));
+        }
         latency.add_to(&mut self.latency);
         send_lag.add_to(&mut self.send_lag);
         overhead.add_to(&mut self.overhead);
@@ -896,6 +941,16 @@ impl Interleave<'_> {
                     st.closed_max = Some(st.closed_max.unwrap_or(0.0).max(point.summary.throughput_rps.median));
                 }
                 spec.derive(p, &mut point);
+                point.summary.objectives = analysis::objectives(&point, &p.slo);
+                // A --url server given by --pid was not pinned: on the client CPUs it and the
+                // driver took each other's time (docs/methodology.md, "Measuring a running server").
+                let affinity = &journal.target(slot.idx).server_affinity;
+                if !slot.plan.spawned
+                    && affinity.iter().any(|c| self.cfg.client_cpus.contains(c))
+                    && !point.summary.flags.contains(&crate::results::Flag::ClientBound)
+                {
+                    point.summary.flags.push(crate::results::Flag::ClientBound);
+                }
                 if let Some((latency, responses, errors)) = &acc.probe {
                     let idle = st.idle.as_ref().context("a probe point needs its idle baseline first")?;
                     attach_probe(
@@ -1239,6 +1294,7 @@ fn measure_round(
             streams_incomplete: s.streams_incomplete,
         }),
         probe,
+        chat: rec.chat.as_ref().map(crate::journal::ChatHists::of),
     })
 }
 
@@ -1262,6 +1318,8 @@ fn finish_point(
         Mode::Open { .. } => analysis::with_send_lag(&mut point, Latency::of(&acc.send_lag)),
     }
     point.summary.streaming = acc.stream.as_ref().map(|s| analysis::stream_summary(s, delay, &point.repeats));
+    point.summary.chat =
+        acc.chat.as_ref().map(|c| analysis::chat_summary(c, &point.repeats, payloads.chat_limits.describe()));
     point
 }
 
@@ -1308,6 +1366,14 @@ fn repeat_of(ctx: &Ctx, r: &driver::LoadResult, mode: Mode) -> Repeat {
         }),
         round: None,
         neighbour_cpu: None,
+        chat: r.recorded.chat.as_ref().map(|c| {
+            analysis::chat_repeat(
+                c,
+                r.window().as_secs_f64(),
+                throughput,
+                !crate::slo::ChatLimits::of(&ctx.cfg.profile.slo).is_empty(),
+            )
+        }),
     }
 }
 

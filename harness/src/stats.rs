@@ -36,6 +36,13 @@ pub struct Summary {
     pub cv: f64,
 }
 
+impl Summary {
+    /// The summary of no values: every figure 0.
+    pub fn zero() -> Self {
+        Summary { n: 0, median: 0.0, min: 0.0, max: 0.0, mean: 0.0, ci95_low: 0.0, ci95_high: 0.0, cv: 0.0 }
+    }
+}
+
 /// Summarises finite values. Returns `None` for an empty slice or any non-finite value.
 ///
 /// Invariants (property-tested): `min <= median <= max`, `min <= mean <= max`,

@@ -10,6 +10,9 @@ mod contract;
 #[path = "servers/lifecycle.rs"]
 mod lifecycle;
 
+#[path = "servers/openai_metrics.rs"]
+mod openai_metrics;
+
 #[path = "servers/python_targets.rs"]
 mod python_targets;
 

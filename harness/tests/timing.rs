@@ -7,6 +7,9 @@ mod common;
 #[path = "support/refserver.rs"]
 mod refserver;
 
+#[path = "timing/chat.rs"]
+mod chat;
+
 #[path = "timing/coordinated_omission.rs"]
 mod coordinated_omission;
 

@@ -31,6 +31,13 @@ pub struct StreamTiming {
     pub complete: bool,
 }
 
+/// An OpenAI chat stream as it arrived, and when its request was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatTiming {
+    pub sent: std::time::Instant,
+    pub stream: crate::openai::ChatStream,
+}
+
 /// How one exchange ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -39,7 +46,11 @@ pub enum Outcome {
         bytes: u64,
         mismatch: Check,
         stream: Option<StreamTiming>,
+        chat: Option<ChatTiming>,
     },
+    /// A chat answer with status 200 that is not a complete stream (cut before `[DONE]`, an
+    /// error event, not `text/event-stream`): the request failed, for the reason given.
+    Broken(String),
     Connect,
     Timeout,
     /// The connection failed mid-exchange (closed, reset, malformed answer).
@@ -90,6 +101,7 @@ impl Conn {
         deadline: Pin<&mut tokio::time::Sleep>,
     ) -> (Outcome, Option<Conn>) {
         let used = self.used;
+        let sent = std::time::Instant::now();
         let exchange = async {
             let stale = |e| if used { Failure::Stale } else { Failure::Http(e) };
             self.sender.ready().await.map_err(stale)?;
@@ -104,6 +116,12 @@ impl Conn {
             };
             let status = resp.status().as_u16();
             let headers = if check_body { Some(resp.headers().clone()) } else { None };
+            let event_stream = resp
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+            let mut chat = (req.openai && status == 200).then(|| ChatState::new(sent, event_stream));
             // Count body bytes frame by frame; keep them only for a checked response.
             let mut body = resp.into_body();
             let mut bytes = 0u64;
@@ -114,14 +132,16 @@ impl Conn {
             while let Some(frame) = body.frame().await {
                 if let Ok(data) = frame.map_err(Failure::Http)?.into_data() {
                     bytes += data.len() as u64;
-                    if let Some(sse) = sse.as_mut() {
+                    if let Some(chat) = chat.as_mut() {
+                        chat.feed(&data);
+                    } else if let Some(sse) = sse.as_mut() {
                         sse.feed(&data, req, check_body);
                     } else if check_body {
                         kept.extend_from_slice(&data);
                     }
                 }
             }
-            Ok::<_, Failure>((status, headers, bytes, kept, sse))
+            Ok::<_, Failure>((status, headers, bytes, kept, sse, chat))
         };
         let finished = match futures_util::future::select(std::pin::pin!(exchange), deadline).await {
             Either::Left((answer, _)) => Some(answer),
@@ -131,10 +151,19 @@ impl Conn {
             None => (Outcome::Timeout, None),
             Some(Err(Failure::Stale)) => (Outcome::Stale, None),
             Some(Err(Failure::Http(_))) => (Outcome::Reset, None),
-            Some(Ok((status, headers, bytes, kept, sse))) => {
+            Some(Ok((_, _, _, _, _, Some(chat)))) if chat.broken().is_some() => {
+                let why = chat.broken().unwrap_or_default();
+                let reusable = !self.sender.is_closed();
+                self.used = true;
+                (Outcome::Broken(format!("{}: {why}", req.case.name)), reusable.then_some(self))
+            }
+            Some(Ok((status, headers, bytes, kept, sse, chat))) => {
                 let stream = sse.map(|s| s.finish(req));
                 let mismatch = if status != req.case.expect.status {
                     Check::WrongStatus
+                } else if chat.is_some() {
+                    // A complete chat stream is its check (`ChatState::broken` above).
+                    if check_body { Check::Passed } else { Check::NotChecked }
                 } else if let Some(s) = &stream {
                     match (&s.1, s.0.complete) {
                         (Some(why), _) => Check::WrongBody(format!("{}: {why}", req.case.name)),
@@ -147,7 +176,8 @@ impl Conn {
                 } else {
                     Check::NotChecked
                 };
-                let outcome = Outcome::Response { status, bytes, mismatch, stream: stream.map(|s| s.0) };
+                let chat = chat.map(|c| ChatTiming { sent: c.sent, stream: c.stream });
+                let outcome = Outcome::Response { status, bytes, mismatch, stream: stream.map(|s| s.0), chat };
                 let reusable = !self.sender.is_closed();
                 self.used = true;
                 (outcome, reusable.then_some(self))
@@ -160,6 +190,44 @@ impl Conn {
 enum Failure {
     Stale,
     Http(#[allow(dead_code)] hyper::Error),
+}
+
+/// Incremental state of one OpenAI chat stream: SSE events become chunks as they arrive.
+#[derive(Debug)]
+struct ChatState {
+    sent: std::time::Instant,
+    event_stream: bool,
+    parser: workloads::sse::SseParser,
+    events: Vec<workloads::sse::SseEvent>,
+    stream: crate::openai::ChatStream,
+}
+
+impl ChatState {
+    fn new(sent: std::time::Instant, event_stream: bool) -> Self {
+        ChatState {
+            sent,
+            event_stream,
+            parser: workloads::sse::SseParser::new(),
+            events: Vec::new(),
+            stream: Default::default(),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) {
+        self.parser.feed(data, &mut self.events);
+        let at = self.sent.elapsed();
+        for ev in self.events.drain(..) {
+            self.stream.event(at, &ev.data);
+        }
+    }
+
+    /// Why the answer is not a complete chat stream, if it is not.
+    fn broken(&self) -> Option<String> {
+        if !self.event_stream {
+            return Some("a 200 answer that is not text/event-stream".into());
+        }
+        self.stream.broken()
+    }
 }
 
 /// Incremental SSE state of one answer.

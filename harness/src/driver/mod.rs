@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use self::conn::{Conn, Outcome};
 pub use self::payloads::PayloadSet;
+use self::payloads::Streamed;
 use crate::interrupt::{Cancel, Interrupted};
 
 /// Largest latency the histograms hold (60 s, in µs).
@@ -53,7 +54,15 @@ pub const ALIGN_FROM: Duration = Duration::from_millis(5);
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Arrival {
     Constant,
-    Poisson { seed: u64 },
+    Poisson {
+        seed: u64,
+    },
+    /// Gaps Gamma-distributed with this shape b and scale 1/(rate·b): the mean rate is kept;
+    /// b = 1 is Poisson, b < 1 burstier (gaps' CV 1/√b), b > 1 more regular.
+    Gamma {
+        shape: f64,
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -95,6 +104,8 @@ pub struct Recorder {
     pub mismatches: Vec<String>,
     /// SSE figures, once a streamed answer was recorded.
     pub stream: Option<StreamRecorder>,
+    /// OpenAI chat figures, once a chat answer was recorded.
+    pub chat: Option<ChatRecorder>,
     /// Sum of the latencies of the answered requests (failures excluded), in µs: their mean.
     pub answered_latency_sum_us: u64,
     /// Open loop: the driver's own send lag of each request of the window, in µs: from its
@@ -124,6 +135,108 @@ pub struct StreamRecorder {
     pub tokens: u64,
     pub streams_complete: u64,
     pub streams_incomplete: u64,
+}
+
+/// Chat figures (docs/metrics.md, "Chat"), in µs, by the rules of `crate::openai`. A failed
+/// request enters TTFT, vLLM's TTFT and E2EL at [`FAILED_US`], as it enters the latency;
+/// ITL and TPOT hold complete streams only.
+#[derive(Debug, Clone)]
+pub struct ChatRecorder {
+    pub ttft_us: Histogram<u64>,
+    pub ttft_vllm_us: Histogram<u64>,
+    pub itl_us: Histogram<u64>,
+    pub tpot_us: Histogram<u64>,
+    pub e2el_us: Histogram<u64>,
+    pub streams_complete: u64,
+    pub streams_incomplete: u64,
+    pub output_tokens: u64,
+    pub output_chunks: u64,
+    pub reasoning_chunks: u64,
+    pub tokens_from_usage: u64,
+    pub tokens_from_chunks: u64,
+    /// Complete streams that met every `chat` objective (`PayloadSet::chat_limits`).
+    pub good: u64,
+}
+
+impl Default for ChatRecorder {
+    fn default() -> Self {
+        Self {
+            ttft_us: histogram(),
+            ttft_vllm_us: histogram(),
+            itl_us: histogram(),
+            tpot_us: histogram(),
+            e2el_us: histogram(),
+            streams_complete: 0,
+            streams_incomplete: 0,
+            output_tokens: 0,
+            output_chunks: 0,
+            reasoning_chunks: 0,
+            tokens_from_usage: 0,
+            tokens_from_chunks: 0,
+            good: 0,
+        }
+    }
+}
+
+impl ChatRecorder {
+    /// A complete stream, started (scheduled or sent) at `start`.
+    fn record(&mut self, t: &conn::ChatTiming, start: Instant, limits: &crate::slo::ChatLimits) {
+        let f = t.stream.figures(t.sent.saturating_duration_since(start));
+        self.streams_complete += 1;
+        let (Some(ttft), Some(e2el)) = (f.ttft, f.e2el) else { return };
+        self.ttft_us.saturating_record(micros(ttft));
+        self.e2el_us.saturating_record(micros(e2el));
+        if let Some(v) = f.ttft_vllm {
+            self.ttft_vllm_us.saturating_record(micros(v));
+        }
+        for gap in t.stream.itl() {
+            self.itl_us.saturating_record(micros(gap));
+        }
+        if let Some(tpot) = f.tpot {
+            self.tpot_us.saturating_record(micros(tpot));
+        }
+        self.output_tokens += f.output_tokens;
+        self.output_chunks += t.stream.output_at.len() as u64;
+        self.reasoning_chunks += t.stream.reasoning_chunks;
+        if f.tokens_from_usage {
+            self.tokens_from_usage += 1;
+        } else {
+            self.tokens_from_chunks += 1;
+        }
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        if limits.met(us(ttft), f.tpot.map(us), us(e2el)) {
+            self.good += 1;
+        }
+    }
+
+    /// A failed request: its first-token and end-to-end times are failures.
+    fn record_failed(&mut self) {
+        self.streams_incomplete += 1;
+        for h in [&mut self.ttft_us, &mut self.ttft_vllm_us, &mut self.e2el_us] {
+            h.saturating_record(FAILED_US);
+        }
+    }
+
+    /// Adds another recorder's streams (merging repeats).
+    pub fn merge_from(&mut self, o: &ChatRecorder) {
+        for (a, b) in [
+            (&mut self.ttft_us, &o.ttft_us),
+            (&mut self.ttft_vllm_us, &o.ttft_vllm_us),
+            (&mut self.itl_us, &o.itl_us),
+            (&mut self.tpot_us, &o.tpot_us),
+            (&mut self.e2el_us, &o.e2el_us),
+        ] {
+            a.add(b).expect("same bounds");
+        }
+        self.streams_complete += o.streams_complete;
+        self.streams_incomplete += o.streams_incomplete;
+        self.output_tokens += o.output_tokens;
+        self.output_chunks += o.output_chunks;
+        self.reasoning_chunks += o.reasoning_chunks;
+        self.tokens_from_usage += o.tokens_from_usage;
+        self.tokens_from_chunks += o.tokens_from_chunks;
+        self.good += o.good;
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -192,6 +305,7 @@ impl Default for Recorder {
             bodies_checked: 0,
             mismatches: Vec::new(),
             stream: None,
+            chat: None,
             answered_latency_sum_us: 0,
             send_lag_us: histogram(),
             overhead_us: histogram(),
@@ -224,26 +338,41 @@ impl Recorder {
     }
 
     /// Records one exchange that started (was sent, or scheduled) at `start` and took
-    /// `latency`; `streamed` when the request asked for an SSE stream (a stream that breaks
-    /// mid-way then counts as incomplete).
-    fn record(&mut self, outcome: Outcome, start: Instant, latency: Duration, streamed: bool) {
+    /// `latency`; `streamed` says how the request asked for its answer to stream (a stream
+    /// that breaks mid-way then counts as incomplete). `limits` are the `chat` objectives.
+    fn record(
+        &mut self,
+        outcome: Outcome,
+        start: Instant,
+        latency: Duration,
+        streamed: Streamed,
+        limits: &crate::slo::ChatLimits,
+    ) {
         let failed = |rec: &mut Self| {
             rec.latency_us.saturating_record(FAILED_US);
-            if streamed {
-                rec.stream.get_or_insert_with(StreamRecorder::default).streams_incomplete += 1;
+            match streamed {
+                Streamed::Tokens => rec.stream.get_or_insert_with(StreamRecorder::default).streams_incomplete += 1,
+                Streamed::Chat => rec.chat.get_or_insert_with(ChatRecorder::default).record_failed(),
+                Streamed::No => {}
             }
         };
         match outcome {
-            Outcome::Response { status, bytes, mismatch, stream } => {
+            Outcome::Response { status, bytes, mismatch, stream, chat } => {
                 if mismatch == conn::Check::WrongStatus {
                     // An unexpected status is a failure, whatever its latency.
                     self.latency_us.saturating_record(FAILED_US);
+                    if streamed == Streamed::Chat {
+                        self.chat.get_or_insert_with(ChatRecorder::default).record_failed();
+                    }
                 } else {
                     self.latency_us.saturating_record(micros(latency));
                     self.answered_latency_sum_us += micros(latency);
                 }
                 if let Some(t) = &stream {
                     self.stream.get_or_insert_with(StreamRecorder::default).record(t, start, latency);
+                }
+                if let Some(t) = &chat {
+                    self.chat.get_or_insert_with(ChatRecorder::default).record(t, start, limits);
                 }
                 *self.statuses.entry(status).or_default() += 1;
                 self.bytes_received += bytes;
@@ -271,6 +400,14 @@ impl Recorder {
             // Callers resend a stale request; should one reach here, it failed.
             Outcome::Reset | Outcome::Stale => {
                 self.errors.reset += 1;
+                failed(self);
+            }
+            // A malformed answer: a failure of kind `reset`, its reason kept.
+            Outcome::Broken(why) => {
+                self.errors.reset += 1;
+                if self.mismatches.len() < 5 {
+                    self.mismatches.push(why);
+                }
                 failed(self);
             }
         }
@@ -309,6 +446,9 @@ impl Recorder {
         }
         if let Some(o) = &other.stream {
             self.stream.get_or_insert_with(StreamRecorder::default).merge(o);
+        }
+        if let Some(o) = &other.chat {
+            self.chat.get_or_insert_with(ChatRecorder::default).merge_from(o);
         }
     }
 }
@@ -563,7 +703,14 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: I
                 Ok(c) => c,
                 Err(_) => {
                     if phase_now == MEASURE {
-                        rec.record(Outcome::Connect, Instant::now(), Duration::ZERO, false);
+                        let kind = shared.payloads.connect_failure_kind();
+                        rec.record(
+                            Outcome::Connect,
+                            Instant::now(),
+                            Duration::ZERO,
+                            kind,
+                            &shared.payloads.chat_limits,
+                        );
                     }
                     if !aligned {
                         aligned = true;
@@ -598,7 +745,7 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: I
         }
         if sent_in_window {
             rec.record_overhead(&outcome, took, shared.payloads.exchange_floor);
-            rec.record(outcome, sent, took, req.stream.is_some());
+            rec.record(outcome, sent, took, req.streamed(), &shared.payloads.chat_limits);
         }
         if !aligned {
             aligned = true;
@@ -645,7 +792,7 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
     let sched_pool = pool.clone();
     let scheduler = std::thread::Builder::new().name("open-loop-scheduler".into()).spawn(move || {
         let mut rng = workloads::model::SplitMix64::new(match arrival {
-            Arrival::Poisson { seed } => seed,
+            Arrival::Poisson { seed } | Arrival::Gamma { seed, .. } => seed,
             Arrival::Constant => 0,
         });
         let mut t = 0.0f64; // seconds since start
@@ -657,6 +804,14 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
             (Arrival::Poisson { seed }, None) => {
                 Some(conditioned_poisson(rate, warmup.as_secs_f64(), (total - warmup).as_secs_f64(), seed).into_iter())
             }
+            (Arrival::Gamma { shape, seed }, _) => {
+                // A count-limited run schedules more than it needs and stops at the count.
+                let window = match count_limit {
+                    Some(n) => n as f64 / rate * 2.0 + 1.0,
+                    None => (total - warmup).as_secs_f64(),
+                };
+                Some(conditioned_gamma(rate, shape, warmup.as_secs_f64(), window, seed).into_iter())
+            }
             _ => None,
         };
         loop {
@@ -666,7 +821,7 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
             } else {
                 t += match arrival {
                     Arrival::Constant => 1.0 / rate,
-                    Arrival::Poisson { .. } => {
+                    Arrival::Poisson { .. } | Arrival::Gamma { .. } => {
                         let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
                         -(1.0 - u).ln() / rate
                     }
@@ -764,6 +919,35 @@ pub fn conditioned_poisson(rate: f64, warmup_s: f64, window_s: f64, seed: u64) -
     times
 }
 
+/// Gamma-gapped arrivals at `rate` over a warm-up and a window, each span holding
+/// round(rate × span) arrivals: per span, n + 1 gaps of Gamma(b, 1), scaled so that they sum
+/// to the span (seconds since the start). Gaps of one shape divided by their sum are
+/// Dirichlet(b, …, b), independent of the sum, so this is the Gamma renewal process given
+/// that its (n + 1)-th arrival ends the span: the gaps keep their shape (CV 1/√b), and the
+/// window offers exactly R × W requests, as [`conditioned_poisson`] does (at b = 1 the two
+/// are the same process: uniform order statistics).
+pub fn conditioned_gamma(rate: f64, shape: f64, warmup_s: f64, window_s: f64, seed: u64) -> Vec<f64> {
+    use rand::SeedableRng;
+    use rand_distr::Distribution;
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let gamma = rand_distr::Gamma::new(shape, 1.0).expect("a positive shape (checked by the command line)");
+    let mut span = |from: f64, len: f64| -> Vec<f64> {
+        let n = (rate * len).round() as usize;
+        let gaps: Vec<f64> = (0..=n).map(|_| gamma.sample(&mut rng)).collect();
+        let scale = len / gaps.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+        gaps[..n]
+            .iter()
+            .scan(from, |t, g| {
+                *t += g * scale;
+                Some(*t)
+            })
+            .collect()
+    };
+    let mut times = span(0.0, warmup_s);
+    times.extend(span(warmup_s, window_s));
+    times
+}
+
 /// Sleeps until `at` in slices, so that a cancel is seen within one even at low rates;
 /// `false` when cancelled first.
 fn sleep_until(at: Instant, cancel: &Cancel) -> bool {
@@ -822,7 +1006,14 @@ async fn one_open_request(
                 Ok(c) => c,
                 Err(_) => {
                     if measured {
-                        rec.record(Outcome::Connect, Instant::now(), Duration::ZERO, false);
+                        let kind = shared.payloads.connect_failure_kind();
+                        rec.record(
+                            Outcome::Connect,
+                            Instant::now(),
+                            Duration::ZERO,
+                            kind,
+                            &shared.payloads.chat_limits,
+                        );
                     }
                     break;
                 }
@@ -839,7 +1030,7 @@ async fn one_open_request(
         if measured {
             // From the *scheduled* time: waiting for a connection is part of the latency.
             rec.record_overhead(&outcome, done - at, shared.payloads.exchange_floor);
-            rec.record(outcome, at, done - at, req.stream.is_some());
+            rec.record(outcome, at, done - at, req.streamed(), &shared.payloads.chat_limits);
         }
         conn = c;
         break;
@@ -851,6 +1042,8 @@ async fn one_open_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const L: crate::slo::ChatLimits = crate::slo::ChatLimits { ttft_us: None, tpot_us: None, e2el_us: None };
 
     /// The open loop's Poisson schedule offers exactly R × W requests in the window (the
     /// process conditioned on its count), with gaps still exponential: mean 1/R, CV about 1.
@@ -869,15 +1062,33 @@ mod tests {
         assert!((sd / mean - 1.0).abs() < 0.03, "exponential gaps have CV 1: {}", sd / mean);
     }
 
+    /// Gamma gaps keep the mean rate exactly over the window and have the shape's CV
+    /// (1/√b); b = 1 is Poisson's CV of 1.
+    #[test]
+    fn gamma_arrivals_keep_the_rate_and_vary_by_their_shape() {
+        for (b, cv_want) in [(0.25, 2.0), (1.0, 1.0), (4.0, 0.5)] {
+            let times = conditioned_gamma(1000.0, b, 0.5, 20.0, 7);
+            let window: Vec<f64> = times.iter().copied().filter(|&t| t >= 0.5).collect();
+            assert_eq!((times.len(), window.len()), (20_500, 20_000), "b={b}");
+            assert!(times.windows(2).all(|w| w[0] <= w[1]) && times.iter().all(|&t| (0.0..20.5).contains(&t)));
+            let gaps: Vec<f64> = window.windows(2).map(|w| w[1] - w[0]).collect();
+            let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+            let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();
+            assert!((mean * 1000.0 - 1.0).abs() < 0.01, "b={b}: mean gap {mean}");
+            assert!((sd / mean / cv_want - 1.0).abs() < 0.05, "b={b}: CV {} (want {cv_want})", sd / mean);
+        }
+        assert_eq!(conditioned_gamma(100.0, 0.5, 0.0, 1.0, 3), conditioned_gamma(100.0, 0.5, 0.0, 1.0, 3), "seeded");
+    }
+
     #[test]
     fn recorder_counts_and_merges() {
         let now = Instant::now();
-        let ok = |status, bytes, mismatch| Outcome::Response { status, bytes, mismatch, stream: None };
+        let ok = |status, bytes, mismatch| Outcome::Response { status, bytes, mismatch, stream: None, chat: None };
         let mut a = Recorder::default();
-        a.record(ok(200, 10, conn::Check::Passed), now, Duration::from_micros(500), false);
-        a.record(Outcome::Timeout, now, Duration::ZERO, false);
+        a.record(ok(200, 10, conn::Check::Passed), now, Duration::from_micros(500), Streamed::No, &L);
+        a.record(Outcome::Timeout, now, Duration::ZERO, Streamed::No, &L);
         let mut b = Recorder::default();
-        b.record(ok(422, 5, conn::Check::NotChecked), now, Duration::from_millis(2), false);
+        b.record(ok(422, 5, conn::Check::NotChecked), now, Duration::from_millis(2), Streamed::No, &L);
         a.merge(&b);
         assert_eq!(a.responses(), 2);
         assert_eq!(a.errors.timeout, 1);
@@ -896,10 +1107,11 @@ mod tests {
     fn failures_count_as_at_least_the_timeout_and_broken_streams_as_incomplete() {
         let now = Instant::now();
         let mut r = Recorder::default();
-        let wrong = Outcome::Response { status: 500, bytes: 1, mismatch: conn::Check::WrongStatus, stream: None };
-        r.record(wrong, now, Duration::from_millis(1), false);
-        r.record(Outcome::Reset, now, Duration::from_millis(3), true);
-        r.record(Outcome::Connect, now, Duration::ZERO, false);
+        let wrong =
+            Outcome::Response { status: 500, bytes: 1, mismatch: conn::Check::WrongStatus, stream: None, chat: None };
+        r.record(wrong, now, Duration::from_millis(1), Streamed::No, &L);
+        r.record(Outcome::Reset, now, Duration::from_millis(3), Streamed::Tokens, &L);
+        r.record(Outcome::Connect, now, Duration::ZERO, Streamed::No, &L);
         assert_eq!(r.latency_us.len(), 3);
         assert!(
             crate::results::Latency::is_failure(r.latency_us.value_at_quantile(0.0)),
@@ -986,8 +1198,14 @@ mod tests {
         // TTFT 30 ms, then gaps of 20, 20, 40 ms; E2E 115 ms.
         let t = conn::StreamTiming { token_events_at: vec![at(30), at(50), at(70), at(110)], complete: true };
         let mut r = Recorder::default();
-        let outcome = Outcome::Response { status: 200, bytes: 100, mismatch: conn::Check::NotChecked, stream: Some(t) };
-        r.record(outcome, start, Duration::from_millis(115), true);
+        let outcome = Outcome::Response {
+            status: 200,
+            bytes: 100,
+            mismatch: conn::Check::NotChecked,
+            stream: Some(t),
+            chat: None,
+        };
+        r.record(outcome, start, Duration::from_millis(115), Streamed::Tokens, &L);
         let s = r.stream.unwrap();
         assert_eq!((s.tokens, s.streams_complete), (4, 1));
         assert!((29_970..=30_030).contains(&s.ttft_us.value_at_quantile(0.5)));

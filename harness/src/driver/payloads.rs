@@ -21,6 +21,43 @@ pub struct Prepared {
     pub body: Bytes,
     /// For `/v1/generate`: what the SSE stream must contain.
     pub stream: Option<StreamExpect>,
+    /// An OpenAI streaming chat completion: its answer is read as OpenAI's chunks
+    /// (`crate::openai`).
+    pub openai: bool,
+}
+
+/// How an answer streams, for what the recorder counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Streamed {
+    No,
+    /// Our contract's token events (generate).
+    Tokens,
+    /// OpenAI's chat chunks (chat).
+    Chat,
+}
+
+impl Prepared {
+    pub fn streamed(&self) -> Streamed {
+        if self.openai {
+            Streamed::Chat
+        } else if self.stream.is_some() {
+            Streamed::Tokens
+        } else {
+            Streamed::No
+        }
+    }
+}
+
+/// What the chat workload sends (docs/metrics.md, "Chat").
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequests {
+    pub model: String,
+    pub max_tokens: u64,
+    /// Distinct prompts in the cycle.
+    pub prompts: usize,
+    /// The user prompt's length in words, drawn per prompt from these (seeded).
+    pub prompt_words: Vec<u64>,
+    pub seed: u64,
 }
 
 /// The events a generate request must produce.
@@ -39,6 +76,8 @@ pub struct PayloadSet {
     /// The shortest time one exchange takes by construction (a stream's token delays, an
     /// io request's latency); warm-ups and windows are stretched to cover several of them.
     pub exchange_floor: std::time::Duration,
+    /// The `chat` objectives each request is judged against for goodput (`--slo`).
+    pub chat_limits: crate::slo::ChatLimits,
 }
 
 impl PayloadSet {
@@ -47,7 +86,8 @@ impl PayloadSet {
             .into_iter()
             .map(|mut case| {
                 // Fill the exact expected body from the in-process reference, as the corpus does.
-                if case.expect.status == 200 && case.expect.json.is_none() && case.path != "/v1/generate" {
+                let contract_answer = !matches!(case.path.as_str(), "/v1/generate" | CHAT_PATH);
+                if case.expect.status == 200 && case.expect.json.is_none() && contract_answer {
                     case.expect.json = serde_json::from_slice(&reference::answer(&case).body).ok();
                 }
                 let stream = match &case.body {
@@ -61,6 +101,7 @@ impl PayloadSet {
                     _ => None,
                 };
                 Prepared {
+                    openai: case.path == CHAT_PATH,
                     stream,
                     method: case.method.parse().expect("valid method"),
                     path: case.path.parse().expect("valid path"),
@@ -85,7 +126,7 @@ impl PayloadSet {
             })
             .min()
             .unwrap_or_default();
-        Self { name: name.into(), entries: Arc::new(entries), exchange_floor }
+        Self { name: name.into(), entries: Arc::new(entries), exchange_floor, chat_limits: Default::default() }
     }
 
     /// Request `i` of the cycle.
@@ -168,12 +209,51 @@ impl PayloadSet {
         Self::new(Workload::InferCpu.name(), cases)
     }
 
+    /// `POST /v1/chat/completions`, streamed with usage: `c.prompts` prompts, each a short
+    /// system message and a user message of one of `c.prompt_words` lengths (seeded), all
+    /// asking for `c.max_tokens` tokens under both names (`max_tokens`, and
+    /// `max_completion_tokens`, which newer servers want).
+    pub fn chat(c: &ChatRequests, limits: crate::slo::ChatLimits) -> Self {
+        let mut rng = workloads::model::SplitMix64::new(c.seed);
+        let cases = (0..c.prompts as u64)
+            .map(|i| {
+                let words = c.prompt_words[(rng.next_u64() % c.prompt_words.len().max(1) as u64) as usize];
+                let user = workloads::tokens::token_words(c.seed.wrapping_add(i), words).join(" ");
+                let body = json!({
+                    "model": c.model,
+                    "messages": [
+                        {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+                        {"role": "user", "content": user},
+                    ],
+                    "stream": true,
+                    "stream_options": {"include_usage": true},
+                    "max_tokens": c.max_tokens,
+                    "max_completion_tokens": c.max_tokens,
+                });
+                case(&format!("chat-{words}words-{i}"), "POST", CHAT_PATH, Body::Json(body), 200, None)
+            })
+            .collect();
+        Self { chat_limits: limits, ..Self::new(Workload::Chat.name(), cases) }
+    }
+
+    /// How a refused connection counts: a failed chat request also fails its TTFT and E2EL;
+    /// a generate stream that never started is not an incomplete stream.
+    pub fn connect_failure_kind(&self) -> Streamed {
+        match self.entries.first().map(Prepared::streamed) {
+            Some(Streamed::Chat) => Streamed::Chat,
+            _ => Streamed::No,
+        }
+    }
+
     /// Number of invalid entries (for docs and tests).
     pub fn invalid_share(&self) -> f64 {
         let bad = self.entries.iter().filter(|e| e.case.expect.status != 200).count();
         bad as f64 / self.entries.len() as f64
     }
 }
+
+/// OpenAI's chat completions path.
+pub const CHAT_PATH: &str = "/v1/chat/completions";
 
 type Make = fn() -> serde_json::Value;
 

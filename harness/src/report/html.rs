@@ -136,7 +136,7 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
         h.push_str(&table(t));
         h.push_str("</section>");
     }
-    let absent = tables::absent(tables);
+    let absent = tables::absent(r, tables);
     if !absent.is_empty() {
         let _ = write!(h, "<p class=\"missing\">{NOT_MEASURED}: {}.</p>", esc(&absent.join(", ")));
     }

@@ -93,7 +93,7 @@ pub fn render(r: &Results, tables: &[Table], charts: &[(Chart, Option<String>)],
     for t in rest {
         table(t, &mut s);
     }
-    let absent = tables::absent(tables);
+    let absent = tables::absent(r, tables);
     if !absent.is_empty() {
         let _ = writeln!(s, "\n_{NOT_MEASURED}: {}._", absent.join(", "));
     }

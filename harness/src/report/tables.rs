@@ -50,6 +50,8 @@ pub fn all(r: &Results) -> Vec<Table> {
         skipped(r),
         points(r),
         streaming(r),
+        chat(r),
+        objectives(r),
         inflight(r),
         probe(r),
         mixed(r),
@@ -65,9 +67,10 @@ pub fn all(r: &Results) -> Vec<Table> {
 
 /// Titles of the optional tables absent from this run; none when the run measured no point
 /// (a `verify --hostile` run), where listing every workload's table would be noise.
-pub fn absent(tables: &[Table]) -> Vec<&'static str> {
+pub fn absent(r: &Results, tables: &[Table]) -> Vec<&'static str> {
     let have: Vec<&str> = tables.iter().map(|t| t.id).collect();
-    if !have.contains(&"points") {
+    // A run of an OpenAI server alone (`--api openai`) measures none of the contract's tables.
+    if !have.contains(&"points") || !view::measured_contract(r) {
         return Vec::new();
     }
     [
@@ -426,6 +429,114 @@ fn streaming(r: &Results) -> Option<Table> {
             "tokens/s",
             "streams held at once",
             "streams correct",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    })
+}
+
+/// Every latency objective given with `--slo`, judged on every point of its workload.
+fn objectives(r: &Results) -> Option<Table> {
+    let rows: Vec<Vec<Cell>> = each_point(r, |p| !p.summary.objectives.is_empty())
+        .flat_map(|(t, p)| {
+            p.summary.objectives.iter().map(move |o| {
+                let verdict = match o.met {
+                    Some(true) => "met",
+                    Some(false) if p.summary.flags.contains(&Flag::Overloaded) => "missed (overloaded)",
+                    Some(false) => "missed",
+                    None => "unknown (too few samples)",
+                };
+                vec![
+                    Cell::text(&t.name),
+                    Cell::text(PointKey::of(p).setting()),
+                    Cell::text(&o.objective),
+                    Cell::text(format!("{} (n {})", Latency::show(o.value_us), p.summary.latency_us.show_n())),
+                    Cell::flagged(verdict, &p.summary.flags),
+                ]
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Table {
+        id: "objectives",
+        title: "Latency objectives (--slo)".into(),
+        note: "Each objective against every point of its workload: the point's percentile over all its windows \
+               (failures included), in µs; met when within the limit on a point that was not overloaded."
+            .into(),
+        headers: ["target", "point", "objective", "value µs", "verdict"].map(String::from).to_vec(),
+        rows,
+    })
+}
+
+/// `1.2 [1.1–1.3]` from a spread of rounds (median and 95% CI of the mean), or "–".
+fn spread_cell(s: Option<&crate::results::Spread>, rounds: usize) -> String {
+    match s {
+        Some(s) if rounds >= 2 => {
+            format!("{} [{}–{}]", fmt_num(s.median), fmt_num(s.ci95_low.max(0.0)), fmt_num(s.ci95_high))
+        }
+        Some(s) => fmt_num(s.median),
+        None => "–".into(),
+    }
+}
+
+/// Per chat point: our TTFT beside vLLM's rule, ITL, TPOT, E2EL, the rates and goodput, and
+/// where the token counts came from (docs/metrics.md, "Chat").
+fn chat(r: &Results) -> Option<Table> {
+    let rows: Vec<Vec<Cell>> = each_point(r, |p| p.summary.chat.is_some())
+        .map(|(t, p)| {
+            let c = p.summary.chat.as_ref().expect("filtered");
+            let tokens = match (c.tokens_from_usage, c.tokens_from_chunks) {
+                (_, 0) => "usage".to_owned(),
+                (0, n) => format!("output chunks ({n} streams without usage)"),
+                (u, n) => format!("usage ({u}), output chunks ({n})"),
+            };
+            let reasoning = if c.reasoning_chunks > 0 {
+                format!("; {} of {} chunks reasoning", c.reasoning_chunks, c.output_chunks)
+            } else {
+                String::new()
+            };
+            vec![
+                Cell::text(&t.name),
+                Cell::text(PointKey::of(p).setting()),
+                Cell::text(format!("{} / {}", c.streams_complete, c.streams_incomplete)),
+                Cell::text(ms_pair(&c.ttft_us)),
+                Cell::text(ms_pair(&c.ttft_vllm_us)),
+                Cell::text(ms_pair(&c.itl_us)),
+                Cell::text(ms_pair(&c.tpot_us)),
+                Cell::text(ms_pair(&c.e2el_us)),
+                Cell::flagged(fmt_rps_ci(p), &p.summary.flags),
+                Cell::text(spread_cell(Some(&c.output_tokens_per_s), p.repeats.len())),
+                Cell::text(match &c.goodput_rps {
+                    Some(g) => format!("{} ({})", spread_cell(Some(g), p.repeats.len()), c.slo.join(", ")),
+                    None => "no chat objective given".into(),
+                }),
+                Cell::text(format!("{tokens}{reasoning}")),
+            ]
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Table {
+        id: "chat",
+        title: "Chat (OpenAI streaming)".into(),
+        note: "Per chat point, in ms with n: TTFT from the scheduled (open loop) or send (closed loop) time to \
+               the first chunk carrying output (a role-only chunk does not count); vLLM's TTFT from the send to \
+               the first chunk with non-empty choices (its client's rule, for comparison with vLLM's figures); \
+               ITL between output chunks; TPOT = (E2EL − TTFT) ÷ (output tokens − 1); E2EL to the last output \
+               chunk. A failed request counts in TTFT and E2EL as \"> timeout\". Rates are medians over rounds \
+               with the 95% interval."
+            .into(),
+        headers: [
+            "target",
+            "point",
+            "streams complete / failed",
+            "TTFT p50 / p99",
+            "vLLM-rule TTFT p50 / p99",
+            "ITL p50 / p99",
+            "TPOT p50 / p99",
+            "E2EL p50 / p99",
+            "requests/s",
+            "output tokens/s",
+            "goodput req/s",
+            "tokens counted from",
         ]
         .map(String::from)
         .to_vec(),

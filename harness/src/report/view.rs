@@ -53,6 +53,11 @@ pub fn is_verify_run(r: &Results) -> bool {
     r.profile.get("name").and_then(|v| v.as_str()) == Some(crate::results::VERIFY_PROFILE)
 }
 
+/// The run measured a point of our contract (not only `chat` against an OpenAI server).
+pub fn measured_contract(r: &Results) -> bool {
+    r.targets.iter().flat_map(|t| &t.points).any(|p| p.workload.api() == crate::results::Api::Contract)
+}
+
 /// Workloads present in the run, in report order ([`Workload::ALL`]).
 pub fn workloads(r: &Results) -> Vec<Workload> {
     let mut seen: Vec<Workload> = r.targets.iter().flat_map(|t| t.points.iter().map(|p| p.workload)).collect();

@@ -38,12 +38,45 @@ workloads! {
     InferIo = "infer-io",
     InferCpu = "infer-cpu",
     Mixed = "mixed",
+    Chat = "chat",
 }
 
 impl Workload {
     /// The workload of this name, if any.
     pub fn parse(name: &str) -> Option<Workload> {
         Workload::ALL.iter().copied().find(|w| w.name() == name)
+    }
+
+    /// The API its requests speak: our contract, or OpenAI's chat completions (`chat`).
+    pub fn api(self) -> Api {
+        match self {
+            Workload::Chat => Api::Openai,
+            _ => Api::Contract,
+        }
+    }
+
+    /// Every workload of `api`, in run and report order (`--workload all`).
+    pub fn of_api(api: Api) -> Vec<Workload> {
+        Workload::ALL.iter().copied().filter(|w| w.api() == api).collect()
+    }
+}
+
+/// The API a target speaks (`--api`): our contract (docs/contract.md; every manifest target),
+/// or OpenAI's `/v1/chat/completions` (an OpenAI-compatible server at `--url`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    #[default]
+    Contract,
+    Openai,
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Contract => "contract",
+            Api::Openai => "openai",
+        }
     }
 }
 

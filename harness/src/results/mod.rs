@@ -11,8 +11,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 mod kinds;
 pub use kinds::{
-    CLIENT_BOUND_SHARE, CLIENT_LAG_SHARE, Flag, NEIGHBOUR_CPU_CORES, OVERLOAD_COMPLETED_SHARE, OVERLOAD_P50_GROWTH,
-    PointMode, TargetStatus, Workload,
+    Api, CLIENT_BOUND_SHARE, CLIENT_LAG_SHARE, Flag, NEIGHBOUR_CPU_CORES, OVERLOAD_COMPLETED_SHARE,
+    OVERLOAD_P50_GROWTH, PointMode, TargetStatus, Workload,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -254,6 +254,17 @@ pub struct TargetResult {
     /// (docs/metrics.md, "Event-loop probe").
     #[serde(default)]
     pub cpu_calibration: Option<CpuCalibration>,
+    /// The API it was measured through (`openai` for an OpenAI-compatible `--url` server;
+    /// absent for our contract).
+    #[serde(default, skip_serializing_if = "is_contract")]
+    pub api: Api,
+    /// `--api openai`: the `model` every request names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+fn is_contract(a: &Api) -> bool {
+    *a == Api::Contract
 }
 
 /// How infer-cpu's `work` was chosen for one target: trials at concurrency 1, each
@@ -639,6 +650,83 @@ pub struct PointSummary {
     /// minus that floor, all repeats, µs, read to 0.1% of itself (docs/metrics.md, "In-flight sweep").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overhead_us: Option<Latency>,
+    /// `chat` points only (docs/metrics.md, "Chat").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<ChatSummary>,
+    /// This workload's latency objectives (`--slo predict.p99=10ms`), judged on the point
+    /// (docs/metrics.md, "Objectives").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<Objective>,
+}
+
+/// One latency objective judged on one point.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Objective {
+    /// As `--slo` spells it: `predict.p99=10ms`.
+    pub objective: String,
+    /// The point's percentile (all repeats merged, failures included), µs; absent where
+    /// too few samples give it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_us: Option<u64>,
+    /// Within the limit and not overloaded; absent where the percentile is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub met: Option<bool>,
+}
+
+/// A chat point's figures: percentiles over all repeats' streams merged, rates as medians
+/// over repeats with their intervals (docs/metrics.md, "Chat").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatSummary {
+    /// Our rule: from the scheduled (open loop) or send (closed loop) time to the first
+    /// output chunk; failed streams excluded.
+    pub ttft_us: Latency,
+    /// vLLM's client rule: from the send to the first chunk with non-empty `choices`.
+    pub ttft_vllm_us: Latency,
+    /// Gaps between consecutive output chunks, pooled across streams.
+    pub itl_us: Latency,
+    /// (E2EL − TTFT) ÷ (output tokens − 1), per stream of at least 2 tokens.
+    pub tpot_us: Latency,
+    /// From the start to the last output chunk.
+    pub e2el_us: Latency,
+    /// Output tokens per second of window.
+    pub output_tokens_per_s: Spread,
+    /// Requests per second of window meeting every `chat` objective given (`--slo`);
+    /// absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput_rps: Option<Spread>,
+    /// The objectives goodput counts, as given (`chat.ttft=200ms`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<String>,
+    /// Streams whose tokens came from `usage.completion_tokens`, and those counted from
+    /// their output chunks (the fallback: the server sent no usage).
+    pub tokens_from_usage: u64,
+    pub tokens_from_chunks: u64,
+    pub output_chunks: u64,
+    /// Output chunks that carried reasoning only (`reasoning_content`/`reasoning`).
+    pub reasoning_chunks: u64,
+    pub streams_complete: u64,
+    pub streams_incomplete: u64,
+}
+
+/// A chat window's own figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatRepeat {
+    pub streams_complete: u64,
+    pub streams_incomplete: u64,
+    pub output_tokens: u64,
+    pub output_tokens_per_s: f64,
+    pub output_chunks: u64,
+    pub reasoning_chunks: u64,
+    pub tokens_from_usage: u64,
+    pub tokens_from_chunks: u64,
+    /// Requests meeting every `chat` objective, per second of window (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput_rps: Option<f64>,
+    pub ttft_us: Latency,
+    pub ttft_vllm_us: Latency,
+    pub itl_us: Latency,
+    pub tpot_us: Latency,
+    pub e2el_us: Latency,
 }
 
 /// Slow I/O-bound inference at a fixed number of in-flight requests.
@@ -797,6 +885,9 @@ pub struct Repeat {
     /// they share the server CPUs (flag `neighbour_cpu`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neighbour_cpu: Option<f64>,
+    /// `chat` windows only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<ChatRepeat>,
 }
 
 /// Errors by kind (docs/metrics.md, "errors").

@@ -241,6 +241,7 @@ pub fn run(
         round: Some(1),
         neighbour_cpu: None,
         answered_of_window: None,
+        chat: None,
     };
     let basis = format!(
         "goose {} users, think {}–{} ms, weights {}",

@@ -78,6 +78,7 @@ registry! {
     InferIo => infer_io,
     InferCpu => infer_cpu,
     Mixed => mixed,
+    Chat => chat,
 }
 
 #[derive(Debug, Clone)]
@@ -146,7 +147,7 @@ pub struct PointPlan {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PlannedMode {
     Closed { connections: usize },
-    Open { rate: Rate, max_connections: usize },
+    Open { rate: Rate, max_connections: usize, arrival: Arrival },
 }
 
 /// How an open-loop rate is chosen.
@@ -182,11 +183,9 @@ impl PlannedMode {
     pub fn to_mode(self, rate_rps: Option<f64>) -> Mode {
         match self {
             PlannedMode::Closed { connections } => Mode::Closed { connections },
-            PlannedMode::Open { max_connections, .. } => Mode::Open {
-                rate_rps: rate_rps.unwrap_or(0.0),
-                arrival: Arrival::Poisson { seed: SEED },
-                max_connections,
-            },
+            PlannedMode::Open { max_connections, arrival, .. } => {
+                Mode::Open { rate_rps: rate_rps.unwrap_or(0.0), arrival, max_connections }
+            }
         }
     }
 }
@@ -207,7 +206,7 @@ fn closed(spec: &dyn Spec, p: &Profile, connections: &[usize], probe_rps: Option
 /// An open-loop point at `rate`, bounded by the profile's connection pool.
 fn open(p: &Profile, rate: Rate, window: Window) -> Step {
     Step::Point(PointPlan {
-        mode: PlannedMode::Open { rate, max_connections: p.open_max_connections },
+        mode: PlannedMode::Open { rate, max_connections: p.open_max_connections, arrival: p.arrival() },
         window,
         probe_rps: None,
     })

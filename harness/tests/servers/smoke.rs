@@ -33,8 +33,13 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     let out = std::env::temp_dir().join(format!("mlapi-smoke-{}", std::process::id()));
     // A small fixed `work` keeps the test short (no per-target calibration: its method reads
     // `fixed`); the calibration has its own tests.
-    let cfg =
-        common::run_config(vec![TargetSource::Manifest(m)], Workload::ALL.to_vec(), profile, out.clone(), Some(200));
+    let cfg = common::run_config(
+        vec![TargetSource::Manifest(m)],
+        Workload::of_api(harness::results::Api::Contract),
+        profile,
+        out.clone(),
+        Some(200),
+    );
     let results = execute(&cfg).unwrap();
     let t = &results.targets[0];
     assert_eq!(t.status, harness::results::TargetStatus::Measured, "{:?}", t.skip_reason);
@@ -115,4 +120,70 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "results.json does not match the schema:\n{}", errors.join("\n"));
     assert!(doc["finished_at"].is_string());
+}
+
+/// `--url … --api openai` against the mock model server: the OpenAI part verified, the
+/// chat points measured (closed, then open at half the closed maximum, Gamma gaps),
+/// goodput under `--slo`, the process sampled through `--pid` (the test's own), a schema-valid
+/// results.json and a report with the chat table.
+#[test]
+fn chat_run_against_the_mock_writes_schema_valid_results_and_a_report() {
+    let _exclusive = common::exclusive();
+    let root = common::workspace();
+    let mock = mock_llm::spawn_on_thread(mock_llm::Config {
+        ttft: Duration::from_millis(20),
+        itl: Duration::from_millis(5),
+        ..mock_llm::Config::default()
+    });
+    let mut profile = Profile::get(ProfileName::Quick);
+    profile.repeats = 2;
+    profile.burstiness = 0.5;
+    profile.slo = harness::slo::parse("chat.ttft=15ms,chat.e2el=1s,predict.p99=5ms").unwrap();
+    let chat = &mut profile.workloads.chat;
+    chat.concurrency = vec![2, 8];
+    chat.max_tokens = 8;
+    chat.warmup = Duration::from_millis(300);
+    chat.window = Duration::from_millis(800);
+    let out = std::env::temp_dir().join(format!("mlapi-chat-smoke-{}", std::process::id()));
+    let source = TargetSource::Url {
+        name: "mock".into(),
+        base_url: format!("http://{}", mock.addr),
+        api: harness::results::Api::Openai,
+        pid: Some(std::process::id() as i32),
+    };
+    let cfg = common::run_config(vec![source], vec![Workload::Chat], profile, out.clone(), None);
+    let results = execute(&cfg).unwrap();
+    let t = &results.targets[0];
+    assert_eq!(t.status, harness::results::TargetStatus::Measured, "{:?}", t.skip_reason);
+    assert_eq!((t.api, t.model.as_deref()), (harness::results::Api::Openai, Some("mock-llm")));
+    assert_eq!(t.verification.as_ref().map(|v| (v.passed, v.cases)), Some((true, 3)));
+    let modes: Vec<(&str, usize)> = t.points.iter().map(|p| (p.mode.name(), p.connections)).collect();
+    assert_eq!(modes, [("closed", 2), ("closed", 8), ("open", 256)]);
+    let open = &t.points[2];
+    assert_eq!(open.arrival.as_deref(), Some("gamma b=0.5"));
+    assert!(open.rate_basis.as_deref().is_some_and(|b| b.starts_with("0.5 x max")), "{:?}", open.rate_basis);
+    for p in &t.points {
+        let c = p.summary.chat.as_ref().expect("chat figures");
+        assert_eq!((p.summary.errors, c.streams_incomplete), (0, 0), "{:?}", p.repeats[0].mismatches);
+        assert!(c.streams_complete > 0 && c.tokens_from_usage == c.streams_complete, "{c:?}");
+        // TTFT 20 ms and a 15 ms objective: no request is good; E2EL alone would pass.
+        assert_eq!(c.goodput_rps.as_ref().map(|g| g.median), Some(0.0), "{c:?}");
+        assert_eq!(c.slo, ["chat.ttft=15ms", "chat.e2el=1000ms"]);
+        assert!((19_000..30_000).contains(&c.ttft_us.p50), "{c:?}");
+        assert!(c.output_tokens_per_s.median > 0.0);
+        assert!(p.summary.objectives.is_empty(), "predict's objective is not judged on chat points");
+        // Sampled through --pid: this test process runs on every CPU, the client's too.
+        assert!(p.summary.flags.contains(&harness::results::Flag::ClientBound), "{:?}", p.summary.flags);
+        assert!(p.repeats.iter().all(|r| r.chat.is_some() && r.rss_peak_bytes.is_some()));
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("docs/results.schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "results.json does not match the schema:\n{}", errors.join("\n"));
+    let written = harness::report::generate(&out).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("Chat (OpenAI streaming)") && md.contains("vLLM-rule TTFT"), "{}", written.index.display());
+    assert!(!md.contains("not measured in this run"), "a chat-only run lists no contract table as absent");
 }
