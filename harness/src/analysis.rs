@@ -191,11 +191,14 @@ pub fn held_concurrency(throughput_rps: f64, hold: std::time::Duration) -> Optio
 }
 
 /// Whether an open-loop window failed to keep up with its offered rate: it completed fewer
-/// than [`OVERLOAD_COMPLETED_SHARE`] of the requests it scheduled, or the p50 of the
-/// requests scheduled in its last third exceeds [`OVERLOAD_P50_GROWTH`] times its first
-/// third's (the queue grew). `false` for a closed-loop window (no thirds recorded).
+/// than [`OVERLOAD_COMPLETED_SHARE`] of the requests due in it (`due_in_window`: those
+/// scheduled one median latency before it, which for short exchanges are the ones it
+/// scheduled), or the p50 of the requests scheduled in its last third exceeds
+/// [`OVERLOAD_P50_GROWTH`] times its first third's (the queue grew). `false` for a
+/// closed-loop window (no thirds recorded).
 pub fn overloaded(r: &Repeat) -> bool {
-    overloaded_window(r.scheduled, r.completed_in_window.unwrap_or(r.responses), r.thirds_p50_us)
+    let due = r.due_in_window.unwrap_or(r.scheduled);
+    overloaded_window(due, r.completed_in_window.unwrap_or(r.responses), r.thirds_p50_us)
 }
 
 /// [`overloaded`] on a window's figures: requests scheduled in it, responses completed in
@@ -438,6 +441,7 @@ mod tests {
             round: None,
             neighbour_cpu: None,
             chat: None,
+            due_in_window: None,
         }
     }
 

@@ -1335,6 +1335,7 @@ fn repeat_of(ctx: &Ctx, r: &driver::LoadResult, mode: Mode) -> Repeat {
         responses: r.recorded.responses(),
         completed_in_window: Some(r.completed_in_window),
         thirds_p50_us: r.thirds_p50_us,
+        due_in_window: r.due_in_window,
         failed: r.recorded.failed() + r.dropped,
         answered_mean_us: r.recorded.answered_mean_us(),
         alignment_wait_s: r.alignment_wait.as_secs_f64(),

@@ -475,6 +475,9 @@ pub struct LoadResult {
     /// Open loop: the latency p50 (µs, failures at [`FAILED_US`]) of the requests scheduled
     /// in each third of the window, for the `overloaded` rule.
     pub thirds_p50_us: Option<[u64; 3]>,
+    /// Open loop: the requests a server that keeps up would have answered inside the window
+    /// ([`due_in_window`]), for the `overloaded` rule.
+    pub due_in_window: Option<u64>,
     /// Closed loop: how long the window's start waited past the warm-up for every
     /// connection to reach its phase (see `closed`).
     pub alignment_wait: Duration,
@@ -518,6 +521,27 @@ fn window_figures(timeline: &[(u64, Option<u64>)], from: u64, to: u64) -> (u64, 
         thirds[third].saturating_record(value);
     }
     (completed, answered, thirds.map(|h| h.value_at_quantile(0.5)))
+}
+
+/// Open loop: how many of the run's requests would have been answered inside the window
+/// `[from, to]` by a server that keeps up, each taking the window's median latency L: those
+/// scheduled in `[from − L, to − L)`. For exchanges much shorter than the window this is the
+/// window's own count; for long ones (a 310 ms chat stream in a 4 s window) it is the
+/// count the completions should match, where the window's own count is off by the
+/// difference of two spans' arrivals (±4% there, which read as `overloaded`). L is taken at
+/// most the warm-up (`from`), so the span never reaches before the run.
+fn due_in_window(timeline: &[(u64, Option<u64>)], from: u64, to: u64) -> u64 {
+    let mut took: Vec<u64> = timeline
+        .iter()
+        .filter(|(at, _)| *at >= from && *at < to)
+        .filter_map(|&(at, done)| done.map(|d| d.saturating_sub(at)))
+        .collect();
+    if took.is_empty() {
+        return timeline.iter().filter(|(at, _)| *at >= from && *at < to).count() as u64;
+    }
+    took.sort_unstable();
+    let shift = took[took.len() / 2].min(from);
+    timeline.iter().filter(|(at, _)| *at + shift >= from && *at + shift < to).count() as u64
 }
 
 const WARMUP: u8 = 0;
@@ -657,6 +681,7 @@ async fn closed(shared: Arc<Shared>, connections: usize) -> anyhow::Result<LoadR
         dropped: 0,
         scheduled: 0,
         thirds_p50_us: None,
+        due_in_window: None,
         alignment_wait,
         connections_opened: shared.opened.load(Ordering::Relaxed),
     })
@@ -883,8 +908,9 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
         recorded.latency_us.record_n(FAILED_US, dropped).expect("FAILED_US is within the histogram's bounds");
     }
     let us = |t: Instant| t.saturating_duration_since(start).as_micros() as u64;
-    let (completed_in_window, answered_of_window, thirds) =
-        window_figures(&std::mem::take(&mut recorded.timeline), us(warmup_end), us(window_end));
+    let timeline = std::mem::take(&mut recorded.timeline);
+    let (completed_in_window, answered_of_window, thirds) = window_figures(&timeline, us(warmup_end), us(window_end));
+    let due = due_in_window(&timeline, us(warmup_end), us(window_end));
     Ok(LoadResult {
         recorded,
         window_start: warmup_end,
@@ -894,6 +920,7 @@ async fn open(shared: Arc<Shared>, rate: f64, arrival: Arrival, max_connections:
         completed_in_window,
         answered_of_window: Some(answered_of_window),
         thirds_p50_us: Some(thirds),
+        due_in_window: Some(due),
         alignment_wait: Duration::ZERO,
         connections_opened: shared.opened.load(Ordering::Relaxed),
     })
@@ -1167,6 +1194,7 @@ mod tests {
             completed_in_window: completed,
             answered_of_window: Some(answered),
             thirds_p50_us: None,
+            due_in_window: None,
             alignment_wait: Duration::ZERO,
             connections_opened: 1,
         };
@@ -1174,6 +1202,29 @@ mod tests {
         // An overloaded window: fewer completions inside it than its requests got later.
         let late = LoadResult { completed_in_window: 6, answered_of_window: Some(10), ..r };
         assert!((late.throughput_rps() - 6.0).abs() < 1e-9);
+    }
+
+    /// A server that keeps up answers, inside the window, the requests scheduled one latency
+    /// before it: with 310 ms exchanges at 100/s over a 1 s window, 31 of the warm-up's and
+    /// 69 of the window's; so the count the completions must match is 100 whatever the two
+    /// spans' arrivals, and with short exchanges it is the window's own.
+    #[test]
+    fn long_exchanges_are_due_one_latency_after_they_are_scheduled() {
+        let ms = |v: u64| v * 1000;
+        // Arrivals every 10 ms from 5 ms to 2 s; each answered 310 ms later. Window [1 s, 2 s],
+        // with 5 more arrivals crowded into the warm-up's last 310 ms.
+        let mut timeline: Vec<(u64, Option<u64>)> =
+            (0..200).map(|k| (ms(10 * k) + 5000, Some(ms(10 * k + 315)))).collect();
+        timeline.extend((0..5).map(|k| (ms(700 + k), Some(ms(1010 + k)))));
+        assert_eq!(due_in_window(&timeline, ms(1000), ms(2000)), 105, "the 5 crowded ones are due inside");
+        let (completed, _, _) = window_figures(&timeline, ms(1000), ms(2000));
+        assert_eq!(completed, 105);
+        // Short exchanges: the window's own count.
+        let short: Vec<(u64, Option<u64>)> = (0..200).map(|k| (ms(10 * k) + 5000, Some(ms(10 * k) + 5300))).collect();
+        assert_eq!(due_in_window(&short, ms(1000), ms(2000)), 100);
+        // The shift is at most the warm-up: nothing is due from before the run.
+        let slow: Vec<(u64, Option<u64>)> = (0..200).map(|k| (ms(10 * k) + 5000, Some(ms(10 * k + 5005)))).collect();
+        assert_eq!(due_in_window(&slow, ms(1000), ms(2000)), 100);
     }
 
     #[test]

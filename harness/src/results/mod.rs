@@ -850,6 +850,11 @@ pub struct Repeat {
     /// Open loop: latency p50 (µs) of the requests scheduled in each third of the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thirds_p50_us: Option<[u64; 3]>,
+    /// Open loop: the requests a server that keeps up would answer inside the window (those
+    /// scheduled one median latency before it; docs/metrics.md, "Flags"); absent in files
+    /// from before 2026-12-02, where the rule compares with `scheduled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_in_window: Option<u64>,
     /// Failed requests (transport errors, timeouts, unexpected statuses, dropped): each is
     /// in `latency_us` at `FAILED_US`.
     #[serde(default)]

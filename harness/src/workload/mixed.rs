@@ -229,6 +229,7 @@ pub fn run(
         streaming: None,
         completed_in_window: Some(requests),
         thirds_p50_us: None,
+        due_in_window: None,
         // goose's failures are its own (no timeout to rank them by): their latencies
         // stay in goose's histogram as measured.
         failed: 0,

@@ -175,3 +175,34 @@ pub fn run_config(
         invocation: None,
     }
 }
+
+/// Starts the mock model server's binary (`target/debug/mock-llm`, built by
+/// `cargo test --workspace`) with `args`, pinned to CPU 0 as a target would be, the test's
+/// driver keeping CPU 1: the ground truth of the chat tests then runs as it does under the
+/// harness, apart from the process that measures it. Stopped when the returned value drops.
+pub fn start_mock_binary(args: &str) -> harness::target::Running {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("mock-llm");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p mock-llm` (cargo test --workspace does)",
+        bin.display()
+    );
+    let m = harness::manifest::Manifest {
+        name: "mock-llm".into(),
+        language: "rust".into(),
+        display_name: "mock-llm".into(),
+        framework_crate: "hyper".into(),
+        framework_version: "mock".into(),
+        build: String::new(),
+        start: format!("{} --port {{port}} {args}", bin.display()),
+        readiness_path: "/health".into(),
+        server_setup: "the mock model server".into(),
+        dir: workspace().join("tools/mock-llm"),
+        root: None,
+    };
+    let logs = std::env::temp_dir().join(format!("mlapi-mock-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    harness::target::spawn(&m, &workspace(), 1, &[0], &[1 % cpus], &logs, Duration::from_secs(10)).unwrap()
+}

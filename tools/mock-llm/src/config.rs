@@ -35,6 +35,9 @@ pub struct Config {
     pub fault: Option<Fault>,
     /// 1 faults every request, 2 every second one, … (0 is read as 1).
     pub fault_every: u32,
+    /// Chunks leave by the mock's precise timer thread (within tens of µs of their instant);
+    /// `false` uses tokio's timer, up to about 1 ms late (`crate::timer`).
+    pub precise_timer: bool,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             default_max_tokens: 16,
             fault: None,
             fault_every: 1,
+            precise_timer: true,
         }
     }
 }

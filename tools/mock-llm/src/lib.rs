@@ -11,6 +11,7 @@ mod request;
 mod routes;
 mod stats;
 mod stream;
+mod timer;
 
 use std::io;
 use std::net::SocketAddr;
@@ -58,8 +59,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let shared = Arc::new(routes::Shared::new(config, stats));
-    let mut http = http1::Builder::new();
-    http.writev(false);
+    let http = http1::Builder::new();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -60,6 +60,9 @@ struct Args {
     /// Inject the fault into every Nth valid chat request.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     fault_every: u32,
+    /// Pace chunks with tokio's timer (up to about 1 ms late) instead of the precise timer thread.
+    #[arg(long)]
+    tokio_timer: bool,
 }
 
 fn parse_ms(s: &str) -> Result<Duration, String> {
@@ -85,6 +88,7 @@ impl Args {
             default_max_tokens: self.default_max_tokens,
             fault: self.fault,
             fault_every: self.fault_every,
+            precise_timer: !self.tokio_timer,
         }
     }
 }

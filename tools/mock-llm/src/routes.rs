@@ -171,6 +171,7 @@ impl Exchange {
             empty_every: config.empty_every,
             ping_every: config.ping_every,
             reasoning_chunks: config.reasoning_chunks,
+            precise_timer: config.precise_timer,
             usage_prompt_tokens: with_usage.then_some(self.prompt_tokens),
             fault: match fault {
                 Some(Fault::Cut { after }) => Some(StreamFault::Cut { after }),

@@ -4,19 +4,18 @@
 //! a timer reset and a copy. hyper drops the body when the client goes away, which ends the
 //! stream at once and is counted by the [`StreamGuard`].
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::time::{Sleep, sleep_until};
 
 use crate::config::is_every;
 use crate::content::{Schedule, TokenPlan, word};
 use crate::encode::{self, ChunkEncoder, DeltaField};
 use crate::stats::StreamGuard;
+use crate::timer::ChunkTimer;
 
 /// How one stream is shaped: the per-request reading of [`crate::Config`].
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +24,8 @@ pub(crate) struct StreamShape {
     pub empty_every: Option<u32>,
     pub ping_every: Option<u32>,
     pub reasoning_chunks: u32,
+    /// Chunks leave by the precise timer (`crate::timer`), else by tokio's.
+    pub precise_timer: bool,
     /// The prompt's token count when the stream ends with a usage chunk.
     pub usage_prompt_tokens: Option<u64>,
     pub fault: Option<StreamFault>,
@@ -69,7 +70,7 @@ pub(crate) struct SseStream {
     phase: Phase,
     next_chunk: u64,
     next_token: u64,
-    sleep: Pin<Box<Sleep>>,
+    sleep: ChunkTimer,
     flushed_before_cut: bool,
     buf: BytesMut,
     guard: StreamGuard,
@@ -85,7 +86,7 @@ impl SseStream {
         guard: StreamGuard,
     ) -> Self {
         SseStream {
-            sleep: Box::pin(sleep_until(schedule.due(0))),
+            sleep: ChunkTimer::new(schedule.due(0), shape.precise_timer),
             encoder,
             schedule,
             plan,
@@ -111,7 +112,7 @@ impl SseStream {
     }
 
     fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
-        ready!(self.sleep.as_mut().poll(cx));
+        ready!(self.sleep.poll(cx));
         let k = self.next_chunk;
         if let Some(fault) = self.shape.fault
             && (k == fault.after() || self.tokens_left() == 0)
@@ -124,7 +125,7 @@ impl SseStream {
             self.write_end();
         } else {
             let due = self.schedule.due(self.next_chunk);
-            self.sleep.as_mut().reset(due);
+            self.sleep.reset(due);
         }
         self.take()
     }
