@@ -101,7 +101,8 @@ impl Conn {
         deadline: Pin<&mut tokio::time::Sleep>,
     ) -> (Outcome, Option<Conn>) {
         let used = self.used;
-        let sent = std::time::Instant::now();
+        // A chat stream's figures are offsets from its send; no other request needs the clock here.
+        let sent = req.openai.then(std::time::Instant::now);
         let exchange = async {
             let stale = |e| if used { Failure::Stale } else { Failure::Http(e) };
             self.sender.ready().await.map_err(stale)?;
@@ -116,12 +117,13 @@ impl Conn {
             };
             let status = resp.status().as_u16();
             let headers = if check_body { Some(resp.headers().clone()) } else { None };
-            let event_stream = resp
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
-            let mut chat = (req.openai && status == 200).then(|| ChatState::new(sent, event_stream));
+            // Only a chat answer is read as OpenAI's chunks (nothing more per request for the rest).
+            let mut chat = sent.filter(|_| status == 200).map(|sent| {
+                let event_stream = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                    v.trim_start().get(..17).is_some_and(|t| t.eq_ignore_ascii_case("text/event-stream"))
+                });
+                ChatState::new(sent, event_stream)
+            });
             // Count body bytes frame by frame; keep them only for a checked response.
             let mut body = resp.into_body();
             let mut bytes = 0u64;

@@ -413,6 +413,12 @@ impl Recorder {
         }
     }
 
+    /// A connection that could not be opened for a request of `payloads`.
+    fn record_connect_failure(&mut self, payloads: &PayloadSet) {
+        let kind = payloads.connect_failure_kind();
+        self.record(Outcome::Connect, Instant::now(), Duration::ZERO, kind, &payloads.chat_limits);
+    }
+
     /// An answered request's latency beyond `floor` into `overhead_us` (nothing without a
     /// floor, or for a failure: failures are in `latency_us` at [`FAILED_US`]).
     fn record_overhead(&mut self, outcome: &Outcome, latency: Duration, floor: Duration) {
@@ -728,14 +734,7 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: I
                 Ok(c) => c,
                 Err(_) => {
                     if phase_now == MEASURE {
-                        let kind = shared.payloads.connect_failure_kind();
-                        rec.record(
-                            Outcome::Connect,
-                            Instant::now(),
-                            Duration::ZERO,
-                            kind,
-                            &shared.payloads.chat_limits,
-                        );
+                        rec.record_connect_failure(&shared.payloads);
                     }
                     if !aligned {
                         aligned = true;
@@ -1033,14 +1032,7 @@ async fn one_open_request(
                 Ok(c) => c,
                 Err(_) => {
                     if measured {
-                        let kind = shared.payloads.connect_failure_kind();
-                        rec.record(
-                            Outcome::Connect,
-                            Instant::now(),
-                            Duration::ZERO,
-                            kind,
-                            &shared.payloads.chat_limits,
-                        );
+                        rec.record_connect_failure(&shared.payloads);
                     }
                     break;
                 }

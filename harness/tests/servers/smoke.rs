@@ -113,12 +113,7 @@ fn quick_run_on_fw_hyper_writes_schema_valid_results() {
     assert!(predict_closed.repeats.iter().all(|r| r.statuses.contains_key("422")), "the mix holds invalid requests");
     assert!(predict_closed.repeats.iter().map(|r| r.bodies_checked).sum::<u64>() > 0, "about 1% of bodies are checked");
 
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
-    let schema: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("docs/results.schema.json")).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "results.json does not match the schema:\n{}", errors.join("\n"));
+    let doc = schema_valid_results(&root, &out);
     assert!(doc["finished_at"].is_string());
 }
 
@@ -176,14 +171,20 @@ fn chat_run_against_the_mock_writes_schema_valid_results_and_a_report() {
         assert!(p.summary.flags.contains(&harness::results::Flag::ClientBound), "{:?}", p.summary.flags);
         assert!(p.repeats.iter().all(|r| r.chat.is_some() && r.rss_peak_bytes.is_some()));
     }
+    schema_valid_results(&root, &out);
+    let written = harness::report::generate(&out).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("Chat (OpenAI streaming)") && md.contains("vLLM-rule TTFT"), "{}", written.index.display());
+    assert!(!md.contains("not measured in this run"), "a chat-only run lists no contract table as absent");
+}
+
+/// `out`'s results.json, asserted valid against docs/results.schema.json.
+fn schema_valid_results(root: &std::path::Path, out: &std::path::Path) -> serde_json::Value {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let schema: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("docs/results.schema.json")).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "results.json does not match the schema:\n{}", errors.join("\n"));
-    let written = harness::report::generate(&out).unwrap();
-    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("Chat (OpenAI streaming)") && md.contains("vLLM-rule TTFT"), "{}", written.index.display());
-    assert!(!md.contains("not measured in this run"), "a chat-only run lists no contract table as absent");
+    doc
 }
