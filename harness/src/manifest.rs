@@ -52,10 +52,16 @@ pub struct Manifest {
     pub framework_version: String,
     /// Shell command, run from the workspace root.
     pub build: String,
-    /// Shell command with `{port}` and `{workers}` placeholders, run from the workspace root.
+    /// Shell command with `{port}` and `{workers}` placeholders, run from the workspace root;
+    /// also `{scratch}`, a directory the harness makes for this one start and removes once
+    /// its process tree is gone (for servers that need a working directory, Ray's temp dir).
     pub start: String,
     pub readiness_path: String,
     pub server_setup: String,
+    /// Python targets: the top-level distributions the target imports. Its cost of
+    /// ownership counts their dependency closure in the shared venv, not the whole venv.
+    #[serde(default)]
+    pub python_requires: Vec<String>,
     /// Directory holding the manifest.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -80,8 +86,17 @@ impl Manifest {
     }
 
     /// The start command with its placeholders filled.
-    pub fn start_command(&self, port: u16, workers: usize) -> String {
-        self.start.replace("{port}", &port.to_string()).replace("{workers}", &workers.to_string())
+    pub fn start_command(&self, port: u16, workers: usize, scratch: Option<&Path>) -> String {
+        let command = self.start.replace("{port}", &port.to_string()).replace("{workers}", &workers.to_string());
+        match scratch {
+            Some(dir) => command.replace("{scratch}", &dir.to_string_lossy()),
+            None => command,
+        }
+    }
+
+    /// Whether a start needs a scratch directory (`{scratch}` in `start`).
+    pub fn needs_scratch(&self) -> bool {
+        self.start.contains("{scratch}")
     }
 }
 

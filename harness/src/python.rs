@@ -186,6 +186,46 @@ pub fn ensure_venv(root: &Path, progress: bool) -> Result<PathBuf, PythonError> 
     Ok(venv)
 }
 
+/// The script that computes a closure, relative to the workspace root.
+pub const CLOSURE_SCRIPT: &str = "scripts/dependency_closure.py";
+
+/// One distribution of a closure.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Distribution {
+    pub name: String,
+    pub version: String,
+    pub bytes: u64,
+}
+
+/// A target's own dependency closure in the venv: its top-level requirements and everything
+/// they pull in (markers and extras evaluated as pip does), with the bytes each installed.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Closure {
+    pub distributions: Vec<Distribution>,
+    pub bytes: u64,
+}
+
+/// The closure of `requires` in the venv, by [`CLOSURE_SCRIPT`] run with the venv's
+/// interpreter (importlib.metadata; `packaging` for requirement markers). An error when
+/// `requires` is empty (every Python manifest lists its `python_requires`), when the venv is
+/// missing, or when a requirement is not installed.
+pub fn dependency_closure(root: &Path, requires: &[String]) -> Result<Closure, String> {
+    if requires.is_empty() {
+        return Err("the manifest lists no python_requires".into());
+    }
+    let python = venv_path(root).join("bin/python");
+    let out = Command::new(&python)
+        .arg(root.join(CLOSURE_SCRIPT))
+        .args(requires)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{} could not run: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!("{CLOSURE_SCRIPT} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("{CLOSURE_SCRIPT} printed no closure: {e}"))
+}
+
 /// Bytes of all regular files under the venv (symlinks not followed), for cost of
 /// ownership. `None` when there is no venv.
 pub fn venv_size_bytes(root: &Path) -> Option<u64> {
@@ -238,9 +278,46 @@ mod tests {
         assert!(!names.is_empty(), "no Python manifest found");
         assert_eq!(py.len(), crate::manifest::select(&all, "python").unwrap().len(), "{names:?}");
         for m in py {
-            assert!(m.start.starts_with(&format!("env PYTHONPATH=frameworks/python/common {VENV}/bin/")), "{}", m.name);
-            assert!(m.start.contains("--workers {workers}") && m.start.contains("{port}"), "{}", m.name);
-            assert!(m.start.contains("--log-level warning"), "{}: servers log at warning", m.name);
+            assert!(m.start.starts_with("env PYTHONPATH=frameworks/python/common"), "{}", m.name);
+            // The program is the first word after `env` that is not a VAR=value.
+            let program = m.start.split_whitespace().skip(1).find(|w| !w.contains('=')).unwrap();
+            assert!(program.starts_with(&format!("{VENV}/bin/")), "{}: runs {program}", m.name);
+            assert!(m.start.contains("{workers}") && m.start.contains("{port}"), "{}", m.name);
+            assert!(m.start.to_lowercase().contains("warning"), "{}: servers log at warning", m.name);
+            assert!(!m.python_requires.is_empty(), "{}: lists no python_requires", m.name);
+            let pinned = std::fs::read_to_string(root.join(REQUIREMENTS)).unwrap().to_lowercase();
+            for r in &m.python_requires {
+                let name = r.split('[').next().unwrap().to_lowercase();
+                assert!(pinned.contains(&format!("\n{name}==")) || pinned.contains(&format!("\n{name}[")), "{}: {r} is not pinned", m.name);
+            }
+        }
+    }
+
+    /// Ray Serve queues a request in its router once a replica holds `max_ongoing_requests`
+    /// (default 5): the manifest sets it to at least the largest in-flight level any
+    /// profile gives a point, so the cap never binds below the load the others get.
+    #[test]
+    fn ray_serves_cap_is_above_every_profiles_in_flight_levels() {
+        use crate::workload::{PlannedMode, Profile, ProfileName, Step};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let m = crate::manifest::Manifest::load(&root.join("frameworks/python/ray-serve/framework.toml")).unwrap();
+        let cap: usize = m.start.split("--max-ongoing-requests ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        for name in [ProfileName::Quick, ProfileName::Standard, ProfileName::Full] {
+            let p = Profile::get(name);
+            let largest = crate::results::Workload::ALL
+                .iter()
+                .flat_map(|&w| crate::plan::workload_plan(w, &p).steps)
+                .filter_map(|s| match s {
+                    Step::Point(pt) => Some(match pt.mode {
+                        PlannedMode::Closed { connections } => connections,
+                        PlannedMode::Open { max_connections, .. } => max_connections,
+                    }),
+                    Step::Goose { users, .. } => Some(users),
+                    _ => None,
+                })
+                .max()
+                .unwrap();
+            assert!(cap >= largest, "{name:?}: a point holds up to {largest} in flight, Ray's cap is {cap}");
         }
     }
 }

@@ -286,12 +286,6 @@ impl Instance {
     fn pid(&self) -> Option<i32> {
         self.running.as_ref().map(|r| r.pid).or(self.external_pid)
     }
-
-    /// RSS of the server's process tree, summed (all worker processes of a multi-process server).
-    fn rss(&self) -> Option<u64> {
-        let pid = self.pid()?;
-        Some(crate::sampler::process_tree(pid).iter().filter_map(|&p| crate::sampler::rss_bytes(p)).sum())
-    }
 }
 
 /// Starts `m` (pinned) and records its startup time in `cost`.
@@ -304,11 +298,17 @@ fn start(cfg: &RunConfig, m: &Manifest, workers: usize, cost: &mut crate::result
     Ok(Instance { base_url: r.base_url.clone(), running: Some(r), external_pid: None })
 }
 
-/// Idle RSS: after readiness, before any load (the allocator has not yet grown for load).
-fn idle_rss(i: &Instance) -> Option<u64> {
-    i.pid()?;
-    std::thread::sleep(Duration::from_millis(200));
-    i.rss()
+/// The idle window: after readiness, before any load (the allocator has not yet grown for
+/// load). One second, so a tenth of a percent of a core is resolved at the kernel's 10 ms
+/// CPU-time ticks; 200 ms of settling first, as the idle RSS always had.
+const IDLE_SETTLE: Duration = Duration::from_millis(200);
+const IDLE_WINDOW: Duration = Duration::from_secs(1);
+
+/// Idle RSS, PSS, processes, threads and CPU of the server's tree.
+fn idle(i: &Instance) -> Option<crate::sampler::Idle> {
+    let pid = i.pid()?;
+    std::thread::sleep(IDLE_SETTLE);
+    crate::sampler::idle(pid, IDLE_WINDOW)
 }
 
 /// One target in the run: its plan, its results entry, and its server when one is up.
@@ -400,8 +400,16 @@ impl Slot<'_> {
             tr.startup_ms = Some(r.startup.as_secs_f64() * 1e3);
             tr.server_affinity = r.server_affinity.clone();
         }
-        tr.idle_rss_bytes = idle_rss(instance);
+        let idle = idle(instance);
+        tr.idle_rss_bytes = idle.map(|i| i.rss_bytes);
         self.cost.idle_rss_bytes = tr.idle_rss_bytes;
+        if let Some(i) = idle {
+            self.cost.idle_pss_bytes = Some(i.pss_bytes);
+            self.cost.idle_processes = Some(i.processes);
+            self.cost.idle_threads = Some(i.threads);
+            self.cost.idle_cpu_cores = Some(i.cpu_cores);
+            self.cost.idle_window_s = Some(i.window.as_secs_f64());
+        }
         if self.plan.spawned {
             tr.cost = Some(self.cost.clone());
         }
@@ -521,9 +529,14 @@ impl Slot<'_> {
 fn measure_static_cost(m: &Manifest, root: &Path, cost: &mut crate::results::Cost) {
     cost.loc = Some(crate::cost::lines_of_code(&m.dir, &m.language));
     if crate::python::is_python(m) {
-        cost.venv_bytes = crate::python::venv_size_bytes(root);
-        cost.dependency_count = crate::python::installed_distributions(root);
-        cost.dependency_kind = cost.dependency_count.map(|_| "python packages".into());
+        match crate::python::dependency_closure(root, &m.python_requires) {
+            Ok(c) => {
+                cost.install_bytes = Some(c.bytes);
+                cost.dependency_count = Some(c.distributions.len());
+                cost.dependency_kind = Some("python packages".into());
+            }
+            Err(e) => crate::errln!("{}: dependency closure not measured: {e}", m.name),
+        }
     }
     if m.language == "rust" {
         cost.binary_bytes = crate::cost::binary_bytes(m, root);

@@ -203,6 +203,44 @@ pub fn pss_bytes(pid: i32) -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
+/// A server's process tree at idle: memory, what it started, and the CPU it burns unloaded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Idle {
+    pub rss_bytes: u64,
+    pub pss_bytes: u64,
+    pub processes: usize,
+    pub threads: usize,
+    /// CPU seconds of the tree over the window ÷ the window: cores busy at idle.
+    pub cpu_cores: f64,
+    pub window: std::time::Duration,
+}
+
+/// Threads of a process (its `/proc/<pid>/task` entries).
+pub fn thread_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}
+
+/// [`Idle`] of `pid`'s tree over `window` of no load: CPU from the tree's CPU time at both
+/// ends (processes that left in between are not counted), memory and counts at the end.
+pub fn idle(pid: i32, window: std::time::Duration) -> Option<Idle> {
+    let cpu = |tree: &[i32]| tree.iter().filter_map(|&p| cpu_seconds(p)).sum::<f64>();
+    let before = cpu(&process_tree(pid));
+    let started = std::time::Instant::now();
+    std::thread::sleep(window);
+    let tree = process_tree(pid);
+    let after = cpu(&tree);
+    let elapsed = started.elapsed();
+    Some(Idle {
+        rss_bytes: tree.iter().filter_map(|&p| rss_bytes(p)).sum(),
+        pss_bytes: tree.iter().filter_map(|&p| pss_bytes(p)).sum(),
+        processes: tree.iter().filter(|&&p| is_alive(p)).count(),
+        threads: tree.iter().map(|&p| thread_count(p)).sum(),
+        cpu_cores: ((after - before) / elapsed.as_secs_f64()).max(0.0),
+        window: elapsed,
+    })
+    .filter(|i| i.processes > 0)
+}
+
 /// Whether `pid` is a live process: /proc lists it and it is not a zombie (one that has
 /// exited and waits to be reaped).
 pub fn is_alive(pid: i32) -> bool {

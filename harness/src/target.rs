@@ -198,6 +198,8 @@ pub struct Running {
     pub manifest: PathBuf,
     /// How long [`Running::stop`] waits after SIGTERM before SIGKILL.
     pub stop_timeout: Duration,
+    /// The start's `{scratch}` directory, removed once the process tree is gone.
+    scratch: Option<PathBuf>,
 }
 
 /// The last lines of a log, on one line, for error messages ("(empty)" when there are none).
@@ -232,7 +234,14 @@ pub fn spawn(
         source,
     };
     let port = free_port().map_err(|e| spawn_err(&m.start, e))?;
-    let command = m.start_command(port, workers);
+    // One directory per start: two instances never share one. In the temp dir, not beside
+    // the logs: Ray puts AF_UNIX sockets (107-byte paths) two levels below it, which a run
+    // directory's path leaves no room for.
+    let scratch = m.needs_scratch().then(|| std::env::temp_dir().join(format!("mlapi-{}-{port}", std::process::id())));
+    if let Some(dir) = &scratch {
+        std::fs::create_dir_all(dir).map_err(|e| spawn_err(&m.start, e))?;
+    }
+    let command = m.start_command(port, workers, scratch.as_deref());
     // A program named by path must exist; `sh` would only say "not found" with status 127.
     if let Some(program) = command.split_whitespace().next().filter(|p| p.contains('/')) {
         let program = root.join(program);
@@ -282,6 +291,7 @@ pub fn spawn(
         stderr_log: stderr_log.clone(),
         manifest,
         stop_timeout: STOP_TIMEOUT,
+        scratch,
     };
     running.startup = wait_ready(&mut running, &m.readiness_path, started, ready_timeout)?;
     Ok(running)
@@ -391,6 +401,18 @@ impl Running {
     /// shutdown holds for SIGINT too). Returns the exit status as `exit status: 0`, or how
     /// it was killed.
     pub fn stop_with(&mut self, signal: Signal) -> String {
+        let ended = self.end(signal);
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        ended
+    }
+
+    /// The signal, then the wait: for the main process until `stop_timeout`, and after it
+    /// exits, for every other process of the tree until the same deadline (a server whose
+    /// children lead process groups of their own, such as Ray's actors, tears them down
+    /// after its main process has gone); SIGKILL to whatever is left at the deadline.
+    fn end(&mut self, signal: Signal) -> String {
         let Some(mut child) = self.child.take() else { return "already stopped".into() };
         // The server stays registered with the interrupt handler until its whole tree is
         // gone: a Ctrl-C during this wait must still reach it.
@@ -401,9 +423,14 @@ impl Running {
         while Instant::now() < deadline {
             tree.refresh();
             if let Ok(Some(status)) = child.try_wait() {
+                let rest_gone = tree.wait_gone(deadline);
                 tree.kill(&[self.pid]);
                 crate::interrupt::unregister(self.pid);
-                return status.to_string();
+                return if rest_gone {
+                    status.to_string()
+                } else {
+                    format!("{status}; its other processes killed after {stop_timeout:?}")
+                };
             }
             std::thread::sleep(Duration::from_millis(20));
         }

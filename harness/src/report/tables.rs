@@ -797,8 +797,16 @@ fn cost(r: &Results) -> Option<Table> {
                 target_cell(t),
                 Cell::opt(startup),
                 Cell::opt(c.idle_rss_bytes.or(t.idle_rss_bytes).map(|b| fmt_bytes(b as f64))),
+                Cell::opt(c.idle_pss_bytes.map(|b| fmt_bytes(b as f64))),
+                Cell::opt(c.idle_processes.zip(c.idle_threads).map(|(p, t)| format!("{p} / {t}"))),
+                Cell::opt(c.idle_cpu_cores.map(|x| format!("{:.1}%", x * 100.0))),
                 Cell::opt(c.binary_bytes.map(|b| fmt_bytes(b as f64))),
-                Cell::opt(c.venv_bytes.map(|b| fmt_bytes(b as f64))),
+                // Files from before the per-target closure hold the whole venv's size.
+                Cell::opt(
+                    c.install_bytes
+                        .map(|b| fmt_bytes(b as f64))
+                        .or(c.venv_bytes.map(|b| format!("{} (whole venv)", fmt_bytes(b as f64)))),
+                ),
                 Cell::opt(
                     c.dependency_count
                         .map(|d| format!("{d} {}", c.dependency_kind.as_deref().unwrap_or("")).trim().to_owned()),
@@ -811,12 +819,26 @@ fn cost(r: &Results) -> Option<Table> {
     Some(Table {
         id: "cost",
         title: "Cost of ownership".into(),
-        note: "What a target costs beside its speed: cold start to the first 200, memory at idle, artefact size, \
-               dependencies, lines of code of its own implementation, build time."
+        note: "What a target costs beside its speed: cold start to the first 200; memory (RSS and PSS, whose \
+               shared pages are split between the processes that map them), processes, threads and server CPU \
+               over 1 s at idle; artefact size (a Python target: the files its own dependency closure installed, \
+               not the shared venv); dependencies; lines of code of its own implementation; build time."
             .into(),
-        headers: ["target", "startup ms", "idle RSS", "binary", "venv", "dependencies", "lines of code", "build s"]
-            .map(String::from)
-            .to_vec(),
+        headers: [
+            "target",
+            "startup ms",
+            "idle RSS",
+            "idle PSS",
+            "processes / threads",
+            "idle CPU",
+            "binary",
+            "installed",
+            "dependencies",
+            "lines of code",
+            "build s",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     })
 }

@@ -440,8 +440,29 @@ pub struct Cost {
     pub build_s: Option<f64>,
     /// `incremental` (dependencies already built) or `clean`.
     pub build_kind: Option<String>,
-    /// Python: size of the virtual environment on disk.
+    /// Python, before the per-target closure: size of the whole shared venv on disk (files
+    /// written before then only; see `install_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub venv_bytes: Option<u64>,
+    /// Python: bytes on disk of the files the target's own dependency closure installed
+    /// (its `python_requires` and everything they pull in, per each distribution's RECORD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_bytes: Option<u64>,
+    /// PSS of the server's process tree after readiness, before any load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_pss_bytes: Option<u64>,
+    /// Processes and threads of the server's tree at idle (everything it started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_processes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_threads: Option<usize>,
+    /// Server CPU (cores) over the idle window, before any load: what the target burns
+    /// doing nothing (Ray's controller and agents poll).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_cpu_cores: Option<f64>,
+    /// Seconds of the idle window those were read over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_window_s: Option<f64>,
 }
 
 /// Least-squares fits of mean PSS against the concurrency the server held.

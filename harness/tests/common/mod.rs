@@ -198,6 +198,7 @@ pub fn start_mock_binary(args: &str) -> harness::target::Running {
         start: format!("{} --port {{port}} {args}", bin.display()),
         readiness_path: "/health".into(),
         server_setup: "the mock model server".into(),
+        python_requires: Vec::new(),
         dir: workspace().join("tools/mock-llm"),
         root: None,
     };

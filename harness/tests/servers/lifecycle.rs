@@ -23,6 +23,7 @@ fn manifest(name: &str, start: &str) -> Manifest {
         start: start.into(),
         readiness_path: "/health".into(),
         server_setup: "test double".into(),
+        python_requires: Vec::new(),
         dir: PathBuf::new(),
         root: None,
     }

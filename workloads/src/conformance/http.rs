@@ -161,8 +161,8 @@ pub async fn send(target: &Target, case: &Case) -> Result<Observed, RunError> {
         .unwrap_or_else(|_| Err(RunError::Timeout { case: case.name.clone(), authority: target.authority.clone() }))
 }
 
-/// Bodies over the limit go out on a raw socket that keeps reading while it writes, as curl
-/// does. A server may answer 413 and close before the body is sent; hyper's client then
+/// Bodies over the limit go out on a raw socket that keeps reading while it writes, and
+/// keeps its sending side open until the answer has come, as curl does. A server may answer 413 and close before the body is sent; hyper's client then
 /// reports the failed write and drops the answer that is already in the socket buffer.
 async fn send_oversized(target: &Target, case: &Case) -> Result<Observed, RunError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -195,6 +195,11 @@ async fn send_oversized(target: &Target, case: &Case) -> Result<Observed, RunErr
             } else {
                 wr.write_all(&body).await?;
             }
+            // Hold the write half open until the answer is read, as curl does: dropping it
+            // half-closes the connection (FIN), which a server that reads the whole body
+            // before answering (Ray Serve's proxy) takes for the client going away. The
+            // `abort` below drops it once the answer is in.
+            std::future::pending::<()>().await;
             std::io::Result::Ok(())
         });
         let mut buf = Vec::new();
