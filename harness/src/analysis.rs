@@ -300,6 +300,53 @@ pub fn paired_ratio(a: &Point, b: &Point, value: impl Fn(&Repeat) -> Option<f64>
     Some(PairedRatio { ratio: s.mean.exp(), ci95_low: s.ci95_low.exp(), ci95_high: s.ci95_high.exp(), rounds: s.n })
 }
 
+/// A target's cost over the target whose app it wraps (`overhead_over`), at one point both
+/// measured: paired ratios target ÷ baseline over the rounds both ran.
+#[derive(Debug, Clone)]
+pub struct Overhead {
+    pub target: String,
+    pub baseline: String,
+    pub key: crate::results::PointKey,
+    /// Responses per second: below 1, the wrapper serves less.
+    pub throughput: Option<PairedRatio>,
+    /// Server CPU-µs per response: above 1, each request costs more CPU.
+    pub cpu_per_request: Option<PairedRatio>,
+    /// The window's median latency: above 1, requests take longer.
+    pub latency_p50: Option<PairedRatio>,
+    /// Either point's flags (overloaded, client-bound...), which qualify the ratios.
+    pub flags: Vec<crate::results::Flag>,
+}
+
+/// Every point a target with `overhead_over` shares with its baseline in the same run (same
+/// [`crate::results::PointKey`]), with its paired ratios (docs/metrics.md, "Overhead over a
+/// wrapped target"). Targets or baselines that were not measured give no rows.
+pub fn overheads(targets: &[crate::results::TargetResult]) -> Vec<Overhead> {
+    use crate::results::PointKey;
+    let mut out = Vec::new();
+    for t in targets {
+        let Some(base_name) = &t.overhead_over else { continue };
+        let Some(base) = targets.iter().find(|b| &b.name == base_name) else { continue };
+        for p in &t.points {
+            let key = PointKey::of(p);
+            let Some(b) = base.points.iter().find(|b| PointKey::of(b) == key) else { continue };
+            let mut flags: Vec<crate::results::Flag> = p.summary.flags.clone();
+            flags.extend(b.summary.flags.iter().filter(|f| !p.summary.flags.contains(f)).cloned());
+            out.push(Overhead {
+                target: t.name.clone(),
+                baseline: base.name.clone(),
+                throughput: paired_ratio(p, b, |x| Some(x.throughput_rps)),
+                cpu_per_request: paired_ratio(p, b, |x| x.cpu_us_per_request),
+                latency_p50: paired_ratio(p, b, |x| {
+                    (x.latency_us.n.unwrap_or(1) > 0).then_some(x.latency_us.p50 as f64)
+                }),
+                key,
+                flags,
+            });
+        }
+    }
+    out
+}
+
 /// Flag `client_lag`: the driver's send lag at its tail exceeds [`CLIENT_LAG_SHARE`] of the
 /// latency at its tail, each the highest percentile its samples give (p99, else p90, else
 /// p50), so the reported latency may be partly the client's (docs/metrics.md, "Send lag").
@@ -713,6 +760,40 @@ mod tests {
             }
         }
         assert!(checked >= 8 * 11, "only {checked} points checked");
+    }
+
+    /// The overhead rows pair a wrapper's points with its baseline's by point key, and only
+    /// for targets that name a baseline: ray-serve at half fastapi's rate in every round
+    /// reads 0.5 whatever the drift; a point the baseline lacks gives no row.
+    #[test]
+    fn overheads_pair_a_wrapper_with_its_baseline_point_by_point() {
+        let at = |values: &[f64], connections: usize| {
+            let reps = values
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| Repeat { round: Some(i + 1), cpu_us_per_request: Some(1e6 / t), ..repeat(t, 0.3) })
+                .collect::<Vec<_>>();
+            point(Workload::Predict, Mode::Closed { connections }, None, reps, Latency::default())
+        };
+        let target = |name: &str, over: Option<&str>, points: Vec<Point>| crate::results::TargetResult {
+            name: name.into(),
+            overhead_over: over.map(str::to_owned),
+            points,
+            ..Default::default()
+        };
+        let fast = [1000.0, 800.0, 900.0];
+        let targets = vec![
+            target("fastapi", None, vec![at(&fast, 64)]),
+            target("ray-serve", Some("fastapi"), vec![at(&fast.map(|x| x / 2.0), 64), at(&[10.0, 11.0], 1)]),
+            target("litestar", None, vec![at(&fast, 64)]),
+        ];
+        let rows = overheads(&targets);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let o = &rows[0];
+        assert_eq!((o.target.as_str(), o.baseline.as_str(), o.key.connections), ("ray-serve", "fastapi", 64));
+        let tp = o.throughput.as_ref().unwrap();
+        assert!((tp.ratio - 0.5).abs() < 1e-9 && tp.rounds == 3 && tp.differs(), "{tp:?}");
+        assert!((o.cpu_per_request.as_ref().unwrap().ratio - 2.0).abs() < 1e-9, "{o:?}");
     }
 
     /// The paired ratio takes each round's ratio within the round: a drift that moves both

@@ -62,6 +62,10 @@ pub struct Manifest {
     /// ownership counts their dependency closure in the shared venv, not the whole venv.
     #[serde(default)]
     pub python_requires: Vec<String>,
+    /// The target whose app this one serves inside a larger stack (ray-serve and bentoml
+    /// over fastapi): the report gives this target's paired ratio to it, per point.
+    #[serde(default)]
+    pub overhead_over: Option<String>,
     /// Directory holding the manifest.
     #[serde(skip)]
     pub dir: PathBuf,

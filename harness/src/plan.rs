@@ -71,6 +71,7 @@ pub fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetRes
                 m.framework_version.clone()
             },
             server_setup: m.server_setup.replace("{workers}", &workers.to_string()),
+            overhead_over: m.overhead_over.clone(),
             ..TargetResult::default()
         },
         TargetSource::Url { name, base_url, api, pid } => TargetResult {

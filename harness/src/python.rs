@@ -221,7 +221,11 @@ pub fn dependency_closure(root: &Path, requires: &[String]) -> Result<Closure, S
         .output()
         .map_err(|e| format!("{} could not run: {e}", python.display()))?;
     if !out.status.success() {
-        return Err(format!("{CLOSURE_SCRIPT} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "{CLOSURE_SCRIPT} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| format!("{CLOSURE_SCRIPT} printed no closure: {e}"))
 }
@@ -288,7 +292,11 @@ mod tests {
             let pinned = std::fs::read_to_string(root.join(REQUIREMENTS)).unwrap().to_lowercase();
             for r in &m.python_requires {
                 let name = r.split('[').next().unwrap().to_lowercase();
-                assert!(pinned.contains(&format!("\n{name}==")) || pinned.contains(&format!("\n{name}[")), "{}: {r} is not pinned", m.name);
+                assert!(
+                    pinned.contains(&format!("\n{name}==")) || pinned.contains(&format!("\n{name}[")),
+                    "{}: {r} is not pinned",
+                    m.name
+                );
             }
         }
     }
@@ -301,7 +309,8 @@ mod tests {
         use crate::workload::{PlannedMode, Profile, ProfileName, Step};
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let m = crate::manifest::Manifest::load(&root.join("frameworks/python/ray-serve/framework.toml")).unwrap();
-        let cap: usize = m.start.split("--max-ongoing-requests ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let cap: usize =
+            m.start.split("--max-ongoing-requests ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
         for name in [ProfileName::Quick, ProfileName::Standard, ProfileName::Full] {
             let p = Profile::get(name);
             let largest = crate::results::Workload::ALL

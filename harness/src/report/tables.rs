@@ -52,6 +52,7 @@ pub fn all(r: &Results) -> Vec<Table> {
         streaming(r),
         chat(r),
         objectives(r),
+        overhead(r),
         inflight(r),
         probe(r),
         mixed(r),
@@ -464,6 +465,48 @@ fn objectives(r: &Results) -> Option<Table> {
                (failures included), in µs; met when within the limit on a point that was not overloaded."
             .into(),
         headers: ["target", "point", "objective", "value µs", "verdict"].map(String::from).to_vec(),
+        rows,
+    })
+}
+
+/// A wrapper's paired ratios to the target whose app it serves (ray-serve and bentoml over
+/// fastapi), per point both measured.
+fn overhead(r: &Results) -> Option<Table> {
+    let ratio = |x: &Option<crate::analysis::PairedRatio>| match x {
+        Some(x) => format!(
+            "{:.3}× [{:.3}–{:.3}] ({} rounds){}",
+            x.ratio,
+            x.ci95_low,
+            x.ci95_high,
+            x.rounds,
+            if x.differs() { "" } else { ", no measurable difference" }
+        ),
+        None => "–".into(),
+    };
+    let rows: Vec<Vec<Cell>> = crate::analysis::overheads(&r.targets)
+        .iter()
+        .map(|o| {
+            vec![
+                Cell::text(&o.target),
+                Cell::text(&o.baseline),
+                Cell::text(o.key.label()),
+                Cell::flagged(ratio(&o.throughput), &o.flags),
+                Cell::text(ratio(&o.cpu_per_request)),
+                Cell::text(ratio(&o.latency_p50)),
+            ]
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Table {
+        id: "overhead",
+        title: "Overhead over the wrapped framework".into(),
+        note: "A serving stack against the plain framework whose app it runs, at each point both measured in this \
+               run: target ÷ baseline, each round's ratio taken within the round (whose windows ran back to back), \
+               mean of the log ratios with its 95% interval over the rounds. Throughput below 1 and CPU per \
+               response or median latency above 1 are the stack's cost; flags of either point qualify the row."
+            .into(),
+        headers: ["target", "over", "point", "throughput ratio", "CPU-µs per response ratio", "p50 latency ratio"]
+            .map(String::from)
+            .to_vec(),
         rows,
     })
 }

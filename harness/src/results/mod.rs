@@ -261,6 +261,10 @@ pub struct TargetResult {
     /// `--api openai`: the `model` every request names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The target whose app this one wraps (its manifest's `overhead_over`): the report's
+    /// overhead table gives this target's paired ratios to that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overhead_over: Option<String>,
 }
 
 fn is_contract(a: &Api) -> bool {

@@ -199,6 +199,7 @@ pub fn start_mock_binary(args: &str) -> harness::target::Running {
         readiness_path: "/health".into(),
         server_setup: "the mock model server".into(),
         python_requires: Vec::new(),
+        overhead_over: None,
         dir: workspace().join("tools/mock-llm"),
         root: None,
     };

@@ -24,6 +24,7 @@ fn manifest(name: &str, start: &str) -> Manifest {
         readiness_path: "/health".into(),
         server_setup: "test double".into(),
         python_requires: Vec::new(),
+        overhead_over: None,
         dir: PathBuf::new(),
         root: None,
     }

@@ -30,6 +30,46 @@ fn cost_of_ownership_figures_describe_the_venv() {
     assert!(size > 50_000_000, "venv of {size} bytes is implausibly small");
 }
 
+/// Each Python target's cost of ownership is its own dependency closure, not the shared
+/// venv (issue 17): FastAPI's holds no Ray, and Ray Serve's, which runs FastAPI's app,
+/// holds all of FastAPI's and much more; every closure is a part of the venv.
+#[test]
+fn each_python_target_costs_its_own_dependency_closure() {
+    let _exclusive = common::exclusive();
+    let root = root();
+    python::ensure_venv(&root, true).unwrap_or_else(|e| panic!("{e}"));
+    let closure = |name: &str| {
+        let m =
+            harness::manifest::Manifest::load(&root.join(format!("frameworks/python/{name}/framework.toml"))).unwrap();
+        python::dependency_closure(&root, &m.python_requires).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let names = |c: &python::Closure| -> std::collections::BTreeSet<String> {
+        c.distributions.iter().map(|d| d.name.to_lowercase().replace('_', "-")).collect()
+    };
+    let (fastapi, ray) = (closure("fastapi"), closure("ray-serve"));
+    let (f, r) = (names(&fastapi), names(&ray));
+    for want in ["fastapi", "starlette", "pydantic", "uvicorn", "numpy"] {
+        assert!(f.contains(want), "fastapi's closure lacks {want}: {f:?}");
+    }
+    assert!(!f.contains("ray") && !f.contains("bentoml") && !f.contains("django"), "{f:?}");
+    assert!(r.is_superset(&f), "ray-serve runs FastAPI's app: {:?} missing", f.difference(&r).collect::<Vec<_>>());
+    // ray[serve]'s extra brings aiohttp and friends, which plain `ray` does not require.
+    assert!(r.contains("ray") && r.contains("aiohttp"), "{r:?}");
+    assert!(ray.bytes > 2 * fastapi.bytes, "ray-serve {} bytes, fastapi {}", ray.bytes, fastapi.bytes);
+    let venv = python::venv_size_bytes(&root).unwrap();
+    assert!(
+        ray.bytes < venv && fastapi.bytes > 10_000_000,
+        "closures {} and {} of a {venv}-byte venv",
+        ray.bytes,
+        fastapi.bytes
+    );
+    let sum: u64 = fastapi.distributions.iter().map(|d| d.bytes).sum();
+    assert_eq!(sum, fastapi.bytes);
+    // A requirement that is not installed is an error, not an empty closure.
+    assert!(python::dependency_closure(&root, &["no-such-distribution-7731".into()]).is_err());
+    assert!(python::dependency_closure(&root, &[]).is_err());
+}
+
 /// infer-cpu's `work` is calibrated on each target against its own server CPU (issue 15,
 /// item 1): before, one `work` timed on the Rust model was sent to every target, and a Python
 /// request cost 91–100 ms against 11.5 ms for Rust. Here a Rust and a Python target are
