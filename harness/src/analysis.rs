@@ -328,6 +328,11 @@ pub fn overheads(targets: &[crate::results::TargetResult]) -> Vec<Overhead> {
         let Some(base) = targets.iter().find(|b| &b.name == base_name) else { continue };
         for p in &t.points {
             let key = PointKey::of(p);
+            // At a fraction of each target's own maximum the two were offered different
+            // rates: not the same load, so no ratio of costs.
+            if p.mode == crate::results::PointMode::Open && !key.rate.ends_with("req/s") {
+                continue;
+            }
             let Some(b) = base.points.iter().find(|b| PointKey::of(b) == key) else { continue };
             let mut flags: Vec<crate::results::Flag> = p.summary.flags.clone();
             flags.extend(b.summary.flags.iter().filter(|f| !p.summary.flags.contains(f)).cloned());
@@ -764,7 +769,8 @@ mod tests {
 
     /// The overhead rows pair a wrapper's points with its baseline's by point key, and only
     /// for targets that name a baseline: ray-serve at half fastapi's rate in every round
-    /// reads 0.5 whatever the drift; a point the baseline lacks gives no row.
+    /// reads 0.5 whatever the drift; a point the baseline lacks gives no row, nor does an
+    /// open-loop point at a fraction of each one's own maximum.
     #[test]
     fn overheads_pair_a_wrapper_with_its_baseline_point_by_point() {
         let at = |values: &[f64], connections: usize| {
@@ -782,9 +788,20 @@ mod tests {
             ..Default::default()
         };
         let fast = [1000.0, 800.0, 900.0];
+        // Open loop at half of each one's own maximum: different offered rates, no row.
+        let half_max = |values: &[f64]| {
+            let reps =
+                values.iter().enumerate().map(|(i, &t)| Repeat { round: Some(i + 1), ..repeat(t, 0.3) }).collect();
+            let mode = Mode::Open { rate_rps: values[0], arrival: Arrival::Poisson { seed: 1 }, max_connections: 256 };
+            point(Workload::Predict, mode, Some("0.5 x max (of 2000 req/s)".into()), reps, Latency::default())
+        };
         let targets = vec![
-            target("fastapi", None, vec![at(&fast, 64)]),
-            target("ray-serve", Some("fastapi"), vec![at(&fast.map(|x| x / 2.0), 64), at(&[10.0, 11.0], 1)]),
+            target("fastapi", None, vec![at(&fast, 64), half_max(&fast)]),
+            target(
+                "ray-serve",
+                Some("fastapi"),
+                vec![at(&fast.map(|x| x / 2.0), 64), at(&[10.0, 11.0], 1), half_max(&fast.map(|x| x / 2.0))],
+            ),
             target("litestar", None, vec![at(&fast, 64)]),
         ];
         let rows = overheads(&targets);

@@ -414,9 +414,20 @@ impl Terminal {
         }
         shell.env("STATUS", &status).env("LOG", ws.root.join("tee.log")).env("TERM", "dumb");
         shell.stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave);
-        // SAFETY: setsid(2) and ioctl(2) are async-signal-safe; nothing is allocated.
+        // SAFETY: setsid(2), ioctl(2) and signal(2) are async-signal-safe; nothing is
+        // allocated.
         unsafe {
             shell.pre_exec(|| {
+                // A terminal's shell starts with the default dispositions. Under `nohup` (or
+                // any parent that ignores SIGHUP) the test's process would pass SIG_IGN on,
+                // and a non-interactive bash cannot reset a signal ignored on entry: it would
+                // then outlive the hangup, the kernel would never send SIGHUP to the job, and
+                // the harness would run its point to the end (exit 0 after 32 s).
+                use nix::sys::signal::Signal;
+                for sig in [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM] {
+                    nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl)
+                        .map_err(std::io::Error::from)?;
+                }
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
                 if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
