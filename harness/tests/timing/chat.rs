@@ -58,7 +58,7 @@ fn within(what: &str, got_us: u64, want_us: f64, rel: f64, abs_us: f64) {
     );
 }
 
-/// Every figure the schedule implies, over three windows of one point (as the harness's
+/// Every figure the schedule implies, over [`WINDOWS`] windows of one point (as the harness's
 /// rounds): the medians from the merged windows, the p99s as the median of the windows'
 /// p99s, each within its bound. (A single window's p99 of a few hundred gaps is the 4th
 /// largest gap, and this 2-core VM stalls a process for 2–5 ms a few times a second: one
@@ -102,9 +102,13 @@ fn check_schedule(windows: &[LoadResult], label: &str, usage: bool) {
     assert!(q(&c.ttft_vllm_us, 0.5) < 5_000, "{label}: vLLM-rule TTFT p50 {} µs", q(&c.ttft_vllm_us, 0.5));
 }
 
-/// Three windows of one point.
+/// Windows of one point. Five, not three: the median p99 then needs three windows hit by a
+/// stall, not two (with three, a clean-clone CI run read the no-usage gaps' median p99 at
+/// 22.5 ms against the 22 ms bound, 2026-12-03; the bounds are unchanged).
+const WINDOWS: usize = 5;
+
 fn rounds(base_url: &str, mode: Mode) -> Vec<LoadResult> {
-    (0..3).map(|_| run(base_url, mode, ChatLimits::default())).collect()
+    (0..WINDOWS).map(|_| run(base_url, mode, ChatLimits::default())).collect()
 }
 
 #[test]
