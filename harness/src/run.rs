@@ -299,8 +299,8 @@ fn start(cfg: &RunConfig, m: &Manifest, workers: usize, cost: &mut crate::result
 }
 
 /// The idle window: after readiness, before any load (the allocator has not yet grown for
-/// load). One second, so a tenth of a percent of a core is resolved at the kernel's 10 ms
-/// CPU-time ticks; 200 ms of settling first, as the idle RSS always had.
+/// load). One second, so the kernel's 10 ms CPU-time ticks resolve 1% of a core (as
+/// docs/metrics.md says); 200 ms of settling first, as the idle RSS always had.
 const IDLE_SETTLE: Duration = Duration::from_millis(200);
 const IDLE_WINDOW: Duration = Duration::from_secs(1);
 
