@@ -20,6 +20,9 @@ use crate::request::{self, ChatRequest};
 use crate::stats::{Stats, StreamGuard};
 use crate::stream::{MockBody, SseStream, StreamFault, StreamShape, Words};
 
+/// A request whose `model` starts with this names its own fault (`mock-fault:cut:2`).
+pub const MODEL_FAULT_PREFIX: &str = "mock-fault:";
+
 /// Request bodies beyond this are refused with 413.
 pub(crate) const BODY_LIMIT: usize = 1 << 20;
 
@@ -97,7 +100,15 @@ where
         Ok(chat) => chat,
         Err(e) => return Ok(invalid(StatusCode::BAD_REQUEST, &e.to_string())),
     };
-    let fault = shared.next_fault();
+    // A `model` of `mock-fault:<F>` faults this request only (the gateway corpus drives
+    // the mock through the targets this way, since they forward `model` unchanged).
+    let fault = match chat.model.as_deref().and_then(|m| m.strip_prefix(MODEL_FAULT_PREFIX)) {
+        Some(spec) => match spec.parse::<Fault>() {
+            Ok(f) => Some(f),
+            Err(e) => return Ok(invalid(StatusCode::BAD_REQUEST, &e.to_string())),
+        },
+        None => shared.next_fault(),
+    };
     match fault {
         Some(Fault::Refuse) => return Err(io::Error::other("mock fault: refused")),
         Some(Fault::Status500) => {
@@ -258,6 +269,23 @@ mod tests {
         let req = Request::post("/v1/chat/completions").body(Full::new(Bytes::from(body))).unwrap();
         let resp = route(req, shared()).await.unwrap();
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    /// `mock-fault:<F>` in `model` faults that request only; an unknown F is a 400.
+    #[tokio::test]
+    async fn a_model_named_fault_applies_to_its_request_only() {
+        let shared = shared();
+        let body = |model: &str| {
+            let b = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"x"}}],"max_tokens":1}}"#);
+            Request::post("/v1/chat/completions").body(Full::new(Bytes::from(b))).unwrap()
+        };
+        let resp = route(body("mock-fault:500"), shared.clone()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(route(body("mock-fault:refuse"), shared.clone()).await.is_err());
+        let resp = route(body("mock-fault:boom"), shared.clone()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let resp = route(body("mock-llm"), shared).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
     }
 
     #[tokio::test]
