@@ -79,6 +79,13 @@ macro_rules! str_enum {
 
 str_enum!(ModelKind, "\"linear\" or \"mlp\"", "linear" => ModelKind::Linear, "mlp" => ModelKind::Mlp);
 str_enum!(InferMode, "\"io\" or \"cpu\"", "io" => InferMode::Io, "cpu" => InferMode::Cpu);
+str_enum!(
+    Role,
+    "\"system\", \"user\" or \"assistant\"",
+    "system" => Role::System,
+    "user" => Role::User,
+    "assistant" => Role::Assistant,
+);
 
 macro_rules! wire {
     ($(#[$m:meta])* struct $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
@@ -131,6 +138,24 @@ wire!(
         mode: InferMode,
         latency_ms: u64,
         work: u64,
+    }
+);
+
+wire!(
+    /// `POST /v1/chat/completions` as it arrives (OpenAI's shape, the contract's subset).
+    struct ChatWire {
+        model: String,
+        messages: Vec<Obj<MessageWire>>,
+        stream: bool,
+        max_tokens: u64,
+        max_completion_tokens: u64,
+        temperature: f64,
+    }
+);
+wire!(
+    struct MessageWire {
+        role: Role,
+        content: String,
     }
 );
 
@@ -189,6 +214,57 @@ pub struct InferRequest {
     pub mode: InferMode,
     pub latency_ms: u64,
     pub work: u64,
+}
+
+/// A chat message's author, as OpenAI names them (the contract's subset: no `tool`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+/// A checked gateway request: what the target forwards upstream, and nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    pub stream: bool,
+    /// The effective limit: `max_completion_tokens` if given, else `max_tokens`.
+    pub max_tokens: Option<u64>,
+    pub temperature: Option<f64>,
+}
+
+/// The forwarded body: exactly the validated fields (docs/contract.md, "Upstream").
+#[derive(Serialize)]
+struct UpstreamBody<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+}
+
+impl ChatRequest {
+    /// The JSON the gateway posts to its upstream's `/v1/chat/completions`.
+    pub fn upstream_body(&self) -> Vec<u8> {
+        to_json(&UpstreamBody {
+            model: &self.model,
+            messages: &self.messages,
+            stream: self.stream,
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -291,6 +367,10 @@ pub fn decode_generate(body: &[u8]) -> Result<GenerateRequest, ApiError> {
 
 pub fn decode_infer(body: &[u8]) -> Result<InferRequest, ApiError> {
     parse::<InferWire>(body)?.validate()
+}
+
+pub fn decode_chat(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    parse::<ChatWire>(body)?.validate()
 }
 
 /// Collects violations; builds a `loc` only when a rule fails, so valid requests allocate
@@ -507,6 +587,68 @@ impl InferWire {
         let work = self.work.unwrap_or(1000);
         r.int_range(work, 1, 100_000, || at(base, "work"));
         r.finish(InferRequest { features, mode: mode.unwrap_or(InferMode::Io), latency_ms, work })
+    }
+}
+
+/// Most messages a gateway request may carry.
+pub const MAX_MESSAGES: usize = 64;
+/// Longest message `content`, in characters.
+pub const MAX_CONTENT_CHARS: usize = 32 * 1024;
+/// Largest `max_tokens` / `max_completion_tokens`.
+pub const MAX_CHAT_TOKENS: u64 = 4096;
+
+impl ChatWire {
+    pub fn validate(self) -> Result<ChatRequest, ApiError> {
+        let mut r = Rules::default();
+        let body_loc = vec![LocSeg::from("body")];
+        let base = body_loc.as_slice();
+        let model = r.required(self.model, base, "model");
+        if let Some(m) = &model {
+            r.str_len(m, 1, 256, || at(base, "model"));
+        }
+        let messages = r.required(self.messages, base, "messages").map(|messages| {
+            let loc = at(base, "messages");
+            if messages.is_empty() {
+                r.fail(loc.clone(), "too_short", "messages needs at least 1 message".into());
+            } else if messages.len() > MAX_MESSAGES {
+                let msg = format!("{} messages is above the maximum {MAX_MESSAGES}", messages.len());
+                r.fail(loc.clone(), "too_long", msg);
+            }
+            let checked: Vec<Option<ChatMessage>> =
+                messages.into_iter().enumerate().map(|(i, Obj(m))| m.validate(&mut r, &at(&loc, i))).collect();
+            checked
+        });
+        for (field, v) in [("max_tokens", self.max_tokens), ("max_completion_tokens", self.max_completion_tokens)] {
+            if let Some(n) = v {
+                r.int_range(n, 1, MAX_CHAT_TOKENS, || at(base, field));
+            }
+        }
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            r.fail(at(base, "temperature"), "out_of_range", format!("{t} is outside [0, 2]"));
+        }
+        match (model, messages) {
+            (Some(model), Some(messages)) if r.found.is_empty() => Ok(ChatRequest {
+                model,
+                messages: messages.into_iter().flatten().collect(),
+                stream: self.stream.unwrap_or(false),
+                max_tokens: self.max_completion_tokens.or(self.max_tokens),
+                temperature: self.temperature,
+            }),
+            _ => Err(ApiError::Validation(r.found)),
+        }
+    }
+}
+
+impl MessageWire {
+    fn validate(self, r: &mut Rules, base: Loc) -> Option<ChatMessage> {
+        let role = r.required(self.role, base, "role");
+        let content = r.required(self.content, base, "content");
+        if let Some(c) = &content {
+            r.str_len(c, 0, MAX_CONTENT_CHARS, || at(base, "content"));
+        }
+        Some(ChatMessage { role: role?, content: content? })
     }
 }
 

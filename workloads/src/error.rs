@@ -50,6 +50,10 @@ pub enum ApiError {
     InvalidJson { msg: String },
     #[error("422 {} violation(s), first at {:?}", .0.len(), .0.first().map(|v| &v.loc))]
     Validation(Vec<Violation>),
+    /// The gateway's upstream failed before anything was streamed (refused, reset, a status
+    /// other than 200, or an answer of the wrong kind).
+    #[error("502 upstream failed: {msg}")]
+    BadGateway { msg: String },
 }
 
 #[derive(Serialize)]
@@ -64,6 +68,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::InvalidJson { .. } => 400,
             ApiError::Validation(_) => 422,
+            ApiError::BadGateway { .. } => 502,
         }
     }
 
@@ -84,6 +89,9 @@ impl ApiError {
                 vec![Violation::new(vec!["body".into()], "json_invalid", msg.clone())]
             }
             ApiError::Validation(v) => v.clone(),
+            ApiError::BadGateway { msg } => {
+                vec![Violation::new(vec!["upstream".into()], "upstream_error", msg.clone())]
+            }
         }
     }
 

@@ -14,5 +14,5 @@ pub mod payloads;
 pub mod sse;
 pub mod tokens;
 
-pub use contract::{BODY_LIMIT, decode_generate, decode_infer, decode_predict, predict, to_json};
+pub use contract::{BODY_LIMIT, decode_chat, decode_generate, decode_infer, decode_predict, predict, to_json};
 pub use error::{ApiError, LocSeg, Violation};

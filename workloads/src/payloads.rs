@@ -48,21 +48,30 @@ pub fn infer_cpu(work: u64, seed: u64) -> Value {
 /// Bytes of a body made by name, for bodies too large to keep in the corpus file.
 /// `oversize`: a syntactically valid predict body padded with an ignored field to exactly `bytes`.
 pub fn generated_body(name: &str, bytes: usize) -> Option<Vec<u8>> {
-    match name {
-        "padded-predict" => {
-            let base = serde_json::to_vec(&predict(1, "linear", 1)).ok()?;
-            // {"pad":"xxx…", <base without its opening brace>
-            let overhead = br#"{"pad":"","#.len() + base.len() - 1;
-            let pad = bytes.checked_sub(overhead)?;
-            let mut out = Vec::with_capacity(bytes);
-            out.extend_from_slice(br#"{"pad":""#);
-            out.resize(out.len() + pad, b'x');
-            out.extend_from_slice(b"\",");
-            out.extend_from_slice(&base[1..]);
-            Some(out)
-        }
-        _ => None,
-    }
+    let base = match name {
+        "padded-predict" => predict(1, "linear", 1),
+        "padded-chat" => chat_completion(1),
+        _ => return None,
+    };
+    let base = serde_json::to_vec(&base).ok()?;
+    // {"pad":"xxx…", <base without its opening brace>
+    let overhead = br#"{"pad":"","#.len() + base.len() - 1;
+    let pad = bytes.checked_sub(overhead)?;
+    let mut out = Vec::with_capacity(bytes);
+    out.extend_from_slice(br#"{"pad":""#);
+    out.resize(out.len() + pad, b'x');
+    out.extend_from_slice(b"\",");
+    out.extend_from_slice(&base[1..]);
+    Some(out)
+}
+
+/// A non-streaming gateway request for `max_tokens` tokens from the mock.
+pub fn chat_completion(max_tokens: u64) -> Value {
+    json!({
+        "model": "mock-llm",
+        "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}],
+        "max_tokens": max_tokens,
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Body, Case, SseExpect, reference};
+use super::{Body, Case, GatewayExpect, SseExpect, reference};
 use crate::contract::{BODY_LIMIT, MAX_SEED};
 use crate::payloads;
 
@@ -74,6 +74,7 @@ pub fn cases() -> Vec<Case> {
     all.extend(predict_http_cases());
     all.extend(generate_cases());
     all.extend(infer_cases());
+    all.extend(chat_cases());
     for c in &mut all {
         fill_golden(c);
     }
@@ -81,7 +82,7 @@ pub fn cases() -> Vec<Case> {
 }
 
 fn fill_golden(c: &mut Case) {
-    if c.expect.status != 200 || c.expect.json.is_some() || c.expect.sse.is_some() {
+    if c.expect.status != 200 || c.expect.json.is_some() || c.expect.sse.is_some() || c.expect.gateway.is_some() {
         return;
     }
     let got = reference::answer(c);
@@ -106,6 +107,7 @@ fn health_and_routing() -> Vec<Case> {
         case("routing/405-post-health", "POST", "/health", Body::Json(json!({}))).status(405),
         case("routing/405-delete-generate", "DELETE", "/v1/generate", Body::None).status(405),
         case("routing/405-put-infer", "PUT", "/v1/infer", Body::Json(json!({}))).status(405),
+        case("routing/405-get-chat-completions", "GET", "/v1/chat/completions", Body::None).status(405),
     ]
 }
 
@@ -470,4 +472,158 @@ pub fn render_corpus() -> String {
         out.push('\n');
     }
     out
+}
+
+/// A gateway answer of `tokens` content chunks (or words), ending with `[DONE]` or not.
+fn gateway(mut c: Case, stream: bool, tokens: u64, done: bool) -> Case {
+    c.expect.status = 200;
+    c.expect.gateway = Some(GatewayExpect { stream, tokens, done });
+    c
+}
+
+/// A case whose upstream must be our mock, faulted through the forwarded `model`.
+fn faulted(name: &str, body: &Value, fault: &str) -> Case {
+    let mut c = post(name, "/v1/chat/completions", set(body, "/model", json!(format!("mock-fault:{fault}"))));
+    c.upstream_fault = true;
+    c
+}
+
+fn chat_cases() -> Vec<Case> {
+    let p = "/v1/chat/completions";
+    let c = payloads::chat_completion(8);
+    let st = set(&c, "/stream", json!(true));
+    let many = json!((0..64).map(|i| json!({"role": "user", "content": format!("m{i}")})).collect::<Vec<_>>());
+    let generated = |name: &str, bytes: usize, chunked: bool, status: u16| {
+        let mut c = case(name, "POST", p, Body::Generated { name: "padded-chat".into(), bytes }).status(status);
+        c.chunked = chunked;
+        c
+    };
+    vec![
+        gateway(post("chat/ok/stream-8", p, st.clone()), true, 8, true),
+        gateway(
+            post("chat/ok/max-completion-tokens-wins", p, set(&st, "/max_completion_tokens", json!(3))),
+            true,
+            3,
+            true,
+        ),
+        gateway(
+            post(
+                "chat/ok/unknown-fields-ignored",
+                p,
+                set(
+                    &set(&set(&st, "/stream_options", json!({"include_usage": true})), "/top_p", json!(0.9)),
+                    "/messages/0/name",
+                    json!("sys"),
+                ),
+            ),
+            true,
+            8,
+            true,
+        ),
+        gateway(
+            post(
+                "chat/ok/temperature-and-empty-content",
+                p,
+                set(
+                    &set(
+                        &set(&st, "/temperature", json!(0)),
+                        "/messages/1",
+                        json!({"role": "assistant", "content": ""}),
+                    ),
+                    "/max_tokens",
+                    json!(4),
+                ),
+            ),
+            true,
+            4,
+            true,
+        ),
+        gateway(
+            post("chat/ok/64-messages", p, set(&set(&st, "/messages", many.clone()), "/max_tokens", json!(1))),
+            true,
+            1,
+            true,
+        ),
+        gateway(
+            post("chat/ok/no-limit-takes-the-upstreams", p, del(&st, "/max_tokens")),
+            true,
+            super::MOCK_DEFAULT_MAX_TOKENS,
+            true,
+        ),
+        gateway(post("chat/ok/completion-5", p, payloads::chat_completion(5)), false, 5, true),
+        gateway(
+            post("chat/ok/completion-stream-false", p, set(&payloads::chat_completion(2), "/stream", json!(false))),
+            false,
+            2,
+            true,
+        ),
+        gateway(
+            post(
+                "chat/ok/content-32768",
+                p,
+                set(&payloads::chat_completion(1), "/messages/1/content", json!(s(32768))),
+            ),
+            false,
+            1,
+            true,
+        ),
+        gateway(generated("chat/body/exactly-1mib", BODY_LIMIT, false, 200), false, 1, true),
+        generated("chat/body/1mib-plus-1", BODY_LIMIT + 1, false, 413),
+        generated("chat/body/1mib-plus-1-chunked", BODY_LIMIT + 1, true, 413),
+        post("chat/model/missing", p, del(&c, "/model")).loc(json!(["body", "model"])),
+        post("chat/model/empty", p, set(&c, "/model", json!(""))).loc(json!(["body", "model"])),
+        post("chat/model/number", p, set(&c, "/model", json!(4))).loc(json!(["body", "model"])),
+        post("chat/messages/missing", p, del(&c, "/messages")).loc(json!(["body", "messages"])),
+        post("chat/messages/empty", p, set(&c, "/messages", json!([]))).loc(json!(["body", "messages"])),
+        post(
+            "chat/messages/65",
+            p,
+            set(&c, "/messages", {
+                let mut m = many.as_array().unwrap().clone();
+                m.push(json!({"role": "user", "content": "one more"}));
+                Value::Array(m)
+            }),
+        )
+        .loc(json!(["body", "messages"])),
+        post("chat/messages/string", p, set(&c, "/messages", json!("hi"))).loc(json!(["body", "messages"])),
+        post("chat/messages/item-not-object", p, set(&c, "/messages/0", json!("hi")))
+            .loc(json!(["body", "messages", 0])),
+        post("chat/messages/role-tool", p, set(&c, "/messages/0/role", json!("tool")))
+            .loc(json!(["body", "messages", 0, "role"])),
+        post("chat/messages/role-missing", p, del(&c, "/messages/1/role")).loc(json!(["body", "messages", 1, "role"])),
+        post("chat/messages/content-parts", p, set(&c, "/messages/1/content", json!([{"type": "text", "text": "hi"}])))
+            .loc(json!(["body", "messages", 1, "content"])),
+        post("chat/messages/content-missing", p, del(&c, "/messages/1/content"))
+            .loc(json!(["body", "messages", 1, "content"])),
+        post("chat/messages/content-null", p, set(&c, "/messages/1/content", Value::Null))
+            .loc(json!(["body", "messages", 1, "content"])),
+        post("chat/messages/content-32769", p, set(&c, "/messages/1/content", json!(s(32769))))
+            .loc(json!(["body", "messages", 1, "content"])),
+        post("chat/stream/number", p, set(&c, "/stream", json!(1))).loc(json!(["body", "stream"])),
+        post("chat/stream/null", p, set(&c, "/stream", Value::Null)).loc(json!(["body", "stream"])),
+        post("chat/max-tokens/0", p, set(&c, "/max_tokens", json!(0))).loc(json!(["body", "max_tokens"])),
+        post("chat/max-tokens/4097", p, set(&c, "/max_tokens", json!(4097))).loc(json!(["body", "max_tokens"])),
+        post("chat/max-tokens/float", p, set(&c, "/max_tokens", json!(3.5))).loc(json!(["body", "max_tokens"])),
+        post("chat/max-tokens/string", p, set(&c, "/max_tokens", json!("8"))).loc(json!(["body", "max_tokens"])),
+        post("chat/max-completion-tokens/0", p, set(&c, "/max_completion_tokens", json!(0)))
+            .loc(json!(["body", "max_completion_tokens"])),
+        post("chat/temperature/2.5", p, set(&c, "/temperature", json!(2.5))).loc(json!(["body", "temperature"])),
+        post("chat/temperature/negative", p, set(&c, "/temperature", json!(-0.1))).loc(json!(["body", "temperature"])),
+        post("chat/temperature/string", p, set(&c, "/temperature", json!("1"))).loc(json!(["body", "temperature"])),
+        post("chat/top-level/array", p, json!([c.clone()])).loc(json!(["body"])),
+        text("chat/json/truncated", p, "{\"model\": \"mock-llm\", \"messa").status(400),
+        {
+            let mut c = post("chat/content-type/missing", p, st.clone()).status(415);
+            c.headers.clear();
+            c
+        },
+        faulted("chat/upstream/refused-stream", &st, "refuse").status(502),
+        faulted("chat/upstream/500-stream", &st, "500").status(502),
+        faulted("chat/upstream/non-sse-stream", &st, "non-sse").status(502),
+        gateway(faulted("chat/upstream/cut-2-stream", &st, "cut:2"), true, 2, false),
+        gateway(faulted("chat/upstream/error-event-2-stream", &st, "error:2"), true, 2, false),
+        faulted("chat/upstream/refused-completion", &c, "refuse").status(502),
+        faulted("chat/upstream/500-completion", &c, "500").status(502),
+        faulted("chat/upstream/cut-completion", &c, "cut:2").status(502),
+    ]
 }

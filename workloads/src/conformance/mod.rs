@@ -40,6 +40,10 @@ pub struct Case {
     /// Send the body with `Transfer-Encoding: chunked` and no Content-Length.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub chunked: bool,
+    /// A gateway case that needs the upstream to be our mock (it names a `mock-fault:`
+    /// model): not judged for a `--url` target, whose upstream we do not control.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upstream_fault: bool,
     pub expect: Expect,
 }
 
@@ -55,6 +59,7 @@ impl Case {
             headers,
             body,
             chunked: false,
+            upstream_fault: false,
             expect: Expect::default(),
         }
     }
@@ -109,7 +114,33 @@ pub struct Expect {
     pub loc: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<SseExpect>,
+    /// A gateway answer (`/v1/chat/completions`), judged by its shape: the upstream's words
+    /// are checked against the mock itself by the harness, not stored here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayExpect>,
 }
+
+/// What a gateway's 200 answer must look like.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayExpect {
+    /// A stream of chat chunks (else one `chat.completion`).
+    pub stream: bool,
+    /// Output chunks carrying content (the mock sends one token per chunk), or the words of
+    /// a completion's `message.content`.
+    pub tokens: u64,
+    /// The stream ends with `[DONE]` (false: the upstream broke and the stream must end
+    /// without it).
+    pub done: bool,
+}
+
+/// The schedule of the mock the gateway cases run against (`tools/mock-llm`): the harness
+/// and the tests start it so, and the checker uses the gap to tell streaming from buffering.
+pub const GATEWAY_MOCK_TTFT_MS: u64 = 50;
+pub const GATEWAY_MOCK_ITL_MS: u64 = 20;
+/// The mock's tokens for a request that sets no limit (its `--default-max-tokens`).
+pub const MOCK_DEFAULT_MAX_TOKENS: u64 = 16;
+/// The prefix of an upstream-generated completion id; a gateway must use its own.
+pub const MOCK_ID_PREFIX: &str = "chatcmpl-mock-";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SseExpect {
@@ -167,7 +198,9 @@ pub fn check(case: &Case, got: &Observed) -> Result<(), Vec<String>> {
     }
     if let Some(sse) = &exp.sse {
         check_sse(sse, got, &mut bad);
-    } else if exp.status == 200 || matches!(exp.status, 400 | 422) {
+    } else if let Some(gw) = exp.gateway.as_ref().filter(|g| g.stream) {
+        check_gateway_stream(gw, got, &mut bad);
+    } else if exp.status == 200 || matches!(exp.status, 400 | 422 | 502) {
         check_json(exp, got, &mut bad);
     }
     if bad.is_empty() { Ok(()) } else { Err(bad) }
@@ -192,6 +225,98 @@ fn check_json(exp: &Expect, got: &Observed, bad: &mut Vec<String>) {
     }
     if matches!(exp.status, 400 | 422) {
         check_detail(exp, &body, bad);
+    }
+    if exp.status == 502 {
+        let d = &body["detail"][0];
+        if d["loc"] != serde_json::json!(["upstream"]) || d["type"] != "upstream_error" || !d["msg"].is_string() {
+            bad.push(format!("a 502 needs detail[0] with loc [\"upstream\"], type upstream_error and a msg: {body}"));
+        }
+    }
+    if let Some(gw) = &exp.gateway {
+        check_completion(gw, &body, bad);
+    }
+}
+
+/// A gateway's non-streaming answer: the upstream's `chat.completion`.
+fn check_completion(exp: &GatewayExpect, body: &Value, bad: &mut Vec<String>) {
+    if body["object"] != "chat.completion" {
+        bad.push(format!("object is {} (expected \"chat.completion\")", body["object"]));
+    }
+    match body["choices"][0]["message"]["content"].as_str() {
+        Some(text) if text.split_whitespace().count() as u64 == exp.tokens => {}
+        Some(text) => bad.push(format!(
+            "message.content has {} words (expected {}): {text:?}",
+            text.split_whitespace().count(),
+            exp.tokens
+        )),
+        None => bad.push("choices[0].message.content is not a string".into()),
+    }
+}
+
+/// A gateway's stream: SSE of chat chunks with the gateway's own id, as many content chunks
+/// as the upstream sent, `[DONE]` exactly when the upstream finished, and not buffered.
+fn check_gateway_stream(exp: &GatewayExpect, got: &Observed, bad: &mut Vec<String>) {
+    let ct = got.header("content-type").unwrap_or("");
+    if !ct.to_ascii_lowercase().starts_with("text/event-stream") {
+        bad.push(format!("content-type {ct:?} (expected text/event-stream)"));
+    }
+    let cc = got.header("cache-control").unwrap_or("");
+    if !cc.to_ascii_lowercase().contains("no-cache") {
+        bad.push(format!("cache-control {cc:?} (expected no-cache)"));
+    }
+    let mut parser = SseParser::new();
+    let (mut events, mut times, mut start) = (Vec::new(), Vec::new(), 0);
+    let chunks: Vec<(Duration, usize)> =
+        if got.chunks.is_empty() { vec![(Duration::ZERO, got.body.len())] } else { got.chunks.clone() };
+    for (t, end) in chunks {
+        parser.feed(&got.body[start..end], &mut events);
+        times.resize(events.len(), t);
+        start = end;
+    }
+    let done_at = events.iter().position(|e| e.data == "[DONE]");
+    match (done_at, exp.done) {
+        (Some(i), true) if i + 1 != events.len() => bad.push(format!("{} events after [DONE]", events.len() - i - 1)),
+        (None, true) => bad.push("the stream does not end with [DONE]".into()),
+        (Some(_), false) => bad.push("[DONE] after an upstream that broke off (it must end without it)".into()),
+        _ => {}
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut content_times = Vec::new();
+    for (ev, t) in events.iter().zip(&times).filter(|(e, _)| e.data != "[DONE]") {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            bad.push(format!("event data is not JSON: {:?}", ev.data));
+            return;
+        };
+        match v["id"].as_str() {
+            Some(id) if !id.is_empty() => {
+                ids.insert(id.to_owned());
+            }
+            _ => bad.push(format!("a chunk without a string id: {v}")),
+        }
+        if v.get("error").is_none() && v["object"] != "chat.completion.chunk" {
+            bad.push(format!("object is {} (expected \"chat.completion.chunk\")", v["object"]));
+        }
+        if v["choices"][0]["delta"]["content"].as_str().is_some_and(|c| !c.is_empty()) {
+            content_times.push(*t);
+        }
+    }
+    if ids.len() > 1 {
+        bad.push(format!("{} different ids in one stream (expected one): {ids:?}", ids.len()));
+    }
+    if let Some(id) = ids.iter().find(|id| id.starts_with(MOCK_ID_PREFIX)) {
+        bad.push(format!("the chunks keep the upstream's id {id:?} (expected the gateway's own)"));
+    }
+    if content_times.len() as u64 != exp.tokens {
+        bad.push(format!("{} content chunks (expected {})", content_times.len(), exp.tokens));
+    }
+    if let (Some(first), Some(last)) = (content_times.first(), content_times.last()) {
+        let min = Duration::from_millis(GATEWAY_MOCK_ITL_MS * (content_times.len() as u64 - 1) / 2);
+        if last.saturating_sub(*first) < min {
+            bad.push(format!(
+                "first and last content chunk {:?} apart (at least {min:?}): the stream is buffered",
+                last.saturating_sub(*first)
+            ));
+        }
     }
 }
 
@@ -370,7 +495,7 @@ mod tests {
     fn corpus_is_large_and_covers_every_status() {
         let cases = corpus();
         assert!(cases.len() >= 80, "only {} cases", cases.len());
-        for status in [200, 400, 404, 405, 413, 415, 422] {
+        for status in [200, 400, 404, 405, 413, 415, 422, 502] {
             assert!(cases.iter().any(|c| c.expect.status == status), "no case expects {status}");
         }
         assert!(cases.iter().any(|c| c.expect.status == 413 && c.chunked), "no chunked 413");
@@ -399,6 +524,29 @@ mod tests {
         assert!(check(&case, &got).is_err(), "a changed score must fail");
         got.status = 201;
         assert!(check(&case, &got).is_err());
+    }
+
+    #[test]
+    fn checker_judges_a_gateway_stream() {
+        let case = corpus().into_iter().find(|c| c.name == "chat/ok/stream-8").unwrap();
+        let good = reference::answer(&case);
+        assert!(check(&case, &good).is_ok(), "{:?}", check(&case, &good));
+        let text = String::from_utf8(good.body.clone()).unwrap();
+        let mut kept_id = good.clone();
+        // Same length, so the chunks' offsets still hold.
+        kept_id.body = text.replace(reference::GATEWAY_ID, "chatcmpl-mock-7777").into_bytes();
+        let why = check(&case, &kept_id).unwrap_err();
+        assert!(why.iter().any(|w| w.contains("upstream's id")), "{why:?}");
+        let mut no_done = good.clone();
+        no_done.body = text.replace("data: [DONE]\n\n", "").into_bytes();
+        no_done.chunks.clear();
+        assert!(check(&case, &no_done).is_err(), "a stream without [DONE] must fail");
+        let mut buffered = good.clone();
+        buffered.chunks = vec![(Duration::from_millis(200), good.body.len())];
+        assert!(check(&case, &buffered).is_err(), "one late chunk is a buffered stream");
+        let cut = corpus().into_iter().find(|c| c.name == "chat/upstream/cut-2-stream").unwrap();
+        assert!(check(&cut, &good).is_err(), "[DONE] after a cut upstream must fail");
+        assert!(check(&cut, &reference::answer(&cut)).is_ok());
     }
 
     #[test]

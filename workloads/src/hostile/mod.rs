@@ -198,6 +198,7 @@ impl HostileCase {
             headers: self.headers.clone(),
             body,
             chunked: self.framing == Framing::Chunked,
+            upstream_fault: false,
             expect: conformance::Expect::default(),
         })
     }
@@ -281,6 +282,7 @@ pub fn check(case: &HostileCase, got: &Exchange) -> Result<(), Vec<String>> {
             headers: Vec::new(),
             body: conformance::Body::None,
             chunked: false,
+            upstream_fault: false,
             expect: exp,
         };
         if let Err(why) = conformance::check(&as_case, first) {
