@@ -228,7 +228,7 @@ fn parse_workloads(spec: &str, api: Api) -> anyhow::Result<Vec<Workload>> {
             let known = || Workload::of_api(api).iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
             let w = Workload::parse(w).with_context(|| format!("unknown workload {w:?} (known: {})", known()))?;
             anyhow::ensure!(
-                w.api() == api,
+                w.served_by(api),
                 "workload {w} speaks the {} API, the targets {} (with --api {}: {})",
                 w.api().name(),
                 api.name(),
@@ -298,9 +298,15 @@ impl RunArgs {
             server_cpus.iter().all(|c| !client_cpus.contains(c)),
             "server CPUs {server_cpus:?} and client CPUs {client_cpus:?} overlap"
         );
+        let workloads = parse_workloads(&self.workload, self.targets.api)?;
+        let mut targets = target_sources(&root, &self.targets)?;
+        // Gateways are measured beside their upstream asked straight, in the same rounds.
+        if workloads.contains(&Workload::Chat) && targets.iter().any(|t| matches!(t, TargetSource::Manifest(_))) {
+            targets.push(TargetSource::Upstream);
+        }
         Ok(RunConfig {
-            targets: target_sources(&root, &self.targets)?,
-            workloads: parse_workloads(&self.workload, self.targets.api)?,
+            targets,
+            workloads,
             profile,
             out_dir,
             server_cpus,

@@ -37,6 +37,7 @@ pub mod slo;
 pub mod stats;
 pub mod table;
 pub mod target;
+pub mod upstream;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -235,7 +236,6 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
     let logs = std::env::temp_dir().join(format!("mlapi-bench-verify-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
     let mut all_ok = true;
-    let cases = workloads::conformance::corpus();
     let mut hostile_run = if v.hostile {
         let (nofile, warning) = target::raise_nofile();
         if let Some(w) = warning {
@@ -274,6 +274,8 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
                 continue;
             }
             plan::TargetSource::Url { name, base_url, .. } => (name.clone(), None, base_url.clone()),
+            // `harness verify` names targets; `run` adds this one beside gateways.
+            plan::TargetSource::Upstream => continue,
             plan::TargetSource::Manifest(m) => {
                 if !v.no_build {
                     target::build(m, root, &logs.join(format!("{}.build.log", m.name)))?;
@@ -285,15 +287,32 @@ fn verify(root: &std::path::Path, v: &cli::VerifyArgs) -> anyhow::Result<ExitCod
                 (m.name.clone(), Some(r), url)
             }
         };
-        let report = rt.block_on(workloads::conformance::http::run_corpus(&url, &cases))?;
-        if report.failed.is_empty() {
-            crate::outln!("{name}: all {} cases passed", cases.len());
+        let upstream = running.as_ref().and_then(|r| r.upstream.as_ref());
+        let spawned = running.is_some();
+        let verification = rt.block_on(workload::gateway::verify_contract(&url, upstream, spawned))?;
+        if verification.passed {
+            crate::outln!("{name}: all {} cases passed", verification.cases);
         } else {
             all_ok = false;
-            crate::outln!("{name}: {} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures());
+            let failures: Vec<String> = verification
+                .failures
+                .iter()
+                .map(|f| format!("  {}:\n    {}", f.case, f.reasons.join("\n    ")))
+                .collect();
+            crate::outln!(
+                "{name}: {} of {} cases failed:\n{}",
+                verification.failures.len(),
+                verification.cases,
+                failures.join("\n")
+            );
+        }
+        if !verification.not_judged.is_empty() {
+            crate::outln!(
+                "{name}: {} upstream-fault cases not judged (the upstream of a --url target is not ours to fault)",
+                verification.not_judged.len()
+            );
         }
         if let Some(h) = hostile_run.as_mut() {
-            let verification = results::Verification::of(&report, cases.len());
             all_ok &= verify_hostile(h, &source, root, &url, running.as_ref(), verification)?;
         }
     }
@@ -324,6 +343,7 @@ fn verify_hostile(
     let name = match source {
         plan::TargetSource::Url { name, .. } => name.as_str(),
         plan::TargetSource::Manifest(m) => m.name.as_str(),
+        plan::TargetSource::Upstream => plan::UPSTREAM_DIRECT,
     };
     let mut ok = true;
     let r = hostile::measure(url, running.map(|r| r.pid), running.map(|r| r.stderr_log.as_path()), &h.options)?;

@@ -52,7 +52,8 @@ pub struct Manifest {
     pub framework_version: String,
     /// Shell command, run from the workspace root.
     pub build: String,
-    /// Shell command with `{port}` and `{workers}` placeholders, run from the workspace root;
+    /// Shell command with `{port}`, `{workers}` and `{upstream}` (the gateway's upstream
+    /// base URL, `crate::upstream`) placeholders, run from the workspace root;
     /// also `{scratch}`, a directory the harness makes for this one start and removes once
     /// its process tree is gone (for servers that need a working directory, Ray's temp dir).
     pub start: String,
@@ -90,12 +91,21 @@ impl Manifest {
     }
 
     /// The start command with its placeholders filled.
-    pub fn start_command(&self, port: u16, workers: usize, scratch: Option<&Path>) -> String {
-        let command = self.start.replace("{port}", &port.to_string()).replace("{workers}", &workers.to_string());
-        match scratch {
-            Some(dir) => command.replace("{scratch}", &dir.to_string_lossy()),
-            None => command,
+    pub fn start_command(&self, port: u16, workers: usize, scratch: Option<&Path>, upstream: Option<&str>) -> String {
+        let mut command = self.start.replace("{port}", &port.to_string()).replace("{workers}", &workers.to_string());
+        if let Some(dir) = scratch {
+            command = command.replace("{scratch}", &dir.to_string_lossy());
         }
+        if let Some(url) = upstream {
+            command = command.replace("{upstream}", url);
+        }
+        command
+    }
+
+    /// Whether it serves the gateway (`{upstream}` in `start`): each start then gets a mock
+    /// model server of its own (`crate::upstream`).
+    pub fn needs_upstream(&self) -> bool {
+        self.start.contains("{upstream}")
     }
 
     /// Whether a start needs a scratch directory (`{scratch}` in `start`).
@@ -168,6 +178,8 @@ mod tests {
         assert_eq!(select(&all, "rust").unwrap().len() + select(&all, "python").unwrap().len(), all.len());
         for m in &all {
             assert!(m.start.contains("{port}") && m.start.contains("{workers}"), "{}", m.name);
+            // Every target serves the gateway (docs/contract.md), so each start needs its upstream.
+            assert!(m.needs_upstream(), "{}: its start command names no {{upstream}}", m.name);
             assert_eq!(m.readiness_path, "/health");
         }
     }

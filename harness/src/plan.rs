@@ -28,7 +28,14 @@ pub enum TargetSource {
         /// Its process, when given: its tree's CPU and memory are sampled.
         pid: Option<i32>,
     },
+    /// The gateway's upstream measured straight (`upstream-direct`): a mock model server
+    /// the harness starts on the client CPUs, as every gateway target's own, with only
+    /// `chat` run on it; the baseline of the gateway overheads.
+    Upstream,
 }
+
+/// The name of the [`TargetSource::Upstream`] target in results.
+pub const UPSTREAM_DIRECT: &str = "upstream-direct";
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -92,6 +99,19 @@ pub fn describe(source: &TargetSource, root: &Path, workers: usize) -> TargetRes
             api: *api,
             ..TargetResult::default()
         },
+        TargetSource::Upstream => TargetResult {
+            name: UPSTREAM_DIRECT.into(),
+            language: "mock".into(),
+            display_name: "upstream (direct)".into(),
+            framework_version: mock_llm::VERSION.into(),
+            server_setup: format!(
+                "tools/mock-llm in the harness's process on the client CPUs (TTFT {} ms, then one token every {} ms):                  the gateways' upstream asked straight, with no gateway between; its CPU is the client's",
+                workloads::conformance::GATEWAY_MOCK_TTFT_MS,
+                workloads::conformance::GATEWAY_MOCK_ITL_MS
+            ),
+            api: crate::results::Api::Openai,
+            ..TargetResult::default()
+        },
     }
 }
 
@@ -151,6 +171,14 @@ pub fn build(cfg: &RunConfig) -> Plan {
                 spawned: false,
                 hostile: cfg.hostile,
                 workloads: workloads.clone(),
+                startup_runs: 0,
+            },
+            TargetSource::Upstream => TargetPlan {
+                name: UPSTREAM_DIRECT.into(),
+                build: None,
+                spawned: false,
+                hostile: false,
+                workloads: workloads.iter().filter(|w| w.workload == Workload::Chat).cloned().collect(),
                 startup_runs: 0,
             },
         })

@@ -23,7 +23,7 @@ use crate::results::{Api, Hist, RoundOrder, Workload};
 
 pub use crate::analysis::CLIENT_BOUND_SHARE;
 use crate::journal::Journal;
-use crate::results::{Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, TargetStatus, Verification};
+use crate::results::{Latency, Point, ProbeSummary, Repeat, Results, StreamRepeat, TargetStatus};
 use crate::sampler::Sampler;
 use crate::stats;
 use crate::target::{self, Running};
@@ -280,6 +280,9 @@ struct Instance {
     running: Option<Running>,
     /// A `--url` server's process (`--pid`): sampled, never stopped.
     external_pid: Option<i32>,
+    /// `upstream-direct`'s mock, held so that it serves until the instance is dropped.
+    #[expect(dead_code, reason = "held for its Drop, which stops the mock")]
+    upstream: Option<crate::upstream::Upstream>,
 }
 
 impl Instance {
@@ -295,7 +298,7 @@ fn start(cfg: &RunConfig, m: &Manifest, workers: usize, cost: &mut crate::result
     r.stop_timeout = cfg.stop_timeout;
     cost.startup_runs_ms.push(r.startup.as_secs_f64() * 1e3);
     cost.startup_ms_median = stats::summarize(&cost.startup_runs_ms).map(|s| s.median);
-    Ok(Instance { base_url: r.base_url.clone(), running: Some(r), external_pid: None })
+    Ok(Instance { base_url: r.base_url.clone(), running: Some(r), external_pid: None, upstream: None })
 }
 
 /// The idle window: after readiness, before any load (the allocator has not yet grown for
@@ -327,7 +330,7 @@ impl Slot<'_> {
     fn manifest(&self) -> Option<&Manifest> {
         match self.source {
             TargetSource::Manifest(m) => Some(m),
-            TargetSource::Url { .. } => None,
+            TargetSource::Url { .. } | TargetSource::Upstream => None,
         }
     }
 
@@ -342,7 +345,17 @@ impl Slot<'_> {
                         "--pid {pid}: no such process to sample"
                     );
                 }
-                Ok(Instance { base_url: base_url.trim_end_matches('/').to_owned(), running: None, external_pid: *pid })
+                Ok(Instance {
+                    base_url: base_url.trim_end_matches('/').to_owned(),
+                    running: None,
+                    external_pid: *pid,
+                    upstream: None,
+                })
+            }
+            // On this thread's CPUs: the client's.
+            TargetSource::Upstream => {
+                let upstream = crate::upstream::Upstream::start();
+                Ok(Instance { base_url: upstream.url(), running: None, external_pid: None, upstream: Some(upstream) })
             }
         }
     }
@@ -415,22 +428,30 @@ impl Slot<'_> {
         }
         journal.save()?;
         let instance = self.live.as_mut().expect("an instance is up");
-        if let TargetSource::Url { api: Api::Openai, .. } = self.source {
+        if matches!(self.source, TargetSource::Url { api: Api::Openai, .. } | TargetSource::Upstream) {
             return self.verify_openai(cfg, rt, progress, journal);
         }
-        let cases = workloads::conformance::corpus();
         crate::interrupt::at_step("verifying", None);
-        let corpus = workloads::conformance::http::run_corpus(&instance.base_url, &cases);
-        let report = rt.block_on(crate::interrupt::unless_signalled(corpus))?;
-        let verification = Verification::of(&report, cases.len());
+        let upstream = instance.running.as_ref().and_then(|r| r.upstream.as_ref());
+        let checks = crate::workload::gateway::verify_contract(&instance.base_url, upstream, self.plan.spawned);
+        let verification = rt.block_on(crate::interrupt::unless_signalled(checks))?;
+        let cases = verification.cases;
         let (passed, failed) = (verification.passed, verification.failures.len());
         journal.target_mut(self.idx).verification = Some(verification);
         journal.save()?;
         if let Some(r) = instance.running.as_mut() {
             r.check_alive()?;
         }
-        anyhow::ensure!(passed, "failed verification: {failed} of {} conformance cases", cases.len());
-        progress.line(&format!("{}: verified ({} cases)", self.name, cases.len()));
+        let names: Vec<&str> = journal
+            .target(self.idx)
+            .verification
+            .iter()
+            .flat_map(|v| &v.failures)
+            .map(|f| f.case.as_str())
+            .take(8)
+            .collect();
+        anyhow::ensure!(passed, "failed verification: {failed} of {cases} cases ({})", names.join(", "));
+        progress.line(&format!("{}: verified ({cases} cases)", self.name));
         if self.plan.hostile {
             crate::interrupt::at_step("robustness", None);
             let (pid, log) = instance.running.as_ref().map(|r| (r.pid, r.stderr_log.clone())).unzip();

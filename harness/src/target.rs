@@ -200,6 +200,8 @@ pub struct Running {
     pub stop_timeout: Duration,
     /// The start's `{scratch}` directory, removed once the process tree is gone.
     scratch: Option<PathBuf>,
+    /// The mock model server behind its gateway (`{upstream}`), stopped after the server.
+    pub upstream: Option<crate::upstream::Upstream>,
 }
 
 /// The last lines of a log, on one line, for error messages ("(empty)" when there are none).
@@ -241,7 +243,9 @@ pub fn spawn(
     if let Some(dir) = &scratch {
         std::fs::create_dir_all(dir).map_err(|e| spawn_err(&m.start, e))?;
     }
-    let command = m.start_command(port, workers, scratch.as_deref());
+    // The gateway's upstream, started on the client CPUs (this thread's, until the fork).
+    let upstream = m.needs_upstream().then(crate::upstream::Upstream::start);
+    let command = m.start_command(port, workers, scratch.as_deref(), upstream.as_ref().map(|u| u.url()).as_deref());
     // A program named by path must exist; `sh` would only say "not found" with status 127.
     if let Some(program) = command.split_whitespace().next().filter(|p| p.contains('/')) {
         let program = root.join(program);
@@ -292,6 +296,7 @@ pub fn spawn(
         manifest,
         stop_timeout: STOP_TIMEOUT,
         scratch,
+        upstream,
     };
     running.startup = wait_ready(&mut running, &m.readiness_path, started, ready_timeout)?;
     Ok(running)

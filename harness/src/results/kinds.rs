@@ -55,6 +55,13 @@ impl Workload {
         }
     }
 
+    /// Whether targets speaking `api` serve it: its own API's, and `chat` on our contract's
+    /// targets too (their gateway; docs/contract.md), though `--workload all` leaves it out
+    /// for them (named, it runs: `--workload chat`).
+    pub fn served_by(self, api: Api) -> bool {
+        self.api() == api || (self == Workload::Chat && api == Api::Contract)
+    }
+
     /// Every workload of `api`, in run and report order (`--workload all`).
     pub fn of_api(api: Api) -> Vec<Workload> {
         Workload::ALL.iter().copied().filter(|w| w.api() == api).collect()

@@ -495,12 +495,26 @@ pub struct Verification {
     pub passed: bool,
     pub cases: usize,
     pub failures: Vec<Failure>,
+    /// Corpus cases not judged: a `--url` target's upstream-fault cases, which need the
+    /// upstream to be our mock.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_judged: Vec<String>,
+    /// A gateway's checks beyond the corpus (content against the mock, one upstream request
+    /// per caller, cancellation), counted in `cases`; the slowest dropped caller's upstream
+    /// cancellation as the mock saw it, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_cancel_ms: Option<f64>,
 }
 
 impl Verification {
     /// The record of a conformance corpus run of `cases` cases.
     pub fn of(report: &workloads::conformance::CorpusReport, cases: usize) -> Self {
-        Verification { passed: report.failed.is_empty(), cases, failures: Failure::all(&report.failed) }
+        Verification {
+            passed: report.failed.is_empty(),
+            cases,
+            failures: Failure::all(&report.failed),
+            ..Verification::default()
+        }
     }
 }
 

@@ -140,7 +140,7 @@ pub async fn verify(base_url: &str, model: &str) -> anyhow::Result<Verification>
             failures.push(Failure { case: name.into(), reasons });
         }
     }
-    Ok(Verification { passed: failures.is_empty(), cases: 3, failures })
+    Ok(Verification { passed: failures.is_empty(), cases: 3, failures, ..Verification::default() })
 }
 
 fn check_completion(got: &Observed) -> Vec<String> {

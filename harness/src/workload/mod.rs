@@ -16,6 +16,7 @@ use crate::driver::{Arrival, Mode, PayloadSet};
 use crate::results::Point;
 pub use crate::results::Workload;
 
+pub mod gateway;
 pub mod profile;
 pub use profile::{Profile, ProfileName};
 

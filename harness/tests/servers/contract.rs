@@ -31,6 +31,7 @@ type Check = fn(&Manifest) -> Outcome;
 /// and what it does.
 const CHECKS: &[(&str, Check)] = &[
     ("corpus", corpus),
+    ("gateway", gateway),
     ("bytes", byte_identity),
     ("hostile", hostile),
     ("mixed-load", mixed_load),
@@ -55,13 +56,43 @@ fn runtime() -> tokio::runtime::Runtime {
 fn corpus(m: &Manifest) -> Outcome {
     let server = start(m, 2)?;
     let cases = workloads::conformance::corpus();
+    let upstream = server.upstream.as_ref().ok_or("no upstream was started for the gateway")?;
+    let before = upstream.stats().requests;
     let report = runtime()
         .block_on(workloads::conformance::http::run_corpus(&server.base_url, &cases))
         .map_err(|e| e.to_string())?;
-    if report.failed.is_empty() {
-        Ok(format!("{}/{} cases", report.passed.len(), cases.len()))
+    let forwarded = harness::workload::gateway::forwarded_check(&cases, upstream.stats().requests - before);
+    match (report.failed.is_empty(), forwarded) {
+        (true, None) => Ok(format!("{}/{} cases", report.passed.len(), cases.len())),
+        (_, forwarded) => Err(format!(
+            "{} of {} cases failed:\n{}{}",
+            report.failed.len(),
+            cases.len(),
+            report.failures(),
+            forwarded.map(|f| format!("\n  {}: {}", f.case, f.reasons.join("; "))).unwrap_or_default()
+        )),
+    }
+}
+
+/// The gateway beyond the corpus: the mock's words under the target's own id, one upstream
+/// request per caller request, and every dropped caller's upstream stream cancelled within
+/// 2 x ITL + 1 s (`harness::workload::gateway`).
+fn gateway(m: &Manifest) -> Outcome {
+    let server = start(m, 2)?;
+    let upstream = server.upstream.as_ref().ok_or("no upstream was started for the gateway")?;
+    let checked = runtime()
+        .block_on(harness::workload::gateway::verify(&server.base_url, upstream))
+        .map_err(|e| e.to_string())?;
+    let cancelled = checked.cancelled_within.map(|d| format!("{:.0} ms", d.as_secs_f64() * 1e3)).unwrap_or_default();
+    if checked.failures.is_empty() {
+        let dropped = harness::workload::gateway::DROPPED_CALLERS;
+        Ok(format!(
+            "content and ids match the mock; {dropped}/{dropped} dropped callers cancelled upstream within {cancelled}"
+        ))
     } else {
-        Err(format!("{} of {} cases failed:\n{}", report.failed.len(), cases.len(), report.failures()))
+        let why: Vec<String> =
+            checked.failures.iter().map(|f| format!("{}: {}", f.case, f.reasons.join("; "))).collect();
+        Err(why.join(" | "))
     }
 }
 
@@ -70,7 +101,12 @@ fn corpus(m: &Manifest) -> Outcome {
 fn byte_identity(m: &Manifest) -> Outcome {
     let server = start(m, 2)?;
     let target = Target::parse(&server.base_url).map_err(|e| e.to_string())?;
-    let cases: Vec<Case> = workloads::conformance::corpus().into_iter().filter(|c| c.expect.status == 200).collect();
+    // A gateway's 200 carries its own id and the upstream's words: the gateway check
+    // compares those with the mock's own answer instead.
+    let cases: Vec<Case> = workloads::conformance::corpus()
+        .into_iter()
+        .filter(|c| c.expect.status == 200 && c.expect.gateway.is_none())
+        .collect();
     let differ: Vec<String> = runtime().block_on(async {
         let mut differ = Vec::new();
         for case in &cases {
@@ -171,6 +207,7 @@ fn is_fast(case: &Case) -> bool {
         && !(infer && mode == Some("io") && number("latency_ms", 100) > 0)
         && !(infer && mode == Some("cpu") && number("work", 1000) > 10)
         && number("max_tokens", 0) <= 64
+        && !case.reaches_upstream()
 }
 
 /// `signal` while a 300 ms request is in flight (one worker): the request completes with

@@ -29,6 +29,9 @@ use tokio::sync::oneshot;
 pub use config::{Config, Fault, ParseError, UsageMode};
 pub use stats::{Stats, StatsSnapshot};
 
+/// This crate's version, as results record the mock they measured.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// How long open connections may finish after shutdown begins. Short: a mock being
 /// stopped has no work worth waiting for, and streams still open then are cut.
 const GRACE_PERIOD: Duration = Duration::from_secs(1);
