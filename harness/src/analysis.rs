@@ -352,6 +352,99 @@ pub fn overheads(targets: &[crate::results::TargetResult]) -> Vec<Overhead> {
     out
 }
 
+/// A paired difference `a − b` of a figure over the rounds both points measured: each
+/// round's difference within the round, their mean with a Student-t interval over rounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedDiff {
+    pub diff: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+    pub rounds: usize,
+}
+
+/// [`PairedDiff`] of `value` between `a` and `b`; `None` with fewer than 2 paired rounds.
+pub fn paired_difference(a: &Point, b: &Point, value: impl Fn(&Repeat) -> Option<f64>) -> Option<PairedDiff> {
+    let by_round = |p: &Point| -> std::collections::BTreeMap<usize, f64> {
+        p.repeats.iter().enumerate().filter_map(|(i, r)| Some((r.round.unwrap_or(i + 1), value(r)?))).collect()
+    };
+    let (ra, rb) = (by_round(a), by_round(b));
+    let diffs: Vec<f64> = ra.iter().filter_map(|(round, &x)| Some(x - *rb.get(round)?)).collect();
+    if diffs.len() < 2 {
+        return None;
+    }
+    let s = stats::summarize(&diffs)?;
+    Some(PairedDiff { diff: s.mean, ci95_low: s.ci95_low, ci95_high: s.ci95_high, rounds: s.n })
+}
+
+/// A gateway's cost at one closed-loop `chat` point, over its upstream asked straight
+/// (`upstream-direct`) in the same rounds (docs/metrics.md, "Gateway overhead").
+#[derive(Debug, Clone)]
+pub struct GatewayOverhead {
+    pub target: String,
+    pub key: crate::results::PointKey,
+    /// TTFT and E2EL percentiles, target − direct, µs, paired by round; a percentile is
+    /// compared only where both windows of a round have the samples to give it.
+    pub ttft_p50_us: Option<PairedDiff>,
+    pub ttft_p99_us: Option<PairedDiff>,
+    pub e2el_p50_us: Option<PairedDiff>,
+    pub e2el_p99_us: Option<PairedDiff>,
+    /// Server CPU-µs per streamed output token and per stream, over the target's rounds.
+    pub cpu_us_per_token: Option<Spread>,
+    pub cpu_us_per_stream: Option<Spread>,
+    /// (Mean PSS in the window − idle PSS) ÷ the streams held (throughput × mean E2E
+    /// latency, Little's law), bytes, over rounds.
+    pub pss_per_stream_bytes: Option<Spread>,
+    /// The streams held, median over rounds.
+    pub held_streams: Option<f64>,
+    /// Either point's flags, which qualify the figures.
+    pub flags: Vec<crate::results::Flag>,
+}
+
+/// Every closed-loop `chat` point of every target that `upstream-direct` measured too, with
+/// its overheads. Open-loop points are left out: each target's were offered a fraction of
+/// its own maximum, not the same load.
+pub fn gateway_overheads(targets: &[crate::results::TargetResult]) -> Vec<GatewayOverhead> {
+    use crate::results::{PointKey, PointMode, Workload};
+    let Some(direct) = targets.iter().find(|t| t.name == crate::results::UPSTREAM_DIRECT) else { return Vec::new() };
+    let mut out = Vec::new();
+    for t in targets.iter().filter(|t| t.name != direct.name) {
+        let idle_pss = t.cost.as_ref().and_then(|c| c.idle_pss_bytes);
+        for p in t.points.iter().filter(|p| p.workload == Workload::Chat && p.mode == PointMode::Closed) {
+            let key = PointKey::of(p);
+            let Some(b) = direct.points.iter().find(|b| PointKey::of(b) == key) else { continue };
+            let pct = |get: fn(&ChatRepeat) -> Option<u64>| {
+                move |r: &Repeat| r.chat.as_ref().and_then(get).map(|v| v as f64)
+            };
+            let per_round = |f: &dyn Fn(&Repeat) -> Option<f64>| -> Option<Spread> {
+                let v: Vec<f64> = p.repeats.iter().filter_map(f).collect();
+                stats::summarize(&v).map(Spread::from)
+            };
+            let held = |r: &Repeat| Some(r.throughput_rps * r.answered_mean_us? / 1e6).filter(|h| *h > 0.0);
+            let mut flags: Vec<crate::results::Flag> = p.summary.flags.clone();
+            flags.extend(b.summary.flags.iter().filter(|f| !p.summary.flags.contains(f)).cloned());
+            out.push(GatewayOverhead {
+                target: t.name.clone(),
+                ttft_p50_us: paired_difference(p, b, pct(|c| Some(c.ttft_us.p50))),
+                ttft_p99_us: paired_difference(p, b, pct(|c| c.ttft_us.p99)),
+                e2el_p50_us: paired_difference(p, b, pct(|c| Some(c.e2el_us.p50))),
+                e2el_p99_us: paired_difference(p, b, pct(|c| c.e2el_us.p99)),
+                // The window's server CPU (per completed response × completed) over its tokens.
+                cpu_us_per_token: per_round(&|r| {
+                    let tokens = r.chat.as_ref()?.output_tokens_per_s * r.window_s;
+                    let completed = r.completed_in_window.unwrap_or(r.responses) as f64;
+                    (tokens > 0.0).then_some(r.cpu_us_per_request? * completed / tokens)
+                }),
+                cpu_us_per_stream: per_round(&|r| r.cpu_us_per_request),
+                pss_per_stream_bytes: per_round(&|r| Some((r.pss_mean_bytes? as f64 - idle_pss? as f64) / held(r)?)),
+                held_streams: per_round(&held).map(|s| s.median),
+                key,
+                flags,
+            });
+        }
+    }
+    out
+}
+
 /// Flag `client_lag`: the driver's send lag at its tail exceeds [`CLIENT_LAG_SHARE`] of the
 /// latency at its tail, each the highest percentile its samples give (p99, else p90, else
 /// p50), so the reported latency may be partly the client's (docs/metrics.md, "Send lag").
@@ -811,6 +904,77 @@ mod tests {
         let tp = o.throughput.as_ref().unwrap();
         assert!((tp.ratio - 0.5).abs() < 1e-9 && tp.rounds == 3 && tp.differs(), "{tp:?}");
         assert!((o.cpu_per_request.as_ref().unwrap().ratio - 2.0).abs() < 1e-9, "{o:?}");
+    }
+
+    /// A gateway's overhead over upstream-direct: TTFT and E2EL differences paired by round
+    /// (a drift shared by both cancels), p99 only where the windows give it, CPU per token
+    /// from the window's CPU over its tokens, and PSS per stream over the streams held by
+    /// Little's law; open-loop points and targets without a direct twin give no rows.
+    #[test]
+    fn gateway_overheads_pair_each_target_with_upstream_direct() {
+        let chat = |ttft: u64, e2el: u64, p99: Option<u64>| ChatRepeat {
+            streams_complete: 100,
+            streams_incomplete: 0,
+            output_tokens: 3200,
+            output_tokens_per_s: 800.0,
+            output_chunks: 3200,
+            reasoning_chunks: 0,
+            tokens_from_usage: 0,
+            tokens_from_chunks: 100,
+            goodput_rps: None,
+            ttft_us: Latency { n: Some(100), p50: ttft, p99, ..Latency::default() },
+            ttft_vllm_us: Latency::default(),
+            itl_us: Latency::default(),
+            tpot_us: Latency::default(),
+            e2el_us: Latency { n: Some(100), p50: e2el, p99, ..Latency::default() },
+        };
+        // Rounds drift by +5 ms on both sides alike.
+        let at = |base_ttft: u64, p99: Option<u64>, cpu: Option<f64>, pss: Option<u64>| {
+            let reps = (0..3u64)
+                .map(|i| Repeat {
+                    round: Some(i as usize + 1),
+                    window_s: 4.0,
+                    completed_in_window: Some(100),
+                    throughput_rps: 25.0,
+                    answered_mean_us: Some(640_000.0),
+                    cpu_us_per_request: cpu,
+                    pss_mean_bytes: pss,
+                    chat: Some(chat(base_ttft + i * 5_000, 600_000 + base_ttft + i * 5_000, p99)),
+                    ..repeat(25.0, 0.3)
+                })
+                .collect::<Vec<_>>();
+            let mut p = point(Workload::Chat, Mode::Closed { connections: 16 }, None, reps, Latency::default());
+            p.workload = Workload::Chat;
+            p
+        };
+        let target = |name: &str, points: Vec<Point>, idle_pss: Option<u64>| crate::results::TargetResult {
+            name: name.into(),
+            points,
+            cost: Some(crate::results::Cost { idle_pss_bytes: idle_pss, ..Default::default() }),
+            ..Default::default()
+        };
+        let open = {
+            let mode = Mode::Open { rate_rps: 10.0, arrival: Arrival::Poisson { seed: 1 }, max_connections: 256 };
+            point(Workload::Chat, mode, Some("0.5 x max (of 20 req/s)".into()), vec![repeat(10.0, 0.3)], Latency::default())
+        };
+        let targets = vec![
+            target("axum", vec![at(52_000, None, Some(3200.0), Some(20 << 20)), open.clone()], Some(4 << 20)),
+            target(crate::results::UPSTREAM_DIRECT, vec![at(50_000, None, None, None), open], None),
+        ];
+        let rows = gateway_overheads(&targets);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let o = &rows[0];
+        assert_eq!((o.target.as_str(), o.key.connections), ("axum", 16));
+        let d = o.ttft_p50_us.unwrap();
+        assert!((d.diff - 2_000.0).abs() < 1e-9 && d.rounds == 3 && d.ci95_low == d.ci95_high, "{d:?}");
+        assert!((o.e2el_p50_us.unwrap().diff - 2_000.0).abs() < 1e-9);
+        assert!(o.ttft_p99_us.is_none(), "no p99 from windows of 100 streams");
+        // 3200 µs per response × 100 responses over 800 tokens/s × 4 s.
+        assert!((o.cpu_us_per_token.as_ref().unwrap().median - 100.0).abs() < 1e-9, "{o:?}");
+        // 25 streams/s × 0.64 s = 16 held; (20 − 4) MiB over 16.
+        assert!((o.held_streams.unwrap() - 16.0).abs() < 1e-9);
+        assert!((o.pss_per_stream_bytes.as_ref().unwrap().median - f64::from(1u32 << 20)).abs() < 1e-6);
+        assert!(gateway_overheads(&targets[..1]).is_empty(), "no upstream-direct, no rows");
     }
 
     /// The paired ratio takes each round's ratio within the round: a drift that moves both

@@ -34,8 +34,7 @@ pub enum TargetSource {
     Upstream,
 }
 
-/// The name of the [`TargetSource::Upstream`] target in results.
-pub const UPSTREAM_DIRECT: &str = "upstream-direct";
+pub use crate::results::UPSTREAM_DIRECT;
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {

@@ -21,7 +21,8 @@ pub struct Chart {
 }
 
 /// Every chart, in report order. File stems are stable: `throughput`, `latency-spectrum`,
-/// `latency-vs-load`, `cpu-per-request`, `memory`, `streaming`, `inflight`, `probe`.
+/// `latency-vs-load`, `cpu-per-request`, `memory`, `streaming`, `inflight`, `probe`,
+/// `gateway-overhead`.
 pub fn all(r: &Results) -> Vec<Chart> {
     vec![
         throughput(r),
@@ -32,6 +33,7 @@ pub fn all(r: &Results) -> Vec<Chart> {
         streaming(r),
         inflight(r),
         probe(r),
+        gateway_overhead(r),
     ]
 }
 
@@ -802,5 +804,69 @@ mod tests {
             .collect();
         assert_eq!(bars.len(), 2);
         assert!(bars.iter().all(|b| b.y_log), "{bars:?}");
+    }
+}
+
+/// What each gateway adds to TTFT and E2EL over its upstream asked straight, per closed-loop
+/// chat point (`analysis::gateway_overheads`): the paired difference of the medians, with
+/// its 95% interval over rounds as the whisker.
+fn gateway_overhead(r: &Results) -> Chart {
+    let rows = crate::analysis::gateway_overheads(&r.targets);
+    let targets: Vec<(usize, &TargetResult)> =
+        view::with_points(r).into_iter().filter(|(_, t)| rows.iter().any(|o| o.target == t.name)).collect();
+    let mut groups: Vec<crate::results::PointKey> = Vec::new();
+    for o in &rows {
+        if !groups.contains(&o.key) {
+            groups.push(o.key.clone());
+        }
+    }
+    groups.sort_by_key(|k| k.connections);
+    type Pick = fn(&crate::analysis::GatewayOverhead) -> Option<crate::analysis::PairedDiff>;
+    let panel = |title: &str, pick: Pick| -> Panel {
+        let series: Vec<BarSeries> = targets
+            .iter()
+            .map(|(i, t)| BarSeries {
+                color: view::color(*i),
+                bars: groups
+                    .iter()
+                    .map(|k| {
+                        let o = rows.iter().find(|o| o.target == t.name && &o.key == k)?;
+                        let d = pick(o)?;
+                        Some(Bar {
+                            value: d.diff / 1e3,
+                            range: Some((d.ci95_low / 1e3, d.ci95_high / 1e3)),
+                            flagged: !o.flags.is_empty(),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        if series.iter().all(|s| s.bars.iter().all(Option::is_none)) {
+            return empty(title);
+        }
+        Panel::Bars(BarPanel {
+            y_log: false,
+            title: title.into(),
+            y_label: "ms over direct".into(),
+            groups: groups.iter().map(|k| k.setting()).collect(),
+            series,
+        })
+    };
+    let panels = vec![
+        panel("TTFT p50: gateway − direct", |o| o.ttft_p50_us),
+        panel("E2EL p50: gateway − direct", |o| o.e2el_p50_us),
+    ];
+    let legend = targets
+        .iter()
+        .map(|(i, t)| LegendEntry { label: t.name.clone(), color: view::color(*i), style: Mark::Box })
+        .collect();
+    Chart {
+        figure: figure(r, "gateway-overhead", "LLM gateway: latency added over the upstream asked straight", legend, panels),
+        caption: "What each target adds as a gateway: its median time to first token and median end-to-end latency \
+                  minus those of its mock upstream asked straight (upstream-direct), at the same closed-loop point \
+                  in the same rounds, in ms; the whisker is the 95% interval of the mean of the per-round \
+                  differences, and a * marks a flagged point. Lower is better; the \"LLM gateway\" table gives the \
+                  p99s, the CPU per token and the memory per open stream."
+            .into(),
     }
 }

@@ -53,6 +53,7 @@ pub fn all(r: &Results) -> Vec<Table> {
         chat(r),
         objectives(r),
         overhead(r),
+        gateway(r),
         inflight(r),
         probe(r),
         mixed(r),
@@ -507,6 +508,71 @@ fn overhead(r: &Results) -> Option<Table> {
         headers: ["target", "over", "point", "throughput ratio", "CPU-µs per response ratio", "p50 latency ratio"]
             .map(String::from)
             .to_vec(),
+        rows,
+    })
+}
+
+/// A paired difference in ms: `+2.1 [1.8–2.4] (3 rounds)`, or why there is none.
+fn diff_ms(d: &Option<crate::analysis::PairedDiff>) -> String {
+    match d {
+        Some(d) => format!(
+            "{:+.2} [{:+.2}, {:+.2}] ({} rounds)",
+            d.diff / 1e3,
+            d.ci95_low / 1e3,
+            d.ci95_high / 1e3,
+            d.rounds
+        ),
+        None => "– (too few samples or rounds)".into(),
+    }
+}
+
+/// Each gateway against its upstream asked straight (`upstream-direct`), per closed-loop
+/// chat point: what the framework and its HTTP client add (docs/metrics.md, "Gateway overhead").
+fn gateway(r: &Results) -> Option<Table> {
+    let rows: Vec<Vec<Cell>> = crate::analysis::gateway_overheads(&r.targets)
+        .iter()
+        .map(|o| {
+            let rounds = o.ttft_p50_us.map_or(0, |d| d.rounds);
+            vec![
+                Cell::text(&o.target),
+                Cell::flagged(o.key.setting(), &o.flags),
+                Cell::text(diff_ms(&o.ttft_p50_us)),
+                Cell::text(diff_ms(&o.ttft_p99_us)),
+                Cell::text(diff_ms(&o.e2el_p50_us)),
+                Cell::text(diff_ms(&o.e2el_p99_us)),
+                Cell::text(spread_cell(o.cpu_us_per_token.as_ref(), rounds)),
+                Cell::text(spread_cell(o.cpu_us_per_stream.as_ref(), rounds)),
+                Cell::text(match (&o.pss_per_stream_bytes, o.held_streams) {
+                    (Some(s), Some(h)) if s.median >= 0.0 => format!("{} over {h:.1} streams", fmt_bytes(s.median)),
+                    (Some(_), Some(h)) => format!("below idle, over {h:.1} streams"),
+                    _ => "–".into(),
+                }),
+            ]
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Table {
+        id: "gateway",
+        title: "LLM gateway: overhead over the upstream asked straight".into(),
+        note: "Each target forwarding chat completions to its own mock model server, against that mock asked \
+               straight (upstream-direct) at the same closed-loop point in the same rounds: TTFT and E2EL \
+               percentiles, target − direct in ms, each round's difference taken within the round, mean with its \
+               95% interval over the rounds (a p99 only where every window had 1,000 streams); server CPU-µs per \
+               streamed token and per stream, median [95% CI] over rounds; PSS above idle per stream held \
+               (throughput × mean E2E latency). The mock runs on the client CPUs."
+            .into(),
+        headers: [
+            "target",
+            "point",
+            "TTFT p50 +ms",
+            "TTFT p99 +ms",
+            "E2EL p50 +ms",
+            "E2EL p99 +ms",
+            "CPU-µs per token",
+            "CPU-µs per stream",
+            "PSS per open stream",
+        ]
+        .map(String::from)
+        .to_vec(),
         rows,
     })
 }

@@ -490,6 +490,10 @@ pub struct Fit {
     pub points: Vec<[f64; 2]>,
 }
 
+/// The name of the gateways' upstream measured straight, a target of its own
+/// (`plan::TargetSource::Upstream`; docs/metrics.md, "Gateway overhead").
+pub const UPSTREAM_DIRECT: &str = "upstream-direct";
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Verification {
     pub passed: bool,
