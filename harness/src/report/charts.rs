@@ -768,7 +768,8 @@ mod tests {
                 "memory",
                 "streaming",
                 "inflight",
-                "probe"
+                "probe",
+                "gateway-overhead"
             ]
         );
         for c in &charts[..6] {
@@ -776,6 +777,8 @@ mod tests {
         }
         // The quick example predates infer-io and infer-cpu.
         assert!(!charts[6].figure.has_data() && !charts[7].figure.has_data());
+        // Nor did it measure a gateway.
+        assert!(!charts[8].figure.has_data());
     }
 
     #[test]
