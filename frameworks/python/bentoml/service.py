@@ -16,6 +16,9 @@ Where BentoML's defaults differ from the contract (docs/contract.md, "Python tar
   `bentoml` loggers, at INFO by default, are set to `--arg log_level` (warning);
 - Prometheus metrics, BentoML's access log and span recording are on by default: all three
   are off in the service config (see `tracing` there).
+`/v1/chat/completions` forwards with httpx's AsyncClient (`mlapi.gateway_async`) and returns
+Starlette responses, as `/v1/generate`: a `StreamingResponse` once the upstream's head is in,
+a `JSONResponse` otherwise (502 on an upstream failure; the middleware leaves it as it is).
 The number of worker processes is `bentoml serve --arg workers=N` (`bentoml.use_arguments`),
 since `bentoml serve` has no workers flag for a `@bentoml.service`.
 """
@@ -31,9 +34,9 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from mlapi import contract as c
-from mlapi import model, pacing, tokens
+from mlapi import gateway, gateway_async, model, pacing, tokens
 from mlapi.lifecycle import die_with_parent
-from mlapi.pydantic_models import GenerateRequest, InferRequest, InferResponse, PredictRequest
+from mlapi.pydantic_models import ChatRequest, GenerateRequest, InferRequest, InferResponse, PredictRequest
 
 from .contract_http import ContractErrors
 
@@ -130,6 +133,19 @@ class Mlapi:
             # would run whole in BentoML's pool (threads=1 per worker by default), io waits too.
             score = await run_in_threadpool(model.infer_cpu, req.features, req.work)
         return InferResponse(score=score, label=c.label(score, c.INFER_THRESHOLD), mode=req.mode)
+
+    @bentoml.api(route="/v1/chat/completions")
+    async def chat_completions(self, req: ChatRequest, /):
+        # No return annotation, as generate: a returned Response is sent as it is.
+        body = gateway.forwarded_from(req)
+        try:
+            if not req.stream:
+                return JSONResponse(await gateway_async.complete(body))
+            events = await gateway_async.open_stream(body)
+        except gateway.UpstreamError as e:
+            return JSONResponse(gateway.upstream_error(str(e)), status_code=502)
+        # A disconnect cancels the task iterating the events, which closes the upstream stream.
+        return StreamingResponse(events, media_type=gateway.SSE_MEDIA_TYPE, headers={"cache-control": "no-cache"})
 
 
 Mlapi.add_asgi_middleware(ContractErrors, paths=frozenset(api.route for api in Mlapi.apis.values()))

@@ -19,6 +19,10 @@ targets"), mapped with Ninja's exception handlers and its parser and view-decora
   the way Starlette's and Litestar's limits work. Django's own check stays behind it.
 - Django logs every 4xx response at WARNING (`django.request`); like the other targets, only
   server errors are logged, so that logger is set to ERROR.
+
+`/v1/chat/completions` forwards to the upstream with httpx's AsyncClient
+(`mlapi.gateway_async`) and re-streams through a `StreamingHttpResponse` over the async
+events, as `/v1/generate`, once the upstream's head is in (a 502 otherwise).
 """
 
 import asyncio
@@ -61,8 +65,10 @@ from ninja.parser import Parser  # noqa: E402
 from pydantic import ConfigDict, model_validator  # noqa: E402
 from pydantic_core import PydanticCustomError  # noqa: E402
 
-from mlapi import errors, jsonsyntax, model, pacing, tokens  # noqa: E402
+from mlapi import errors, gateway, gateway_async, jsonsyntax, model, pacing, tokens  # noqa: E402
 from mlapi.fields import (  # noqa: E402
+    ChatModel,
+    Content,
     Features,
     LatencyMs,
     MaxTokens,
@@ -70,9 +76,11 @@ from mlapi.fields import (  # noqa: E402
     ModelName,
     Prompt,
     RequestId,
+    Role,
     RowId,
     Seed,
     Tags,
+    Temperature,
     Threshold,
     Timestamp,
     TokenDelay,
@@ -153,6 +161,22 @@ class InferOut(Schema):
     mode: str
 
 
+class ChatMessageIn(StrictIn):
+    role: Role
+    content: Content
+
+
+class ChatIn(StrictIn):
+    model: ChatModel
+    messages: list[ChatMessageIn] = Field(min_length=c.MESSAGES_MIN, max_length=c.MESSAGES_MAX)
+    stream: bool = False
+    # Optional without admitting null: the type refuses None, the default (not validated)
+    # says the field was left out.
+    max_tokens: MaxTokens = None
+    max_completion_tokens: MaxTokens = None
+    temperature: Temperature = None
+
+
 class ContractParser(Parser):
     """JSON syntax as the contract defines it (no NaN/Infinity, UTF-8)."""
 
@@ -219,6 +243,19 @@ async def infer(request, payload: InferIn):
     return {"score": score, "label": c.label(score, c.INFER_THRESHOLD), "mode": payload.mode}
 
 
+@api.post("/v1/chat/completions")
+@decorate_view(require_json)
+async def chat_completions(request, payload: ChatIn):
+    body = gateway.forwarded_from(payload)
+    if not payload.stream:
+        return await gateway_async.complete(body)
+    # Django cancels the task iterating the events when the client disconnects, which
+    # closes the upstream stream.
+    response = StreamingHttpResponse(await gateway_async.open_stream(body), content_type=gateway.SSE_MEDIA_TYPE)
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
 @api.exception_handler(ValidationError)
 def contract_validation_error(request, exc: ValidationError):
     errs = [{**e, "loc": list(e["loc"])} for e in exc.errors]
@@ -235,6 +272,11 @@ def contract_http_error(request, exc: HttpError):
     if exc.status_code == 400 and isinstance(exc.__cause__, json.JSONDecodeError):
         return api.create_response(request, errors.json_invalid(exc.__cause__.msg), status=400)
     return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+
+
+@api.exception_handler(gateway.UpstreamError)
+def upstream_error(request, exc: gateway.UpstreamError):
+    return api.create_response(request, gateway.upstream_error(str(exc)), status=502)
 
 
 @api.exception_handler(RequestDataTooBig)

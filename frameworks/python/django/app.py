@@ -60,6 +60,7 @@ urlpatterns = [
     path("v1/predict", views.Predict.as_view()),
     path("v1/generate", views.Generate.as_view()),
     path("v1/infer", views.Infer.as_view()),
+    path("v1/chat/completions", views.ChatCompletions.as_view()),
 ]
 
 

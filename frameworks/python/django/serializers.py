@@ -159,6 +159,21 @@ class GenerateSerializer(serializers.Serializer):
     seed = StrictIntegerField(min_value=0, max_value=c.SEED_MAX, default=c.SEED_DEFAULT)
 
 
+class ChatMessageSerializer(serializers.Serializer):
+    role = StrictChoiceField(choices=c.CHAT_ROLES)
+    content = StrictCharField(max_length=c.CONTENT_MAX, allow_blank=True)
+
+
+class ChatSerializer(serializers.Serializer):
+    model = StrictCharField(min_length=c.CHAT_MODEL_MIN, max_length=c.CHAT_MODEL_MAX)
+    messages = ChatMessageSerializer(many=True, min_length=c.MESSAGES_MIN, max_length=c.MESSAGES_MAX)
+    stream = StrictBooleanField(default=False)
+    # Not required: left out of validated_data when absent.
+    max_tokens = StrictIntegerField(min_value=c.MAX_TOKENS_MIN, max_value=c.MAX_TOKENS_MAX, required=False)
+    max_completion_tokens = StrictIntegerField(min_value=c.MAX_TOKENS_MIN, max_value=c.MAX_TOKENS_MAX, required=False)
+    temperature = StrictFloatField(min_value=c.TEMPERATURE_MIN, max_value=c.TEMPERATURE_MAX, required=False)
+
+
 class InferSerializer(serializers.Serializer):
     features = features_field()
     mode = StrictChoiceField(choices=["io", "cpu"])

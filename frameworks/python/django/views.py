@@ -21,6 +21,8 @@ Where DRF's defaults differ from the contract:
   catch (a 500); the parser answers 400, and parses with `mlapi.jsonsyntax` as the other
   stdlib-json targets do (no NaN/Infinity, which DRF's STRICT_JSON already refuses, and
   UTF-8 whatever charset the content type names).
+`/v1/chat/completions` forwards with a `requests.Session` (`mlapi.gateway_sync`); an upstream
+failure before the stream (`UpstreamError`) is answered 502 by the same handler.
 """
 
 import time
@@ -35,8 +37,8 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView, exception_handler
 
 from mlapi import contract as c
-from mlapi import errors, jsonsyntax, model, pacing, tokens
-from serializers import GenerateSerializer, InferSerializer, PredictSerializer
+from mlapi import errors, gateway, gateway_sync, jsonsyntax, model, pacing, tokens
+from serializers import ChatSerializer, GenerateSerializer, InferSerializer, PredictSerializer
 
 
 class ContractJSONParser(JSONParser):
@@ -58,6 +60,8 @@ def contract_exception_handler(exc, context):
         return Response({"detail": list(contract_detail(exc.detail, ("body",)))}, status=422)
     if isinstance(exc, RequestDataTooBig):
         return Response(errors.body_too_large(c.BODY_LIMIT), status=413)
+    if isinstance(exc, gateway.UpstreamError):
+        return Response(gateway.upstream_error(str(exc)), status=502)
     # 405, 415 and anything else: DRF's own answers (an unknown path is Django's 404).
     return exception_handler(exc, context)
 
@@ -141,3 +145,23 @@ class Infer(JSONBodyView):
             # On this gthread worker thread: gunicorn's thread pool is the framework's.
             score = model.infer_cpu(req["features"], req["work"])
         return Response({"score": score, "label": c.label(score, c.INFER_THRESHOLD), "mode": req["mode"]})
+
+
+class ChatCompletions(JSONBodyView):
+    def post(self, request):
+        req = self.validated(ChatSerializer, request)
+        body = gateway.forwarded_body(
+            req["model"],
+            ((m["role"], m["content"]) for m in req["messages"]),
+            req["stream"],
+            req.get("max_tokens"),
+            req.get("max_completion_tokens"),
+            req.get("temperature"),
+        )
+        if not req["stream"]:
+            return Response(gateway_sync.complete(body))
+        # A sync iterator, as Generate's: gunicorn writes each event as it is yielded, and a
+        # failed write (caller gone) closes it, which closes the upstream stream.
+        response = StreamingHttpResponse(gateway_sync.open_stream(body), content_type=gateway.SSE_MEDIA_TYPE)
+        response["Cache-Control"] = "no-cache"
+        return response

@@ -9,22 +9,28 @@ extension points (docs/contract.md, "Python targets"):
   class (FastAPI's documented APIRoute hook) parses with `mlapi.jsonsyntax.loads`;
 - a body without `content-type: application/json` is not parsed and fails validation (422):
   the `require_json` dependency answers 415 first.
+
+`/v1/chat/completions` forwards to the upstream with httpx's AsyncClient
+(`mlapi.gateway_async`). A stream is Starlette's `StreamingResponse`, returned once the
+upstream's head is in: FastAPI's own SSE (a generator endpoint, as `/v1/generate`) sends its
+head before the generator runs, too early for the 502 the contract asks for.
 """
 
 import asyncio
 from collections.abc import AsyncIterable
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from mlapi import contract as c
-from mlapi import errors, jsonsyntax, model, pacing, tokens
+from mlapi import errors, gateway, gateway_async, jsonsyntax, model, pacing, tokens
 from mlapi.lifecycle import die_with_parent
 from mlapi.pydantic_models import (
+    ChatRequest,
     GenerateRequest,
     InferRequest,
     InferResponse,
@@ -94,8 +100,23 @@ async def infer(req: InferRequest) -> InferResponse:
     return InferResponse(score=score, label=c.label(score, c.INFER_THRESHOLD), mode=req.mode)
 
 
+@router.post("/v1/chat/completions", dependencies=json_body)
+async def chat_completions(req: ChatRequest) -> Response:
+    body = gateway.forwarded_from(req)
+    if not req.stream:
+        return JSONResponse(await gateway_async.complete(body))
+    events = await gateway_async.open_stream(body)
+    # A disconnect cancels the task iterating `events`, which closes the upstream stream.
+    return StreamingResponse(events, media_type=gateway.SSE_MEDIA_TYPE, headers={"cache-control": "no-cache"})
+
+
 app = FastAPI(title="mlapi-bench (FastAPI)", max_body_size=c.BODY_LIMIT)
 app.include_router(router)
+
+
+@app.exception_handler(gateway.UpstreamError)
+async def upstream_error(request: Request, exc: gateway.UpstreamError) -> JSONResponse:
+    return JSONResponse(gateway.upstream_error(str(exc)), status_code=502)
 
 
 @app.exception_handler(RequestValidationError)

@@ -16,6 +16,8 @@ with Flask's own hooks:
   reads one byte past the limit from the WSGI input and answers 413 if there is one.
 Flask is synchronous: the token delay and io latency are `time.sleep` in the worker thread,
 and cpu inference runs on that thread too (gthread's pool is the framework's thread pool).
+`/v1/chat/completions` forwards with a `requests.Session` (`mlapi.gateway_sync`) and holds
+its worker thread for the whole stream.
 """
 
 import time
@@ -26,9 +28,9 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mlapi import contract as c
-from mlapi import errors, jsonsyntax, model, pacing, tokens
+from mlapi import errors, gateway, gateway_sync, jsonsyntax, model, pacing, tokens
 from mlapi.lifecycle import die_with_parent
-from mlapi.pydantic_models import GenerateRequest, InferRequest, InferResponse, PredictRequest
+from mlapi.pydantic_models import ChatRequest, GenerateRequest, InferRequest, InferResponse, PredictRequest
 from mlapi.pydantic_models import predict as score_request
 
 die_with_parent()
@@ -103,6 +105,23 @@ def infer():
     else:
         score = model.infer_cpu(req.features, req.work)
     return InferResponse(score=score, label=c.label(score, c.INFER_THRESHOLD), mode=req.mode).model_dump()
+
+
+@app.post("/v1/chat/completions")
+def chat_completions():
+    req = ChatRequest.model_validate(request.get_json())
+    body = gateway.forwarded_from(req)
+    if not req.stream:
+        return gateway_sync.complete(body)
+    # The events do not read the request, so no stream_with_context. gunicorn writes each
+    # as it is yielded; a failed write (caller gone) closes them, and the upstream stream.
+    events = gateway_sync.open_stream(body)
+    return Response(events, mimetype=gateway.SSE_MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
+
+
+@app.errorhandler(gateway.UpstreamError)
+def upstream_error(e: gateway.UpstreamError):
+    return gateway.upstream_error(str(e)), 502
 
 
 @app.errorhandler(ContractError)

@@ -14,6 +14,10 @@ Where Litestar's defaults differ from the contract (docs/contract.md, "Python ta
   invalid UTF-8 escape as UnicodeDecodeError (a 500 otherwise): also a 400.
 - POST answers 201 by default: the routes say 200.
 - A non-JSON content type would still be decoded: a `before_request` hook answers 415.
+
+`/v1/chat/completions` forwards to the upstream with httpx's AsyncClient
+(`mlapi.gateway_async`) and re-streams with Litestar's own `ServerSentEvent`, as
+`/v1/generate`, once the upstream's head is in (a 502 otherwise).
 """
 
 import asyncio
@@ -32,7 +36,7 @@ from litestar.serialization import decode_json
 from msgspec import Meta, Struct
 
 from mlapi import contract as c
-from mlapi import errors, model, pacing, tokens
+from mlapi import errors, gateway, gateway_async, model, pacing, tokens
 from mlapi.lifecycle import die_with_parent
 
 die_with_parent()
@@ -93,6 +97,22 @@ class InferRequest(Struct):
     mode: Literal["io", "cpu"]
     latency_ms: Annotated[int, Meta(ge=0, le=c.LATENCY_MAX)] = c.LATENCY_DEFAULT
     work: Annotated[int, Meta(ge=c.WORK_MIN, le=c.WORK_MAX)] = c.WORK_DEFAULT
+
+
+class ChatMessage(Struct):
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[str, Meta(max_length=c.CONTENT_MAX)]
+
+
+class ChatRequest(Struct):
+    model: Annotated[str, Meta(min_length=c.CHAT_MODEL_MIN, max_length=c.CHAT_MODEL_MAX)]
+    messages: Annotated[list[ChatMessage], Meta(min_length=c.MESSAGES_MIN, max_length=c.MESSAGES_MAX)]
+    stream: bool = False
+    # Optional without admitting null: the type refuses None, the default (not validated)
+    # says the field was left out.
+    max_tokens: Annotated[int, Meta(ge=c.MAX_TOKENS_MIN, le=c.MAX_TOKENS_MAX)] = None
+    max_completion_tokens: Annotated[int, Meta(ge=c.MAX_TOKENS_MIN, le=c.MAX_TOKENS_MAX)] = None
+    temperature: Annotated[float, Meta(ge=c.TEMPERATURE_MIN, le=c.TEMPERATURE_MAX)] = None
 
 
 class InferResponse(Struct):
@@ -166,6 +186,17 @@ async def infer(request: Request) -> InferResponse:
     return InferResponse(score=score, label=c.label(score, c.INFER_THRESHOLD), mode=req.mode)
 
 
+@post("/v1/chat/completions", status_code=200, before_request=require_json)
+async def chat_completions(request: Request) -> Response | ServerSentEvent:
+    req = await body_as(request, ChatRequest)
+    body = gateway.forwarded_from(req)
+    if not req.stream:
+        return Response(await gateway_async.complete(body))
+    # Bare data: ServerSentEvent frames each event itself. A disconnect cancels the task
+    # iterating the events, which closes the upstream stream.
+    return ServerSentEvent(await gateway_async.open_stream(body, frame=str))
+
+
 # msgspec's error path: `$.inputs[0].features[7]`, `$.inputs[0].tags[...]` (a bad value) or
 # "`key` in `$.inputs[0].tags`" (a bad key); a missing field is named in the message.
 _PATH = re.compile(r" - at (`key` in )?`\$([^`]*)`$")
@@ -217,6 +248,10 @@ def body_error(request: Request, exc: BodyError) -> Response:
     return Response(exc.body, status_code=exc.status)
 
 
+def upstream_error(request: Request, exc: gateway.UpstreamError) -> Response:
+    return Response(gateway.upstream_error(str(exc)), status_code=502)
+
+
 def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 415 and isinstance(exc.extra, dict):
         return Response(exc.extra, status_code=415)
@@ -226,8 +261,8 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 
 app = Litestar(
-    route_handlers=[health, predict, generate, infer],
+    route_handlers=[health, predict, generate, infer, chat_completions],
     request_max_body_size=c.BODY_LIMIT,
-    exception_handlers={BodyError: body_error, HTTPException: http_error},
+    exception_handlers={BodyError: body_error, HTTPException: http_error, gateway.UpstreamError: upstream_error},
     openapi_config=OpenAPIConfig(title="mlapi-bench (Litestar)", version="1.0", path="/", render_plugins=[JsonRenderPlugin()]),
 )

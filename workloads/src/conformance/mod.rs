@@ -65,6 +65,17 @@ impl Case {
     }
 }
 
+impl Case {
+    /// A gateway case whose request is valid, so the target forwards it upstream exactly
+    /// once (a 200, or the 502 of a faulted upstream); an invalid one must never reach it.
+    pub fn reaches_upstream(&self) -> bool {
+        self.path == GATEWAY_PATH && matches!(self.expect.status, 200 | 502)
+    }
+}
+
+/// The gateway's path (docs/contract.md, "`POST /v1/chat/completions`").
+pub const GATEWAY_PATH: &str = "/v1/chat/completions";
+
 /// A request body.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -112,6 +112,8 @@ fn gateway(req: &contract::ChatRequest) -> Observed {
     // (content chunks sent, whether the upstream finished)
     let (sent, done) = match req.model.strip_prefix("mock-fault:") {
         None => (tokens, true),
+        // A JSON object is a completion's shape as far as a gateway checks it.
+        Some("non-sse") if !req.stream => return json(200, br#"{"not":"sse"}"#.to_vec()),
         Some("refuse" | "500" | "non-sse") => return bad_gateway("the upstream failed"),
         Some(f) => match f.split_once(':').map(|(kind, n)| (kind, n.parse::<u64>())) {
             Some(("cut" | "error", Ok(n))) if req.stream => (n.min(tokens), n >= tokens),

@@ -26,6 +26,13 @@ SEED_MAX, SEED_DEFAULT = 2**53 - 1, 0
 LATENCY_MAX, LATENCY_DEFAULT = 60_000, 100
 WORK_MIN, WORK_MAX, WORK_DEFAULT = 1, 100_000, 1000
 
+CHAT_MODEL_MIN, CHAT_MODEL_MAX = 1, 256
+MESSAGES_MIN, MESSAGES_MAX = 1, 64
+CHAT_ROLES = ("system", "user", "assistant")
+CONTENT_MAX = 32_768
+TEMPERATURE_MIN, TEMPERATURE_MAX = 0.0, 2.0
+# The chat token limits (`max_tokens`, `max_completion_tokens`) are 1-4096, generate's.
+
 #: Threshold of /v1/infer's label.
 INFER_THRESHOLD = 0.5
 

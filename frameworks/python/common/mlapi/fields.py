@@ -46,6 +46,11 @@ MaxTokens = Annotated[int, Field(ge=c.MAX_TOKENS_MIN, le=c.MAX_TOKENS_MAX)]
 TokenDelay = Annotated[int, Field(ge=0, le=c.TOKEN_DELAY_MAX)]
 Seed = Annotated[int, Field(ge=0, le=c.SEED_MAX)]
 
+ChatModel = Annotated[str, Field(min_length=c.CHAT_MODEL_MIN, max_length=c.CHAT_MODEL_MAX)]
+Role = Literal["system", "user", "assistant"]
+Content = Annotated[str, Field(max_length=c.CONTENT_MAX)]
+Temperature = Annotated[float, Field(ge=c.TEMPERATURE_MIN, le=c.TEMPERATURE_MAX, allow_inf_nan=False)]
+
 Mode = Literal["io", "cpu"]
 LatencyMs = Annotated[int, Field(ge=0, le=c.LATENCY_MAX)]
 Work = Annotated[int, Field(ge=c.WORK_MIN, le=c.WORK_MAX)]

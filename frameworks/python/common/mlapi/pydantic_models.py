@@ -1,11 +1,13 @@
-"""pydantic v2 request and response models, shared by the FastAPI and Flask targets (Django
-Ninja declares the same fields on its own `Schema` classes)."""
+"""pydantic v2 request and response models, shared by the FastAPI, Flask and BentoML targets
+(Django Ninja declares the same fields on its own `Schema` classes)."""
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import contract as c
 from . import model
 from .fields import (
+    ChatModel,
+    Content,
     Features,
     LatencyMs,
     MaxTokens,
@@ -13,9 +15,11 @@ from .fields import (
     ModelName,
     Prompt,
     RequestId,
+    Role,
     RowId,
     Seed,
     Tags,
+    Temperature,
     Threshold,
     Timestamp,
     TokenDelay,
@@ -83,6 +87,24 @@ class InferResponse(BaseModel):
     score: float
     label: str
     mode: str
+
+
+class ChatMessage(BaseModel):
+    model_config = STRICT
+    role: Role
+    content: Content
+
+
+class ChatRequest(BaseModel):
+    model_config = STRICT
+    model: ChatModel
+    messages: list[ChatMessage] = Field(min_length=c.MESSAGES_MIN, max_length=c.MESSAGES_MAX)
+    stream: bool = False
+    # Optional without admitting null: the type refuses None, the default (not validated)
+    # says the field was left out.
+    max_tokens: MaxTokens = None
+    max_completion_tokens: MaxTokens = None
+    temperature: Temperature = None
 
 
 def predict(req: PredictRequest) -> PredictResponse:
