@@ -76,7 +76,7 @@ fn current_thread() -> tokio::runtime::Runtime {
 fn axum(c: &mut Criterion) {
     use tower::ServiceExt;
     let rt = current_thread();
-    let app = fw_axum::app();
+    let app = fw_axum::app(fw_axum::Gateway::new(None).expect("gateway"));
     group(
         c,
         "axum",
@@ -96,6 +96,7 @@ fn axum(c: &mut Criterion) {
 
 fn hyper(c: &mut Criterion) {
     let rt = current_thread();
+    let gateway = fw_hyper::Gateway::new(None).expect("gateway");
     group(
         c,
         "hyper",
@@ -104,7 +105,7 @@ fn hyper(c: &mut Criterion) {
             rt.block_on(async {
                 let start = Instant::now();
                 for r in reqs {
-                    let resp = fw_hyper::app(r).await.expect("infallible");
+                    let resp = fw_hyper::app(&gateway, r).await.expect("infallible");
                     consume(bc, resp).await;
                 }
                 start.elapsed()
@@ -116,7 +117,7 @@ fn hyper(c: &mut Criterion) {
 fn poem(c: &mut Criterion) {
     use poem::Endpoint;
     let rt = current_thread();
-    let app = fw_poem::app();
+    let app = fw_poem::app(fw_poem::Gateway::new(None).expect("gateway"));
     group(
         c,
         "poem",

@@ -1,6 +1,7 @@
 //! The contract served by actix-web, written the way an actix-web user would: resources in
 //! a `ServiceConfig`, a `FromRequest` extractor for the body, `ResponseError` for errors.
-//! `configure` is separate from `serve` so tests and benches can build the `App` in-process.
+//! `configure` is separate from `serve` so tests and benches can build the `App` in-process;
+//! the gateway's client ([`Gateway`]) is app data that each worker's `App` factory builds.
 
 mod error;
 mod extract;
@@ -9,21 +10,32 @@ pub mod routes;
 use actix_web::{App, HttpServer, web};
 
 pub use error::AppError;
+pub use routes::chat::Gateway;
 
-/// The four endpoints and the contract's 1 MiB body limit (actix's default PayloadConfig is
-/// 256 KiB). Wrong methods on a known resource get actix's default 405.
+/// The five endpoints and the contract's 1 MiB body limit (actix's default PayloadConfig is
+/// 256 KiB). Wrong methods on a known resource get actix's default 405. The gateway needs a
+/// [`Gateway`] in the app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(workloads::BODY_LIMIT))
         .service(web::resource("/health").route(web::get().to(routes::health::health)))
         .service(web::resource("/v1/predict").route(web::post().to(routes::predict::predict)))
         .service(web::resource("/v1/generate").route(web::post().to(routes::generate::generate)))
-        .service(web::resource("/v1/infer").route(web::post().to(routes::infer::infer)));
+        .service(web::resource("/v1/infer").route(web::post().to(routes::infer::infer)))
+        .service(web::resource(fw_common::gateway::CHAT_PATH).route(web::post().to(routes::chat::chat)));
 }
 
-/// Serves until SIGTERM/SIGINT, then drains for up to the grace period.
-pub async fn serve(listener: std::net::TcpListener, workers: u16) -> std::io::Result<()> {
+/// Serves until SIGTERM/SIGINT, then drains for up to the grace period; the gateway
+/// forwards to `upstream`.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    workers: u16,
+    upstream: Option<fw_common::gateway::Upstream>,
+) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    let server = HttpServer::new(|| App::new().configure(configure))
+    let target = routes::chat::target(upstream)?;
+    // Each worker builds its own App, and with it its own gateway client.
+    let app = move || App::new().app_data(web::Data::new(Gateway::new(target.clone()))).configure(configure);
+    let server = HttpServer::new(app)
         .workers(usize::from(workers))
         .tcp_nodelay(true)
         // Its default, stated: the header read timeout every target gets where it can.
@@ -45,12 +57,13 @@ pub async fn serve(listener: std::net::TcpListener, workers: u16) -> std::io::Re
 
 #[cfg(test)]
 mod tests {
-    use actix_web::{App, test};
+    use actix_web::{App, test, web};
 
     /// The app answers the contract with no socket (the path the benches take).
     #[actix_web::test]
     async fn in_process_answers_match_the_reference() {
-        let app = test::init_service(App::new().configure(super::configure)).await;
+        let gateway = web::Data::new(super::Gateway::new(None));
+        let app = test::init_service(App::new().app_data(gateway).configure(super::configure)).await;
         for case in fw_common::testing::in_process_cases() {
             let method = actix_web::http::Method::from_bytes(case.method.as_bytes()).unwrap();
             let mut req = test::TestRequest::default().method(method).uri(&case.path);

@@ -1,5 +1,6 @@
 //! What the four Rust servers share besides the contract: one command line, one logging
-//! setup, one way to bind and announce, one signal handler, and the token stream's timer.
+//! setup, one way to bind and announce, one signal handler, the token stream's timer, and
+//! the gateway's rules and stream re-labelling ([`gateway`]).
 //! Sharing these is how "identical setup" stays true; each framework keeps only what is
 //! genuinely its own (routing, extraction, response building, its server loop).
 
@@ -12,6 +13,7 @@ use futures_util::Stream;
 use workloads::contract::{GenerateRequest, InferMode, InferRequest, infer_cpu_score, infer_io_score};
 use workloads::tokens::TokenEvents;
 
+pub mod gateway;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -24,7 +26,8 @@ pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// default). `axum::serve` and poem's `Server` expose none (docs/methodology.md).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `fw-<name> --port <N> [--bind 127.0.0.1] [--workers <N>]`, identical for every target.
+/// `fw-<name> --port <N> [--bind 127.0.0.1] [--workers <N>] [--upstream URL]`, identical
+/// for every target.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(about = "An mlapi-bench target server (see docs/contract.md)")]
 pub struct Args {
@@ -37,6 +40,10 @@ pub struct Args {
     /// Request-processing threads (tokio workers; actix-web's HttpServer::workers).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: u16,
+    /// The gateway's upstream, an OpenAI-compatible server (`http://HOST:PORT`); without
+    /// one, `POST /v1/chat/completions` answers 502.
+    #[arg(long)]
+    pub upstream: Option<gateway::Upstream>,
 }
 
 impl Args {
@@ -107,17 +114,17 @@ pub fn startup() -> anyhow::Result<(Args, TcpListener)> {
 }
 
 /// `main` of a tokio-based target (axum, poem, hyper): start up, build the runtime with
-/// `--workers` threads, announce, and serve until a signal.
+/// `--workers` threads, announce, and serve until a signal; `serve` also gets `--upstream`.
 pub fn run_tokio_server<F, Fut>(serve: F) -> anyhow::Result<()>
 where
-    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    F: FnOnce(tokio::net::TcpListener, Option<gateway::Upstream>) -> Fut,
     Fut: Future<Output = io::Result<()>>,
 {
     let (args, listener) = startup()?;
     runtime(args.workers)?.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         announce(listener.local_addr()?);
-        serve(listener).await?;
+        serve(listener, args.upstream).await?;
         anyhow::Ok(())
     })
 }

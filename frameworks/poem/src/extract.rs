@@ -117,3 +117,40 @@ impl<const SSE: bool> ApiResponse for Encoded<SSE> {
 
     fn register(_: &mut Registry) {}
 }
+
+/// The gateway's 200: the re-labelled event stream or the upstream's JSON, as the
+/// request's `stream` says; documented as one 200 with both content types.
+#[derive(Debug)]
+pub enum ChatAnswer {
+    Stream(EventStream),
+    Json(RawJson),
+}
+
+impl IntoResponse for ChatAnswer {
+    fn into_response(self) -> Response {
+        match self {
+            ChatAnswer::Stream(s) => s.into_response(),
+            ChatAnswer::Json(j) => j.into_response(),
+        }
+    }
+}
+
+impl ApiResponse for ChatAnswer {
+    fn meta() -> MetaResponses {
+        let media = |content_type, schema| MetaMediaType { content_type, schema };
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    media(RawJson::CONTENT_TYPE, RawJson::schema_ref()),
+                    media(EventStream::CONTENT_TYPE, EventStream::schema_ref()),
+                ],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(_: &mut Registry) {}
+}

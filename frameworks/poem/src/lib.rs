@@ -12,25 +12,30 @@ mod error;
 mod extract;
 pub mod routes;
 
+use fw_common::gateway::Upstream;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{Endpoint, EndpointExt, Route, Server};
 use poem_openapi::OpenApiService;
 
 pub use error::AppError;
 
+/// The gateway's client: one pooled reqwest client for the process, held by the `Api`.
+pub type Gateway = fw_common::gateway::reqwest_client::ReqwestGateway;
+
 /// The endpoints plus `GET /openapi.json`.
-pub fn app() -> impl Endpoint + 'static {
-    let api = OpenApiService::new(routes::Api, "mlapi-bench (poem)", env!("CARGO_PKG_VERSION"));
+pub fn app(gateway: Gateway) -> impl Endpoint + 'static {
+    let api = OpenApiService::new(routes::Api::new(gateway), "mlapi-bench (poem)", env!("CARGO_PKG_VERSION"));
     let spec = api.spec_endpoint();
     Route::new().at("/openapi.json", spec).nest("/", api).map_to_response()
 }
 
 /// Serves `app()` until SIGTERM/SIGINT, then drains for up to the grace period (poem's own
-/// graceful-shutdown timeout).
-pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// graceful-shutdown timeout); the gateway forwards to `upstream`.
+pub async fn serve(listener: tokio::net::TcpListener, upstream: Option<Upstream>) -> std::io::Result<()> {
+    let app = app(Gateway::new(upstream)?);
     let acceptor = NodelayAcceptor(TcpAcceptor::from_tokio(listener)?);
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app(), fw_common::shutdown_signal(), Some(fw_common::GRACE_PERIOD))
+        .run_with_graceful_shutdown(app, fw_common::shutdown_signal(), Some(fw_common::GRACE_PERIOD))
         .await
 }
 
@@ -63,7 +68,7 @@ mod tests {
     /// The endpoint answers the contract with no socket (the path the benches take).
     #[tokio::test]
     async fn in_process_answers_match_the_reference() {
-        let app = super::app();
+        let app = super::app(super::Gateway::new(None).unwrap());
         for case in fw_common::testing::in_process_cases() {
             let method = poem::http::Method::from_bytes(case.method.as_bytes()).unwrap();
             let mut req = Request::builder().method(method).uri(case.path.parse().unwrap());
@@ -82,10 +87,11 @@ mod tests {
 
     #[tokio::test]
     async fn serves_an_openapi_document_listing_the_operations() {
-        let resp = super::app().get_response(Request::builder().uri("/openapi.json".parse().unwrap()).finish()).await;
+        let app = super::app(super::Gateway::new(None).unwrap());
+        let resp = app.get_response(Request::builder().uri("/openapi.json".parse().unwrap()).finish()).await;
         assert_eq!(resp.status().as_u16(), 200);
         let doc: serde_json::Value = serde_json::from_slice(&resp.into_body().into_vec().await.unwrap()).unwrap();
-        for path in ["/health", "/v1/predict", "/v1/generate", "/v1/infer"] {
+        for path in ["/health", "/v1/predict", "/v1/generate", "/v1/infer", "/v1/chat/completions"] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
         }
     }

@@ -1,4 +1,4 @@
-//! `fw-poem --port <N> [--bind 127.0.0.1] [--workers <N>]`
+//! `fw-poem --port <N> [--bind 127.0.0.1] [--workers <N>] [--upstream URL]`
 
 fn main() -> anyhow::Result<()> {
     fw_common::run_tokio_server(fw_poem::serve)

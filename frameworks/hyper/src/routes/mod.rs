@@ -1,5 +1,6 @@
 //! One module per endpoint.
 
+pub mod chat;
 pub mod generate;
 pub mod health;
 pub mod infer;
@@ -12,7 +13,8 @@ use hyper::{Response, StatusCode};
 
 use crate::ResBody;
 
-/// A pre-encoded JSON body (encoded by `workloads::to_json`, the same for every target).
+/// A pre-encoded JSON body (encoded by `workloads::to_json`, the same for every target, or
+/// the gateway's upstream answer as it came).
 pub(crate) fn json(body: impl Into<Bytes>) -> Response<ResBody> {
     let mut resp = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed_unsync());
     resp.headers_mut().insert(CONTENT_TYPE, "application/json".parse().expect("static header"));

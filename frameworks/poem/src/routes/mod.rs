@@ -1,6 +1,7 @@
 //! One module per endpoint; poem-openapi wants the operations on one `#[OpenApi]` impl,
 //! so that impl lives here and delegates to each module.
 
+pub mod chat;
 pub mod generate;
 pub mod health;
 pub mod infer;
@@ -8,11 +9,20 @@ pub mod predict;
 
 use poem_openapi::OpenApi;
 
-use crate::extract::{EventStream, JsonBody, RawJson};
+use crate::Gateway;
+use crate::extract::{ChatAnswer, EventStream, JsonBody, RawJson};
 
-/// The contract's operations.
+/// The contract's operations, and the gateway's client they share.
 #[derive(Debug)]
-pub struct Api;
+pub struct Api {
+    gateway: Gateway,
+}
+
+impl Api {
+    pub fn new(gateway: Gateway) -> Self {
+        Api { gateway }
+    }
+}
 
 #[OpenApi]
 impl Api {
@@ -38,5 +48,11 @@ impl Api {
     #[oai(path = "/v1/infer", method = "post")]
     async fn infer(&self, body: JsonBody) -> poem::Result<RawJson> {
         infer::infer(body).await
+    }
+
+    /// The LLM gateway: OpenAI's chat completions, forwarded to the upstream.
+    #[oai(path = "/v1/chat/completions", method = "post")]
+    async fn chat(&self, body: JsonBody) -> poem::Result<ChatAnswer> {
+        chat::chat(&self.gateway, body).await
     }
 }
