@@ -412,9 +412,8 @@ pub fn gateway_overheads(targets: &[crate::results::TargetResult]) -> Vec<Gatewa
         for p in t.points.iter().filter(|p| p.workload == Workload::Chat && p.mode == PointMode::Closed) {
             let key = PointKey::of(p);
             let Some(b) = direct.points.iter().find(|b| PointKey::of(b) == key) else { continue };
-            let pct = |get: fn(&ChatRepeat) -> Option<u64>| {
-                move |r: &Repeat| r.chat.as_ref().and_then(get).map(|v| v as f64)
-            };
+            let pct =
+                |get: fn(&ChatRepeat) -> Option<u64>| move |r: &Repeat| r.chat.as_ref().and_then(get).map(|v| v as f64);
             let per_round = |f: &dyn Fn(&Repeat) -> Option<f64>| -> Option<Spread> {
                 let v: Vec<f64> = p.repeats.iter().filter_map(f).collect();
                 stats::summarize(&v).map(Spread::from)
@@ -955,7 +954,13 @@ mod tests {
         };
         let open = {
             let mode = Mode::Open { rate_rps: 10.0, arrival: Arrival::Poisson { seed: 1 }, max_connections: 256 };
-            point(Workload::Chat, mode, Some("0.5 x max (of 20 req/s)".into()), vec![repeat(10.0, 0.3)], Latency::default())
+            point(
+                Workload::Chat,
+                mode,
+                Some("0.5 x max (of 20 req/s)".into()),
+                vec![repeat(10.0, 0.3)],
+                Latency::default(),
+            )
         };
         let targets = vec![
             target("axum", vec![at(52_000, None, Some(3200.0), Some(20 << 20)), open.clone()], Some(4 << 20)),

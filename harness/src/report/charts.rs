@@ -864,7 +864,13 @@ fn gateway_overhead(r: &Results) -> Chart {
         .map(|(i, t)| LegendEntry { label: t.name.clone(), color: view::color(*i), style: Mark::Box })
         .collect();
     Chart {
-        figure: figure(r, "gateway-overhead", "LLM gateway: latency added over the upstream asked straight", legend, panels),
+        figure: figure(
+            r,
+            "gateway-overhead",
+            "LLM gateway: latency added over the upstream asked straight",
+            legend,
+            panels,
+        ),
         caption: "What each target adds as a gateway: its median time to first token and median end-to-end latency \
                   minus those of its mock upstream asked straight (upstream-direct), at the same closed-loop point \
                   in the same rounds, in ms; the whisker is the 95% interval of the mean of the per-round \

@@ -515,13 +515,9 @@ fn overhead(r: &Results) -> Option<Table> {
 /// A paired difference in ms: `+2.1 [1.8–2.4] (3 rounds)`, or why there is none.
 fn diff_ms(d: &Option<crate::analysis::PairedDiff>) -> String {
     match d {
-        Some(d) => format!(
-            "{:+.2} [{:+.2}, {:+.2}] ({} rounds)",
-            d.diff / 1e3,
-            d.ci95_low / 1e3,
-            d.ci95_high / 1e3,
-            d.rounds
-        ),
+        Some(d) => {
+            format!("{:+.2} [{:+.2}, {:+.2}] ({} rounds)", d.diff / 1e3, d.ci95_low / 1e3, d.ci95_high / 1e3, d.rounds)
+        }
         None => "– (too few samples or rounds)".into(),
     }
 }

@@ -47,7 +47,7 @@ fn fw_hyper_is_robust_and_the_figures_match_the_schema() {
 
     let out = dir.join("out");
     let mut run = VerifyRun::start(&common::workspace(), out.clone(), 1024, small_options()).unwrap();
-    let v = Verification { passed: true, cases: 0, failures: vec![] };
+    let v = Verification { passed: true, cases: 0, failures: vec![], ..Verification::default() };
     run.record(&TargetSource::Manifest(m), &common::workspace(), v, r).unwrap();
     assert!(run.table().contains("453/453") || run.table().contains(" ok"), "{}", run.table());
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
