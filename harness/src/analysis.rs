@@ -276,22 +276,26 @@ impl PairedRatio {
     }
 }
 
+/// `value` of `a`'s and `b`'s windows of the same round (matched by round number, the
+/// position where a file predates it), for every round both have a value.
+fn paired_by_round(a: &Point, b: &Point, value: impl Fn(&Repeat) -> Option<f64>) -> Vec<(f64, f64)> {
+    let by_round = |p: &Point| -> std::collections::BTreeMap<usize, f64> {
+        p.repeats.iter().enumerate().filter_map(|(i, r)| Some((r.round.unwrap_or(i + 1), value(r)?))).collect()
+    };
+    let rb = by_round(b);
+    by_round(a).into_iter().filter_map(|(round, x)| Some((x, *rb.get(&round)?))).collect()
+}
+
 /// The paired ratio `a ÷ b` of a figure (`value` of each window, e.g. its throughput or its
 /// CPU per request) over the rounds both points measured: each round's ratio is taken within
 /// the round, whose windows ran back to back, so the host's drift between rounds cancels;
 /// the mean of the log ratios gets a Student-t interval over the rounds. `None` with fewer
 /// than 2 paired rounds or a value that is not positive.
 pub fn paired_ratio(a: &Point, b: &Point, value: impl Fn(&Repeat) -> Option<f64>) -> Option<PairedRatio> {
-    let by_round = |p: &Point| -> std::collections::BTreeMap<usize, f64> {
-        p.repeats.iter().enumerate().filter_map(|(i, r)| Some((r.round.unwrap_or(i + 1), value(r)?))).collect()
-    };
-    let (ra, rb) = (by_round(a), by_round(b));
-    let logs: Vec<f64> = ra
-        .iter()
-        .filter_map(|(round, &x)| {
-            let y = *rb.get(round)?;
-            (x > 0.0 && y > 0.0).then(|| (x / y).ln())
-        })
+    let logs: Vec<f64> = paired_by_round(a, b, value)
+        .into_iter()
+        .filter(|&(x, y)| x > 0.0 && y > 0.0)
+        .map(|(x, y)| (x / y).ln())
         .collect();
     if logs.len() < 2 {
         return None;
@@ -364,11 +368,7 @@ pub struct PairedDiff {
 
 /// [`PairedDiff`] of `value` between `a` and `b`; `None` with fewer than 2 paired rounds.
 pub fn paired_difference(a: &Point, b: &Point, value: impl Fn(&Repeat) -> Option<f64>) -> Option<PairedDiff> {
-    let by_round = |p: &Point| -> std::collections::BTreeMap<usize, f64> {
-        p.repeats.iter().enumerate().filter_map(|(i, r)| Some((r.round.unwrap_or(i + 1), value(r)?))).collect()
-    };
-    let (ra, rb) = (by_round(a), by_round(b));
-    let diffs: Vec<f64> = ra.iter().filter_map(|(round, &x)| Some(x - *rb.get(round)?)).collect();
+    let diffs: Vec<f64> = paired_by_round(a, b, value).into_iter().map(|(x, y)| x - y).collect();
     if diffs.len() < 2 {
         return None;
     }

@@ -267,23 +267,7 @@ fn check_completion(exp: &GatewayExpect, body: &Value, bad: &mut Vec<String>) {
 /// A gateway's stream: SSE of chat chunks with the gateway's own id, as many content chunks
 /// as the upstream sent, `[DONE]` exactly when the upstream finished, and not buffered.
 fn check_gateway_stream(exp: &GatewayExpect, got: &Observed, bad: &mut Vec<String>) {
-    let ct = got.header("content-type").unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("text/event-stream") {
-        bad.push(format!("content-type {ct:?} (expected text/event-stream)"));
-    }
-    let cc = got.header("cache-control").unwrap_or("");
-    if !cc.to_ascii_lowercase().contains("no-cache") {
-        bad.push(format!("cache-control {cc:?} (expected no-cache)"));
-    }
-    let mut parser = SseParser::new();
-    let (mut events, mut times, mut start) = (Vec::new(), Vec::new(), 0);
-    let chunks: Vec<(Duration, usize)> =
-        if got.chunks.is_empty() { vec![(Duration::ZERO, got.body.len())] } else { got.chunks.clone() };
-    for (t, end) in chunks {
-        parser.feed(&got.body[start..end], &mut events);
-        times.resize(events.len(), t);
-        start = end;
-    }
+    let (events, times) = sse_events(got, bad);
     let done_at = events.iter().position(|e| e.data == "[DONE]");
     match (done_at, exp.done) {
         (Some(i), true) if i + 1 != events.len() => bad.push(format!("{} events after [DONE]", events.len() - i - 1)),
@@ -358,7 +342,9 @@ fn check_detail(exp: &Expect, body: &Value, bad: &mut Vec<String>) {
     }
 }
 
-fn check_sse(exp: &SseExpect, got: &Observed, bad: &mut Vec<String>) {
+/// The SSE head's content type and cache control checked, and the stream's events with
+/// the arrival time of each, replayed chunk by chunk through the parser.
+fn sse_events(got: &Observed, bad: &mut Vec<String>) -> (Vec<crate::sse::SseEvent>, Vec<Duration>) {
     let ct = got.header("content-type").unwrap_or("");
     if !ct.to_ascii_lowercase().starts_with("text/event-stream") {
         bad.push(format!("content-type {ct:?} (expected text/event-stream)"));
@@ -367,11 +353,8 @@ fn check_sse(exp: &SseExpect, got: &Observed, bad: &mut Vec<String>) {
     if !cc.to_ascii_lowercase().contains("no-cache") {
         bad.push(format!("cache-control {cc:?} (expected no-cache)"));
     }
-    // Replay the chunks through the parser so every event carries its arrival time.
     let mut parser = SseParser::new();
-    let mut events = Vec::new();
-    let mut times = Vec::new();
-    let mut start = 0;
+    let (mut events, mut times, mut start) = (Vec::new(), Vec::new(), 0);
     let chunks: Vec<(Duration, usize)> =
         if got.chunks.is_empty() { vec![(Duration::ZERO, got.body.len())] } else { got.chunks.clone() };
     for (t, end) in chunks {
@@ -379,6 +362,11 @@ fn check_sse(exp: &SseExpect, got: &Observed, bad: &mut Vec<String>) {
         times.resize(events.len(), t);
         start = end;
     }
+    (events, times)
+}
+
+fn check_sse(exp: &SseExpect, got: &Observed, bad: &mut Vec<String>) {
+    let (events, times) = sse_events(got, bad);
     if events.len() != exp.events.len() {
         bad.push(format!("{} events (expected {})", events.len(), exp.events.len()));
     }

@@ -167,3 +167,30 @@ class SSEReader:
             elif line == b"data":
                 self._data.append("")
         return events
+
+
+class Relay:
+    """One upstream stream turned into the caller's: fed the body as it arrives, it returns
+    the data to send, each event re-labelled with this completion's own id, then `[DONE]`;
+    after `[DONE]` it returns nothing (the rest of the body is read only so the connection
+    is reused). Raises ValueError for data that is not a JSON object (the caller's stream
+    then ends without [DONE]). Both clients' loops (`gateway_async`, `gateway_sync`) feed it."""
+
+    __slots__ = ("_reader", "_completion", "done")
+
+    def __init__(self):
+        self._reader = SSEReader()
+        self._completion = completion_id()
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        out = []
+        if self.done:
+            return out
+        for data in self._reader.feed(chunk):
+            if is_done(data):
+                self.done = True
+                out.append(DONE)
+                break
+            out.append(relabel(data, self._completion))
+        return out

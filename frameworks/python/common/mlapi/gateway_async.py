@@ -49,7 +49,6 @@ async def open_stream(body: dict, frame: Callable[[str], str] = gateway.sse_even
 
 
 async def _relay(body: dict, frame: Callable[[str], str]) -> AsyncIterator[str]:
-    completion = gateway.completion_id()
     started = False
     try:
         async with client().stream("POST", gateway.chat_url(), json=body) as response:
@@ -58,17 +57,10 @@ async def _relay(body: dict, frame: Callable[[str], str]) -> AsyncIterator[str]:
                 raise gateway.UpstreamError(problem)
             started = True
             yield ""  # the head is good: open_stream returns the events from here
-            reader = gateway.SSEReader()
-            done = False
+            relay = gateway.Relay()
             async for chunk in response.aiter_bytes():
-                if done:
-                    continue  # after [DONE], the rest of the body, so the connection is reused
-                for data in reader.feed(chunk):
-                    if gateway.is_done(data):
-                        done = True
-                        yield frame(gateway.DONE)
-                        break
-                    yield frame(gateway.relabel(data, completion))
+                for data in relay.feed(chunk):
+                    yield frame(data)
     except httpx.HTTPError as e:
         if not started:
             raise gateway.UpstreamError(f"upstream request failed: {e!r}") from e

@@ -53,7 +53,6 @@ def open_stream(body: dict) -> Iterator[str]:
 
 
 def _relay(body: dict) -> Iterator[str]:
-    completion = gateway.completion_id()
     started = False
     try:
         with session().post(gateway.chat_url(), json=body, stream=True) as response:
@@ -62,18 +61,11 @@ def _relay(body: dict) -> Iterator[str]:
                 raise gateway.UpstreamError(problem)
             started = True
             yield ""  # the head is good: open_stream returns the events from here
-            reader = gateway.SSEReader()
-            done = False
+            relay = gateway.Relay()
             # chunk_size=None: each read as it arrives (one HTTP chunk), not a fixed size.
             for chunk in response.iter_content(chunk_size=None):
-                if done:
-                    continue  # after [DONE], the rest of the body, so the connection is reused
-                for data in reader.feed(chunk):
-                    if gateway.is_done(data):
-                        done = True
-                        yield gateway.sse_event(gateway.DONE)
-                        break
-                    yield gateway.sse_event(gateway.relabel(data, completion))
+                for data in relay.feed(chunk):
+                    yield gateway.sse_event(data)
     except requests.RequestException as e:
         if not started:
             raise gateway.UpstreamError(f"upstream request failed: {e!r}") from e
