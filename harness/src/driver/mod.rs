@@ -32,7 +32,8 @@ use crate::interrupt::{Cancel, Interrupted};
 
 /// Largest latency the histograms hold (60 s, in µs).
 pub const MAX_LATENCY_US: u64 = 60_000_000;
-/// Closed-loop request timers are re-armed when less than this is left (see `closed`).
+/// A closed-loop request's timeout may fall short of the request timeout by at most this
+/// (one timer per connection, re-armed once this much of it has run: see [`rearm`]).
 pub const TIMER_SLACK: Duration = Duration::from_secs(1);
 /// One response in this many has its body fully checked against the expected answer.
 pub const CHECK_EVERY: u64 = 100;
@@ -704,6 +705,16 @@ fn alignment_wait(origin: Instant, now: Instant, took: Duration, phase: f64) -> 
     Duration::from_secs_f64((phase * period - at).rem_euclid(period))
 }
 
+/// Whether a closed-loop connection's timer, with `left` to run, must be re-armed before
+/// the next request so that the request gets at least `timeout − TIMER_SLACK` (or half
+/// of a timeout shorter than twice the slack). Re-arming only when the timer is nearly
+/// out would leave a request started just before that as little as the slack itself: a
+/// stream longer than the slack then failed as a `timeout` though it took a fraction of
+/// the request timeout.
+pub fn rearm(left: Duration, timeout: Duration) -> bool {
+    left < timeout - TIMER_SLACK.min(timeout / 2)
+}
+
 /// One closed-loop connection: after `start_after`, sends its next request as soon as the
 /// last is answered (after its first, once, the wait that aligns its phase), until the run
 /// stops. It records the latency of every request *sent* in the window, waiting for the last
@@ -718,9 +729,8 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: I
     let mut rec = Recorder::default();
     let mut conn: Option<Conn> = None;
     let mut aligned = false;
-    // One timer per connection, re-armed only when less than TIMER_SLACK is left:
-    // each request's timeout is between request_timeout − TIMER_SLACK and
-    // request_timeout.
+    // One timer per connection, re-armed by `rearm`: each request's timeout is between
+    // request_timeout − TIMER_SLACK and request_timeout.
     let timeout = shared.spec.request_timeout;
     let mut deadline = std::pin::pin!(tokio::time::sleep(timeout));
     loop {
@@ -751,7 +761,7 @@ async fn closed_connection(shared: Arc<Shared>, start_after: Duration, origin: I
         let sent_in_window = shared.phase.load(Ordering::Relaxed) == MEASURE;
         let sent = Instant::now();
         let now = tokio::time::Instant::from_std(sent);
-        if deadline.deadline().saturating_duration_since(now) < timeout.min(TIMER_SLACK) {
+        if rearm(deadline.deadline().saturating_duration_since(now), timeout) {
             deadline.as_mut().reset(now + timeout);
         }
         let (outcome, c) = c.send(req, k.is_multiple_of(CHECK_EVERY), deadline.as_mut()).await;
@@ -1063,6 +1073,33 @@ mod tests {
     use super::*;
 
     const L: crate::slo::ChatLimits = crate::slo::ChatLimits { ttft_us: None, tpot_us: None, e2el_us: None };
+
+    /// Every closed-loop request gets at least the request timeout less the slack, however
+    /// long the requests before it took: the shared timer must not cut a 1.3 s stream
+    /// short because it was armed 8.9 s earlier (the bug this replaces).
+    #[test]
+    fn a_closed_loop_request_gets_the_request_timeout_less_the_slack() {
+        for timeout_ms in [10_000u64, 2_500, 1_000, 300] {
+            let timeout = Duration::from_millis(timeout_ms);
+            let floor = timeout - TIMER_SLACK.min(timeout / 2);
+            for took_ms in [1u64, 7, 150, 999, 1_000, 1_310, 2_000] {
+                let took = Duration::from_millis(took_ms);
+                // Simulate one connection's timer over consecutive requests of `took` each.
+                let mut left = timeout;
+                for _ in 0..200 {
+                    if rearm(left, timeout) {
+                        left = timeout;
+                    }
+                    assert!(left >= floor, "timeout {timeout:?}, requests of {took:?}: only {left:?} left");
+                    assert!(left <= timeout);
+                    left = left.saturating_sub(took);
+                }
+            }
+        }
+        // The timer is not re-armed per request on a cheap endpoint (that cost is why it is shared).
+        assert!(!rearm(Duration::from_millis(9_500), Duration::from_secs(10)));
+        assert!(rearm(Duration::from_millis(8_900), Duration::from_secs(10)));
+    }
 
     /// The open loop's Poisson schedule offers exactly R × W requests in the window (the
     /// process conditioned on its count), with gaps still exponential: mean 1/R, CV about 1.

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CHARTS: [&str; 8] = [
+const CHARTS: [&str; 9] = [
     "throughput",
     "latency-spectrum",
     "latency-vs-load",
@@ -18,6 +18,7 @@ const CHARTS: [&str; 8] = [
     "streaming",
     "inflight",
     "probe",
+    "gateway-overhead",
 ];
 
 /// A fresh directory under the system temp dir holding a copy of `results`; removed on drop.
@@ -182,7 +183,7 @@ fn csv_has_one_row_per_target_and_point() {
     let dir = generated("csv");
     let r: harness::results::Results = serde_json::from_str(&dir.read("results.json")).unwrap();
     let points: usize = r.targets.iter().map(|t| t.points.len()).sum();
-    assert_eq!(points, 96, "8 measured targets × 12 points");
+    assert_eq!(points, 114, "8 measured targets × 14 points, and upstream-direct's 2");
     let mut rd = csv::Reader::from_path(dir.0.join("results.csv")).unwrap();
     let headers = rd.headers().unwrap().clone();
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
@@ -205,13 +206,20 @@ fn markdown_has_the_tables_and_links_the_pngs() {
     assert!(md.contains("`⚠ noisy`") && md.contains("`⚠ verification_failed`"));
     assert!(md.contains("## Cost of ownership"));
     assert!(md.contains("[flask.goose.html](flask.goose.html)"), "report.md does not link the goose reports");
+    // The gateway table pairs each target with upstream-direct round by round: the fixture's
+    // rounds drift by 2 ms on both sides alike, so axum's added TTFT is exactly its 1.5 ms.
+    assert!(md.contains("## LLM gateway: overhead over the upstream asked straight"));
+    assert!(
+        md.contains("| axum | closed c=16 | +1.50 [+1.50, +1.50] (3 rounds) |"),
+        "gateway table not paired by round"
+    );
 }
 
 #[test]
 fn example_run_reports_and_says_what_it_did_not_measure() {
     let dir = RunDir::with(&example(), "example");
     let w = harness::report::generate(&dir.0).unwrap();
-    assert_eq!(w.charts_not_measured, ["inflight", "probe"]);
+    assert_eq!(w.charts_not_measured, ["inflight", "probe", "gateway-overhead"]);
     let html = dir.read("index.html");
     assert!(html.contains("not measured in this run"));
     assert_eq!(html.matches("<svg class=\"chart\"").count(), 6);
