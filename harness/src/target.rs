@@ -177,8 +177,31 @@ pub fn raise_nofile() -> (u64, Option<String>) {
     (now, warning)
 }
 
-/// A free loopback port (bound and released; the target binds it right after).
+/// A free loopback port for a target (bound and released; the target binds it right after),
+/// from below the kernel's ephemeral range and never the same twice in one process. A port
+/// the kernel picked (`bind` to port 0) would be handed out again to the next `bind` to
+/// port 0 or outgoing connection: the in-process mock model servers and the driver's own
+/// sockets took a released target port before the target bound it ("Address already in
+/// use", or a `/health` answered by the mock).
 pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    // Ports [10000, ephemeral_low): each process starts at its own offset, so two harnesses
+    // side by side (tests) rarely try the same ports; a busy one is skipped.
+    let base = 10_000u32;
+    let span = ephemeral_low.saturating_sub(base).max(1);
+    let offset = std::process::id().wrapping_mul(2_654_435_761) % span;
+    for _ in 0..span.min(4_096) {
+        let port = base + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            return Ok(l.local_addr()?.port());
+        }
+    }
+    // No free port there (a crowded or unusual range): the kernel's choice.
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

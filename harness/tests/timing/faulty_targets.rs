@@ -140,9 +140,12 @@ fn wait_verified(out: &Path, mut ended: impl FnMut() -> Option<String>) {
 fn detached_server(ws: &Workspace) {
     let server = ws.script(
         "server.sh",
-        &format!("trap '' TERM\nsetsid {} --port \"$1\" --workers \"$2\" &\nwait; wait", fw_hyper().display()),
+        &format!(
+            "trap '' TERM\nsetsid {} --port \"$1\" --workers \"$2\" --upstream \"$3\" &\nwait; wait",
+            fw_hyper().display()
+        ),
     );
-    ws.target("slow", &format!("sh {} {{port}} {{workers}}", server.display()));
+    ws.target("slow", &format!("sh {} {{port}} {{workers}} {{upstream}}", server.display()));
 }
 
 const QUICK: &[&str] = &[
@@ -172,7 +175,10 @@ fn every_faulty_target_is_recorded_and_the_run_goes_on_without_orphans() {
     ws.target("never-ready", "sleep 30 # {port} {workers}");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port();
-    ws.target("port-taken", &format!("{fw} --port {taken_port} --workers {{workers}} # {{port}}"));
+    ws.target(
+        "port-taken",
+        &format!("{fw} --port {taken_port} --workers {{workers}} --upstream {{upstream}} # {{port}}"),
+    );
     ws.target("missing-binary", "/nonexistent/mlapi/fw-missing --port {port} --workers {workers}");
     // Ready, but every answer is /health's: fails the contract.
     let wrong = ws.root.join("wrong.py");
@@ -184,15 +190,18 @@ fn every_faulty_target_is_recorded_and_the_run_goes_on_without_orphans() {
         "dies.sh",
         &format!(
             "n=$(cat \"$0.count\" 2>/dev/null || echo 0); n=$((n+1)); echo $n > \"$0.count\"\n\
-             if [ \"$n\" -lt 3 ]; then exec {fw} --port \"$1\" --workers \"$2\"; fi\n\
-             {fw} --port \"$1\" --workers \"$2\" & pid=$!\n\
+             if [ \"$n\" -lt 3 ]; then exec {fw} --port \"$1\" --workers \"$2\" --upstream \"$3\"; fi\n\
+             {fw} --port \"$1\" --workers \"$2\" --upstream \"$3\" & pid=$!\n\
              sleep 1.5; kill -9 $pid; echo 'fake target: dying on purpose' >&2; exit 7"
         ),
     );
-    ws.target("dies-mid-run", &format!("sh {} {{port}} {{workers}}", dies.display()));
+    ws.target("dies-mid-run", &format!("sh {} {{port}} {{workers}} {{upstream}}", dies.display()));
     // A shell that ignores SIGTERM in front of a good server: stopping it takes SIGKILL.
-    let deaf = ws.script("deaf.sh", &format!("trap '' TERM\n{fw} --port \"$1\" --workers \"$2\" &\nwait; wait"));
-    ws.target("ignores-sigterm", &format!("sh {} {{port}} {{workers}}", deaf.display()));
+    let deaf = ws.script(
+        "deaf.sh",
+        &format!("trap '' TERM\n{fw} --port \"$1\" --workers \"$2\" --upstream \"$3\" &\nwait; wait"),
+    );
+    ws.target("ignores-sigterm", &format!("sh {} {{port}} {{workers}} {{upstream}}", deaf.display()));
 
     let out = ws.root.join("out");
     let names = "never-ready,port-taken,missing-binary,wrong-answers,dies-mid-run,ignores-sigterm";
@@ -265,9 +274,11 @@ fn sigint_mid_run_stops_every_server_and_leaves_valid_results() {
     let fw = fw_hyper();
     // A shell in front of the server that ignores SIGTERM: only the process-group SIGKILL
     // reaches both.
-    let deaf =
-        ws.script("deaf.sh", &format!("trap '' TERM\n{} --port \"$1\" --workers \"$2\" &\nwait; wait", fw.display()));
-    ws.target("slow", &format!("sh {} {{port}} {{workers}}", deaf.display()));
+    let deaf = ws.script(
+        "deaf.sh",
+        &format!("trap '' TERM\n{} --port \"$1\" --workers \"$2\" --upstream \"$3\" &\nwait; wait", fw.display()),
+    );
+    ws.target("slow", &format!("sh {} {{port}} {{workers}} {{upstream}}", deaf.display()));
     let out = ws.root.join("out");
     let mut child = ws
         .harness(QUICK)
@@ -697,7 +708,7 @@ fn an_interrupted_run_resumed_holds_every_planned_step_once() {
     let ws = Workspace::new("resume");
     let fw = fw_hyper();
     for name in ["a", "b"] {
-        ws.target(name, &format!("{} --port {{port}} --workers {{workers}}", fw.display()));
+        ws.target(name, &format!("{} --port {{port}} --workers {{workers}} --upstream {{upstream}}", fw.display()));
     }
     let out = ws.root.join("out");
     let o = out.to_str().unwrap();
